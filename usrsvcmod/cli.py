@@ -1,0 +1,264 @@
+"""usrsvc: argv -> actions -> text or JSON -> exit code. The only place that prints.
+
+Arguments are parsed by hand: argparse alone costs a third of the time
+``usrsvc status NAME`` may take.
+"""
+
+import os
+import sys
+
+from . import __version__, exitcodes
+from .errors import UsrsvcError
+
+ACTIONS = ("start", "stop", "restart", "status")
+USAGE = """Usage: usrsvc [options] start|stop|restart|status NAME|all
+
+Start, stop, restart or show the status of a program defined in the config,
+or of every program with "all". Programs started here are not our children:
+they keep running whatever happens to usrsvc or usrsvcd.
+
+Options:
+  -c, --config PATH     main config file (default: $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
+  -P, --parallel        with several programs, act on all of them at once
+  --json                print one JSON object per program (a JSON list)
+  --lock-timeout SECS   give up (exit 11) if another usrsvc holds a lock this long (30)
+  -h, --help            show this help and exit
+  --version             show the version and exit
+  --readme              print the full README
+
+Exit codes: 0 success, 1 failure (e.g. status of a stopped program), 11 try
+again, 130 invalid config, 131 invalid action, 132 program disabled, 133
+program undefined, 136 insufficient permissions, 137 failed to launch.
+"""
+
+
+class Options:
+    def __init__(self):
+        self.config = None
+        self.parallel = False
+        self.json = False
+        self.lock_timeout = None
+        self.words = []
+        self.show = None  # "help", "version", "readme"
+
+
+def parse(argv):
+    """Options from argv; raises UsrsvcError(kind usage) on a bad option."""
+    from .errors import UsageError
+
+    opts = Options()
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "--":
+            opts.words.extend(args)
+            break
+        name, eq, value = arg.partition("=")
+        if name in ("-c", "--config", "--lock-timeout"):
+            if not eq:
+                if not args:
+                    raise UsageError("option %s needs a value" % name)
+                value = args.pop(0)
+            if name == "--lock-timeout":
+                try:
+                    opts.lock_timeout = float(value)
+                except ValueError:
+                    raise UsageError("--lock-timeout expects seconds, got %r" % value)
+            else:
+                opts.config = value
+        elif arg in ("-P", "--parallel"):
+            opts.parallel = True
+        elif arg == "--json":
+            opts.json = True
+        elif arg in ("-h", "--help"):
+            opts.show = "help"
+        elif arg == "--version":
+            opts.show = "version"
+        elif arg == "--readme":
+            opts.show = "readme"
+        elif arg.startswith("-") and arg != "-":
+            raise UsageError("unknown option %s" % arg)
+        else:
+            opts.words.append(arg)
+    return opts
+
+
+def _readme():
+    try:
+        from importlib.metadata import metadata
+
+        text = metadata("usrsvc").get_payload()
+        if text and text.strip():
+            return text
+    except Exception:  # metadata missing in an odd install: fall back below
+        pass
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+    try:
+        with open(here) as handle:
+            return handle.read()
+    except OSError:
+        return "README not found; see the project's README.md\n"
+
+
+def _fmt_uptime(seconds):
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "%d:%02d:%02d" % (hours, minutes, secs)
+    return "%dd %s" % (days, text) if days else text
+
+
+def _fmt_rss(kb):
+    if kb is None:
+        return "-"
+    return "%.1f MiB" % (kb / 1024.0) if kb >= 1024 else "%d KiB" % kb
+
+
+def _line(result):
+    if result.pid:
+        text = "%s: %s, pid %d, uptime %s, rss %s: %s" % (
+            result.name, result.message, result.pid, _fmt_uptime(result.uptime_s),
+            _fmt_rss(result.rss_kb), result.cmdline)
+    else:
+        text = "%s: %s" % (result.name, result.message)
+    return text
+
+
+def _table(results):
+    rows = [("NAME", "STATE", "PID", "UPTIME", "RSS", "COMMAND")]
+    for r in results:
+        rows.append((r.name, r.state.upper(), str(r.pid or "-"), _fmt_uptime(r.uptime_s),
+                     _fmt_rss(r.rss_kb), r.cmdline or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
+             for row in rows]
+    for r in results:
+        if r.message and r.message not in ("running", "not running"):
+            lines.append("%s: %s" % (r.name, r.message))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def render(results, as_json, several):
+    if as_json:
+        import json
+
+        return json.dumps([r.as_dict() for r in results], indent=2)
+    out = []
+    for r in results:
+        for note in r.notes:
+            out.append("%s: note: %s" % (r.name, note))
+    if several:
+        out.append(_table(results))
+    else:
+        out.extend(_line(r) for r in results)
+    return "\n".join(out)
+
+
+def exit_code(results):
+    """0 if all succeeded; else the code they share; else 1."""
+    codes = {r.code for r in results if not r.ok}
+    if not codes:
+        return exitcodes.SUCCESS
+    return codes.pop() if len(codes) == 1 else exitcodes.FAILURE
+
+
+def _select(config, name, action):
+    from .errors import ProgramDisabled, ProgramUndefined
+
+    if name == "all":
+        programs = list(config.programs.values())
+        if action in ("start", "restart"):
+            return [p for p in programs if p.enabled], True
+        return programs, True
+    program = config.programs.get(name)
+    if program is None:
+        raise ProgramUndefined("no program named %r in %s" % (name, ", ".join(config.files)))
+    if not program.enabled and action in ("start", "restart"):
+        raise ProgramDisabled("program %s is disabled (enabled = False); only stop and status"
+                              " are allowed" % name)
+    return [program], False
+
+
+def run(argv, out=sys.stdout, err=sys.stderr):
+    """The whole command; returns the exit code."""
+    from .errors import InvalidAction, UsageError
+
+    try:
+        opts = parse(argv)
+        if opts.show == "help":
+            out.write(USAGE)
+            return exitcodes.SUCCESS
+        if opts.show == "version":
+            out.write("usrsvc %s\n" % __version__)
+            return exitcodes.SUCCESS
+        if opts.show == "readme":
+            out.write(_readme())
+            return exitcodes.SUCCESS
+        if len(opts.words) != 2:
+            raise UsageError("expected an action and a program name (or all)")
+        action, name = opts.words
+        if action not in ACTIONS:
+            raise InvalidAction("invalid action %r; expected one of: %s" % (action, ", ".join(ACTIONS)))
+        return _act(opts, action, name, out, err)
+    except UsageError as error:
+        err.write("usrsvc: %s\n\n%s" % (error.message, USAGE))
+        return exitcodes.FAILURE
+    except UsrsvcError as error:
+        err.write("usrsvc: %s\n" % error)
+        return exitcodes.code_for(error)
+    except KeyboardInterrupt:
+        err.write("usrsvc: interrupted\n")
+        return exitcodes.FAILURE
+
+
+def _act(opts, action, name, out, err):
+    from . import actions
+    from .config import load
+    from .errors import ConfigError
+
+    try:
+        config = load(opts.config)
+    except ConfigError as error:
+        for line in error.warnings:
+            err.write("usrsvc: warning: %s\n" % line)
+        err.write("usrsvc: invalid configuration (%d problem%s):\n"
+                  % (len(error.problems), "" if len(error.problems) == 1 else "s"))
+        for line in error.problems:
+            err.write("  %s\n" % line)
+        return exitcodes.INVALID_CONFIG
+    for line in config.warnings:
+        err.write("usrsvc: warning: %s\n" % line)
+    programs, several = _select(config, name, action)
+    state = None
+    if action != "status":
+        from .state import RuntimeState
+
+        state = RuntimeState(config.main.path)
+    session = actions.Session(state, opts.lock_timeout)
+    if action == "status":
+        results = actions.status(session, programs)
+    else:
+        results = getattr(actions, action)(session, programs, parallel=opts.parallel)
+    text = render(results, opts.json, several)
+    if text:
+        out.write(text + "\n")
+    return exit_code(results)
+
+
+def main():
+    """console_scripts entry point for ``usrsvc``."""
+    try:
+        code = run(sys.argv[1:])
+    except BrokenPipeError:
+        code = exitcodes.FAILURE
+    except Exception:  # a bug: say so plainly, with the traceback for the report
+        import traceback
+
+        sys.stderr.write("usrsvc: unexpected error (a bug; please report it):\n")
+        traceback.print_exc()
+        code = exitcodes.UNKNOWN_FAILURE
+    sys.stdout.flush()
+    sys.exit(code)

@@ -1,0 +1,425 @@
+"""Read the main config and its config_dir into a validated Config.
+
+configobj parses; this module walks the sections, applies inheritance from
+``[DefaultSettings:X]``, converts every value with ``spec`` and collects
+every problem, so one run reports them all. Nothing is half-applied: either
+a whole Config comes back or ConfigError is raised.
+"""
+
+import os
+
+from ..errors import ConfigError
+from . import safety, spec
+from .model import Config, Main, Monitoring, Program
+
+SHELL_OPERATORS = {"|", "||", "&", "&&", ";", ";;", "<", ">", ">>", "2>", "2>&1", "&>", "("}
+
+
+def main_config_path(explicit=None, environ=None):
+    """``--config PATH``, else ``$USRSVC_CONFIG``, else ``$HOME/usrsvc.cfg``."""
+    environ = os.environ if environ is None else environ
+    path = explicit or environ.get("USRSVC_CONFIG")
+    if not path:
+        path = os.path.join(environ.get("HOME") or os.path.expanduser("~"), "usrsvc.cfg")
+    return os.path.abspath(os.path.expanduser(path))
+
+
+class _Report:
+    """Problems and warnings, in order, without repeats."""
+
+    def __init__(self):
+        self.errors = []
+        self.warnings = []
+
+    def error(self, text):
+        if text not in self.errors:
+            self.errors.append(text)
+
+    def warn(self, text):
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+
+class _File:
+    """One parsed config file, with a lazily built raw (comma-preserving) view."""
+
+    def __init__(self, path, lines, parsed):
+        self.path = path
+        self.lines = lines
+        self.parsed = parsed
+        self._raw = None
+
+    def raw(self, section_path, key):
+        """The value as written, for a key configobj split at commas."""
+        if self._raw is None:
+            from configobj import ConfigObj
+
+            self._raw = ConfigObj(self.lines, list_values=False, interpolation=False)
+        node = self._raw
+        for name in section_path:
+            node = node[name]
+        return _strip_value(node[key])
+
+
+def _strip_value(text):
+    """Drop an inline ``# comment`` and one pair of surrounding quotes."""
+    text = text.strip()
+    if text[:1] in ("'", '"'):
+        end = text.find(text[0], 1)
+        if end > 0 and not text[end + 1:].strip().strip("#"):
+            return text[1:end]
+        if end > 0 and text[end + 1:].lstrip().startswith("#"):
+            return text[1:end]
+    for marker in (" #", "\t#"):
+        cut = text.find(marker)
+        if cut >= 0:
+            text = text[:cut]
+    return text.rstrip()
+
+
+def _read(path, report):
+    """Parse one file; on any problem report it (naming the file) and return None."""
+    try:
+        st = os.stat(path)
+        if not os.path.isfile(path):
+            report.error("%s: expected a regular config file" % path)
+            return None
+        safety.check(path, st)
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except ConfigError as err:
+        for line in err.problems:
+            report.error(line)
+        return None
+    except OSError as err:
+        report.error("%s: cannot read config file: %s" % (path, err.strerror or err))
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        report.error("%s: not UTF-8 text (bad byte at offset %d); is this a config file?"
+                     % (path, err.start))
+        return None
+    if "\0" in text:
+        report.error("%s: contains NUL bytes; is this a config file?" % path)
+        return None
+    lines = text.splitlines()
+    from configobj import ConfigObj, ConfigObjError
+
+    try:
+        parsed = ConfigObj(lines, interpolation=False)
+    except ConfigObjError as err:
+        for item in getattr(err, "errors", None) or [err]:
+            line = getattr(item, "line_number", None)
+            where = "line %s: " % line if line else ""
+            report.error("%s: %s%s" % (path, where, getattr(item, "msg", str(item))))
+        return None
+    except (ValueError, TypeError, IndexError, KeyError, RecursionError) as err:
+        report.error("%s: cannot parse: %s" % (path, err))
+        return None
+    return _File(path, lines, parsed)
+
+
+def _hint(word, choices):
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return "; did you mean '%s'?" % close[0] if close else ""
+
+
+def _files(main_path, main_file, report):
+    """The main file, then every ``*.cfg`` in config_dir sorted by name."""
+    files = [main_file]
+    section = main_file.parsed.get("Main")
+    raw_dir = section.get("config_dir") if isinstance(section, dict) else None
+    if raw_dir is None:
+        return files, None
+    if isinstance(raw_dir, list):
+        raw_dir = main_file.raw(["Main"], "config_dir")
+    try:
+        config_dir = spec.expand_path(raw_dir, spec.Context(main_path))
+    except ValueError as err:
+        report.error("%s: [Main] config_dir = %r: %s" % (main_path, raw_dir, err))
+        return files, None
+    if not os.path.isdir(config_dir):
+        what = "is not a directory" if os.path.exists(config_dir) else "does not exist"
+        report.error("%s: [Main] config_dir = %r: %s %s; expected a directory of *.cfg files"
+                     % (main_path, raw_dir, config_dir, what))
+        return files, config_dir
+    try:
+        safety.check(config_dir)
+        names = sorted(n for n in os.listdir(config_dir) if n.endswith(".cfg"))
+    except ConfigError as err:
+        for line in err.problems:
+            report.error(line)
+        return files, config_dir
+    except OSError as err:
+        report.error("%s: [Main] config_dir %s cannot be listed: %s"
+                     % (main_path, config_dir, err.strerror))
+        return files, config_dir
+    for name in names:
+        parsed = _read(os.path.join(config_dir, name), report)
+        if parsed is not None:
+            files.append(parsed)
+    return files, config_dir
+
+
+def _collect(files, report):
+    """Sort every top-level section into Main, Program and DefaultSettings."""
+    main = None
+    programs, defaults = {}, {}
+    for index, item in enumerate(files):
+        for key in item.parsed.scalars:
+            report.warn("%s: key '%s' outside any section is ignored" % (item.path, key))
+        for name in item.parsed.sections:
+            kind, _, label = name.partition(":")
+            label = label.strip()
+            if name == "Main":
+                if index == 0:
+                    main = item
+                else:
+                    report.warn("%s: [Main] is only read from the main config file; ignored"
+                                % item.path)
+            elif kind in ("Program", "DefaultSettings") and label:
+                table = programs if kind == "Program" else defaults
+                if label in table:
+                    report.warn("%s: [%s] is also defined in %s; the later file wins"
+                                % (item.path, name, table[label][0].path))
+                table[label] = (item, name)
+            elif kind.lower() in ("program", "defaultsettings"):
+                fixed = "%s:%s" % ("Program" if kind.lower() == "program" else "DefaultSettings",
+                                   label or "NAME")
+                report.warn("%s: section [%s] is ignored; did you mean [%s]?"
+                            % (item.path, name, fixed))
+            else:
+                report.warn("%s: unknown section [%s] is ignored" % (item.path, name))
+    if "all" in programs:
+        report.error("%s: [Program:all]: 'all' is reserved for every program; rename it"
+                     % programs["all"][0].path)
+        del programs["all"]
+    return main, programs, defaults
+
+
+def _value(item, path, key, raw, report, where):
+    """configobj splits unquoted commas into a list; undo that for one-string keys."""
+    if isinstance(raw, list):
+        try:
+            return item.raw(path, key)
+        except (KeyError, TypeError):
+            return ", ".join(raw)
+    if isinstance(raw, dict):
+        report.error("%s %s: expected a value, found a subsection" % (where, key))
+        return None
+    return raw
+
+
+def _convert(entries, table, report, aliases=None):
+    """Convert (key -> (raw, item, section, path)) with ``table``; unknown keys are errors."""
+    values = {}
+    for key, (raw, item, section, path) in entries.items():
+        where = "%s: [%s]" % (item.path, section)
+        name = (aliases or {}).get(key, key)
+        if name not in table:
+            report.error("%s unknown key '%s'%s" % (where, key, _hint(key, table)))
+            continue
+        convert = table[name][0]
+        if name == "email_alerts" and isinstance(raw, list):
+            value = raw
+        else:
+            value = _value(item, path, key, raw, report, where)
+            if value is None:
+                continue
+        try:
+            values[name] = convert(value, spec.Context(item.path))
+        except ValueError as err:
+            report.error("%s %s = %r: %s" % (where, key, value, err))
+    return values
+
+
+def _entries(item, section_name, sub=None):
+    node = item.parsed[section_name]
+    path = [section_name]
+    if sub is not None:
+        node = node[sub]
+        path.append(sub)
+    return {k: (node[k], item, section_name if sub is None else "%s][%s" % (section_name, sub), path)
+            for k in node.scalars}
+
+
+def _check_aliases(item, section, report):
+    node = item.parsed[section]
+    for alias, name in spec.ALIASES.items():
+        if alias in node.scalars and name in node.scalars:
+            report.error("%s: [%s] both '%s' and '%s' are set; keep one" % (item.path, section, name, alias))
+
+
+def _subsections(item, section, report):
+    """Env and Monitoring entries of one Program/DefaultSettings section."""
+    node = item.parsed[section]
+    env, monitoring = {}, {}
+    present = [s for s in node.sections if s in spec.MONITOR_SECTIONS]
+    if len(present) > 1:
+        report.error("%s: [%s] has both [[Monitoring]] and [[Monitor]]; keep one" % (item.path, section))
+    for sub in node.sections:
+        if sub == "Env":
+            env.update(_entries(item, section, sub))
+        elif sub in spec.MONITOR_SECTIONS:
+            monitoring.update(_entries(item, section, sub))
+        else:
+            report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]] or [[Monitoring]]"
+                         % (item.path, section, sub, _hint(sub, ("Env", "Monitoring", "Monitor"))))
+    return env, monitoring
+
+
+def _merged(name, programs, defaults, report):
+    """Program entries over its DefaultSettings', key by key (Env, Monitoring too)."""
+    item, section = programs[name]
+    scalars, env, monitoring = {}, {}, {}
+    own = _entries(item, section)
+    default_name = own.pop("defaults", (None,))[0]
+    if isinstance(default_name, str) and default_name.strip():
+        default_name = default_name.strip()
+        if default_name not in defaults:
+            report.error("%s: [%s] defaults = %r: no [DefaultSettings:%s] is defined%s"
+                         % (item.path, section, default_name, default_name,
+                            _hint(default_name, defaults)))
+        else:
+            ditem, dsection = defaults[default_name]
+            scalars.update(_entries(ditem, dsection))
+            denv, dmon = _subsections(ditem, dsection, report)
+            env.update(denv)
+            monitoring.update(dmon)
+    elif default_name is not None:
+        report.error("%s: [%s] defaults = %r: expected the name of a [DefaultSettings:NAME]"
+                     % (item.path, section, default_name))
+    for alias, key in spec.ALIASES.items():  # the program's spelling beats the inherited one
+        if alias in own and key in scalars:
+            del scalars[key]
+        if key in own and alias in scalars:
+            del scalars[alias]
+    scalars.update(own)
+    penv, pmon = _subsections(item, section, report)
+    env.update(penv)
+    monitoring.update(pmon)
+    return item, section, scalars, env, monitoring
+
+
+def default_proctitle_re(argv, command, useshell):
+    """A regex matching the command line the program will show in ``ps``.
+
+    It may be preceded by an interpreter (a ``#!`` script shows as
+    ``/bin/sh ./script.sh``) and must end where the command ends. Returns
+    (pattern, suffix): the plain text the pattern stands for lets a scan
+    look programs up in one index instead of running every regex.
+    """
+    import re
+
+    words = list(argv)
+    if useshell:
+        import shlex
+
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            words = [command]
+        while words and (words[0] == "exec" or ("=" in words[0] and words[0].split("=")[0].isidentifier())):
+            words.pop(0)
+        for index, word in enumerate(words):
+            if word in SHELL_OPERATORS or word.startswith((">", "<", "2>", "&>")):
+                words = words[:index]
+                break
+        if not words:
+            words = [command]
+    suffix = " ".join(words)
+    return r"(?:^|[\s/])" + re.escape(suffix) + r"$", suffix
+
+
+def shell_path():
+    return "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+
+
+def _program(name, merged, report):
+    item, section, scalars, env_entries, monitor_entries = merged
+    where = "%s: [%s]" % (item.path, section)
+    errors_before = len(report.errors)
+    _check_aliases(item, section, report)
+    values = _convert(scalars, spec.PROGRAM_KEYS, report, spec.ALIASES)
+    monitor = _convert(monitor_entries, spec.MONITOR_KEYS, report)
+    env = []
+    for key, (raw, eitem, esection, path) in env_entries.items():
+        value = _value(eitem, path, key, raw, report, "%s: [%s]" % (eitem.path, esection))
+        if value is not None:
+            env.append((key, value))
+    missing = [k for k, (_, d) in spec.PROGRAM_KEYS.items() if d is spec.REQUIRED and k not in scalars]
+    for key in missing:
+        report.error("%s missing required key '%s'" % (where, key))
+    if len(report.errors) > errors_before:
+        return None
+    for key, (_, default) in spec.PROGRAM_KEYS.items():
+        values.setdefault(key, default)
+    for key, (_, default) in spec.MONITOR_KEYS.items():
+        monitor.setdefault(key, default)
+    command = values["command"]
+    if values["useshell"]:
+        argv = (shell_path(), "-c", command)
+    else:
+        import shlex
+
+        try:
+            argv = tuple(shlex.split(command))
+        except ValueError as err:
+            report.error("%s command = %r: expected a command line (%s); quote it properly"
+                         " or set useshell = True" % (where, command, err))
+            return None
+    if values["stderr"] in ("stdout", values["stdout"]):
+        values["stderr"] = None
+    if values["directory"] is None:
+        values["directory"] = os.environ.get("HOME") or os.path.expanduser("~")
+    values["title_suffix"] = None
+    if values["proctitle_re"] is None:
+        values["proctitle_re"], values["title_suffix"] = default_proctitle_re(
+            argv, command, values["useshell"])
+    return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
+                   source=item.path, **values)
+
+
+def _main(path, item, config_dir, report):
+    values = {}
+    if item is not None:
+        values = _convert(_entries(item, "Main"), spec.MAIN_KEYS, report)
+    for key, (_, default) in spec.MAIN_KEYS.items():
+        values.setdefault(key, default)
+    values["config_dir"] = config_dir
+    if values["smtp_port"] is None:
+        values["smtp_port"] = {"ssl": 465, "starttls": 587}.get(values["smtp_security"], 25)
+    return Main(path=path, **values)
+
+
+def load(path=None):
+    """Load and validate the config at ``path`` (see main_config_path()).
+
+    Returns a Config; raises ConfigError listing every problem found.
+    """
+    path = main_config_path(path)
+    report = _Report()
+    main_file = _read(path, report)
+    if main_file is None:
+        raise ConfigError(report.errors, report.warnings)
+    files, config_dir = _files(path, main_file, report)
+    main_item, raw_programs, raw_defaults = _collect(files, report)
+    for ditem, dsection in raw_defaults.values():
+        _check_aliases(ditem, dsection, report)
+        for key in _entries(ditem, dsection):
+            if spec.ALIASES.get(key, key) not in spec.PROGRAM_KEYS:
+                report.error("%s: [%s] unknown key '%s'%s"
+                             % (ditem.path, dsection, key, _hint(key, spec.PROGRAM_KEYS)))
+    main = _main(path, main_item, config_dir, report)
+    programs = {}
+    for name in raw_programs:
+        program = _program(name, _merged(name, raw_programs, raw_defaults, report), report)
+        if program is not None:
+            programs[name] = program
+    if report.errors:
+        raise ConfigError(report.errors, report.warnings)
+    return Config(main=main, programs=programs, files=tuple(f.path for f in files),
+                  warnings=tuple(report.warnings))

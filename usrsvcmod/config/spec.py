@@ -1,0 +1,227 @@
+"""Every config key: its converter and its default.
+
+A converter takes the raw string (and a Context saying which file set it)
+and returns the typed value, or raises ValueError whose text says what is
+expected. Nothing here touches the filesystem except to expand paths.
+"""
+
+import os
+import re
+
+_TRUE = {"true", "yes", "on"}
+_FALSE = {"false", "no", "off"}
+_VAR = re.compile(r"\$(\w+|\{[^}]*\})")
+
+
+class Context:
+    """Where a value came from: relative paths resolve against ``base_dir``."""
+
+    __slots__ = ("file", "base_dir")
+
+    def __init__(self, file):
+        self.file = file
+        self.base_dir = os.path.dirname(os.path.abspath(file))
+
+
+def to_bool(value, ctx=None):
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    if text.isdigit():  # 1.5.13 reads booleans as bool(int(v))
+        return bool(int(text))
+    raise ValueError("expected a boolean: true/false, yes/no, on/off or a number")
+
+
+def _number(value, kind, minimum, maximum):
+    try:
+        number = kind(value.strip())
+    except ValueError:
+        raise ValueError("expected %s" % _describe(kind, minimum, maximum)) from None
+    if number != number or number < minimum or (maximum is not None and number > maximum):
+        raise ValueError("expected %s" % _describe(kind, minimum, maximum))
+    return number
+
+
+def _describe(kind, minimum, maximum):
+    noun = "a whole number" if kind is int else "a number of seconds (fractions allowed)"
+    if maximum is None:
+        return "%s >= %s" % (noun, minimum)
+    return "%s between %s and %s" % (noun, minimum, maximum)
+
+
+def seconds(minimum=0.0, maximum=10 ** 7):
+    return lambda value, ctx=None: _number(value, float, minimum, maximum)
+
+
+def integer(minimum=0, maximum=2 ** 62):
+    return lambda value, ctx=None: _number(value, int, minimum, maximum)
+
+
+def positive_seconds(value, ctx=None):
+    number = _number(value, float, 0.0, 10 ** 7)
+    if number <= 0:
+        raise ValueError("expected a number of seconds greater than 0")
+    return number
+
+
+def expand_path(value, ctx):
+    """``~``, ``$VARS`` and paths relative to the directory of the setting file."""
+    text = value.strip()
+    if not text:
+        raise ValueError("expected a path, got an empty value")
+    if "\0" in text:
+        raise ValueError("expected a path without NUL bytes")
+    for match in _VAR.finditer(text):
+        name = match.group(1).strip("{}")
+        if name not in os.environ:
+            raise ValueError("expected a path: environment variable $%s is not set" % name)
+    text = os.path.expanduser(os.path.expandvars(text))
+    if not os.path.isabs(text):
+        text = os.path.join(ctx.base_dir, text)
+    return os.path.normpath(text)
+
+
+def path_or_stdout(value, ctx):
+    if value.strip().lower() == "stdout":
+        return "stdout"
+    return expand_path(value, ctx)
+
+
+def path_or_auto(value, ctx):
+    if value.strip().lower() in ("", "auto"):
+        return "auto"
+    return expand_path(value, ctx)
+
+
+def text(value, ctx=None):
+    if "\0" in value:
+        raise ValueError("expected text without NUL bytes")
+    return value
+
+
+def nonempty_text(value, ctx=None):
+    value = text(value).strip()
+    if not value:
+        raise ValueError("expected a non-empty value")
+    return value
+
+
+def regex(value, ctx=None):
+    value = text(value)
+    if not value.strip():
+        return None  # empty means "use the default built from the command"
+    try:
+        re.compile(value)
+    except (re.error, OverflowError, RecursionError) as err:
+        raise ValueError("expected a valid regular expression (%s)" % err) from None
+    return value
+
+
+def umask(value, ctx=None):
+    text_value = value.strip().lower()
+    if text_value.startswith("0o"):
+        text_value = text_value[2:]
+    if not text_value or any(c not in "01234567" for c in text_value) or int(text_value, 8) > 0o777:
+        raise ValueError("expected an octal umask between 000 and 777, e.g. 022")
+    return int(text_value, 8)
+
+
+def signal_number(value, ctx=None):
+    import signal
+
+    name = value.strip().upper()
+    if name.isdigit():
+        number = int(name)
+        if number in signal.valid_signals() and number not in (0,):
+            return number
+        raise ValueError("expected a signal name or number, e.g. TERM, INT, QUIT, 15")
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    sig = getattr(signal.Signals, name, None) if name.isidentifier() else None
+    if sig is None:
+        raise ValueError("expected a signal name or number, e.g. TERM, INT, QUIT, 15")
+    return int(sig)
+
+
+def addresses(value, ctx=None):
+    items = value if isinstance(value, list) else value.split(",")
+    found = tuple(a.strip() for a in items if a.strip())
+    for address in found:
+        if "@" not in address or any(c.isspace() for c in address):
+            raise ValueError("expected an email address or a comma list of them")
+    return found
+
+
+def choice(*options):
+    def convert(value, ctx=None):
+        low = value.strip().lower()
+        if low not in options:
+            raise ValueError("expected one of: %s" % ", ".join(options))
+        return low
+
+    return convert
+
+
+def port(value, ctx=None):
+    return _number(value, int, 1, 65535)
+
+
+REQUIRED = object()
+
+# key: (converter, default). A default of REQUIRED means the key must be set.
+PROGRAM_KEYS = {
+    "command": (nonempty_text, REQUIRED),
+    "pidfile": (expand_path, REQUIRED),
+    "stdout": (expand_path, REQUIRED),
+    "stderr": (path_or_stdout, "stdout"),
+    "useshell": (to_bool, False),
+    "enabled": (to_bool, True),
+    "autopid": (to_bool, True),
+    "scan_for_process": (to_bool, True),
+    "proctitle_re": (regex, None),
+    "autostart": (to_bool, True),
+    "autorestart": (to_bool, True),
+    "maxrestarts": (integer(0), 0),
+    "restart_delay": (seconds(), 0.0),
+    "restart_delay_max": (seconds(), 0.0),
+    "success_seconds": (seconds(0.0, 86400), 2.0),
+    "term_to_kill_seconds": (seconds(0.0, 86400), 8.0),
+    "inherit_env": (to_bool, True),
+    "email_alerts": (addresses, ()),
+    "directory": (expand_path, None),  # None: $HOME
+    "umask": (umask, None),  # None: inherit the caller's
+    "stop_signal": (signal_number, 15),
+    "kill_descendants": (to_bool, True),
+}
+# Accepted spellings of a key (1.5.13's README says max_restarts).
+ALIASES = {"max_restarts": "maxrestarts"}
+# Keys whose value is one string even if configobj split it at commas.
+STRING_KEYS = {"command", "proctitle_re", "pidfile", "stdout", "stderr", "directory"}
+
+MONITOR_KEYS = {
+    "monitor_after": (seconds(), 30.0),
+    "rss_limit": (integer(0), 0),
+    "activityfile": (expand_path, None),
+    "activityfile_limit": (positive_seconds, 120.0),
+}
+MONITOR_SECTIONS = ("Monitoring", "Monitor")
+
+MAIN_KEYS = {
+    "config_dir": (expand_path, None),
+    "pidfile": (expand_path, None),
+    "usrsvcd_stdout": (expand_path, None),
+    "usrsvcd_stderr": (path_or_stdout, None),
+    "sendmail_path": (path_or_auto, "auto"),
+    "log_format": (choice("text", "json"), "text"),
+    "reconcile_interval": (seconds(0.5, 86400), 15.0),
+    "alert_interval": (seconds(), 300.0),
+    "alert_timeout": (positive_seconds, 20.0),
+    "smtp_host": (nonempty_text, None),
+    "smtp_port": (port, None),
+    "smtp_security": (choice("none", "starttls", "ssl"), "none"),
+    "smtp_user": (nonempty_text, None),
+    "smtp_password_file": (expand_path, None),
+    "email_from": (nonempty_text, None),
+}

@@ -1,0 +1,1 @@
+"""The process layer: /proc facts, pidfiles, identity, spawning and killing."""

@@ -1,0 +1,75 @@
+"""Pidfiles: tolerant reads, atomic writes that never follow a symlink."""
+
+import os
+
+PID_MAX = 4194304  # Linux's ceiling for /proc/sys/kernel/pid_max
+
+
+def read(path):
+    """(pid, mtime, None) or (None, None, reason) for a missing or garbage pidfile."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, None, "no pidfile"
+    except OSError as err:
+        return None, None, "pidfile %s unreadable: %s" % (path, err.strerror)
+    try:
+        st = os.fstat(fd)
+        if not _regular(st):
+            return None, None, "pidfile %s is not a regular file" % path
+        data = os.read(fd, 64)
+    finally:
+        os.close(fd)
+    text = data.decode("ascii", "replace").strip()
+    if not text:
+        return None, None, "pidfile %s is empty" % path
+    if not text.isdigit() or len(text) > 8:
+        return None, None, "pidfile %s holds %r, not a pid" % (path, text[:20])
+    pid = int(text)
+    if not 0 < pid <= PID_MAX:
+        return None, None, "pidfile %s holds %d, not a valid pid" % (path, pid)
+    return pid, st.st_mtime, None
+
+
+def _regular(st):
+    import stat
+
+    return stat.S_ISREG(st.st_mode)
+
+
+def write(path, pid):
+    """Write ``pid`` atomically: a temp file in the same directory, then rename.
+
+    rename() replaces a symlink at ``path`` instead of writing through it,
+    and the temp file is created with O_EXCL|O_NOFOLLOW.
+    """
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    temp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, b"%d\n" % pid)
+    finally:
+        os.close(fd)
+    try:
+        os.rename(temp, path)
+    except OSError:
+        os.unlink(temp)
+        raise
+
+
+def remove(path, expected_pid=None):
+    """Remove the pidfile (a symlink itself, never its target).
+
+    With ``expected_pid``, only if the file still holds that pid, so a
+    concurrent writer's new pid is not thrown away.
+    """
+    if expected_pid is not None:
+        pid, _, _ = read(path)
+        if pid is not None and pid != expected_pid:
+            return False
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False

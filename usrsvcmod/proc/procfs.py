@@ -1,0 +1,82 @@
+"""Direct /proc reads for one known pid: the CLI's hot path.
+
+``import psutil`` costs more than a whole ``usrsvc status NAME`` may take,
+so checking one pid reads /proc here; scans and everything else use psutil.
+tests/unit/test_procfs.py checks these answers against psutil's.
+"""
+
+import os
+
+_CACHE = {}
+
+
+def _constants():
+    if not _CACHE:
+        with open("/proc/stat", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"btime"):
+                    _CACHE["btime"] = float(line.split()[1])
+                    break
+        _CACHE["tick"] = float(os.sysconf("SC_CLK_TCK"))
+        _CACHE["page_kb"] = os.sysconf("SC_PAGE_SIZE") // 1024
+    return _CACHE
+
+
+class ProcInfo:
+    """What usrsvc needs to know of one process, read once."""
+
+    __slots__ = ("pid", "ppid", "sid", "state", "start_time", "uid", "cmdline")
+
+    def __init__(self, pid, ppid, sid, state, start_time, uid, cmdline):
+        self.pid = pid
+        self.ppid = ppid
+        self.sid = sid
+        self.state = state
+        self.start_time = start_time
+        self.uid = uid
+        self.cmdline = cmdline
+
+    @property
+    def zombie(self):
+        return self.state in ("Z", "X")
+
+    @property
+    def cmdline_text(self):
+        return " ".join(self.cmdline)
+
+
+def read(pid):
+    """ProcInfo for ``pid``, or None if there is no such process."""
+    base = "/proc/%d" % pid
+    try:
+        with open(base + "/stat", "rb") as handle:
+            stat = handle.read()
+        uid = os.stat(base).st_uid
+        with open(base + "/cmdline", "rb") as handle:
+            raw = handle.read()
+    except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
+        return None
+    except PermissionError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()
+    consts = _constants()
+    start = consts["btime"] + int(fields[19]) / consts["tick"]
+    cmdline = [a.decode("utf-8", "replace") for a in raw.split(b"\0")]
+    if cmdline and cmdline[-1] == "":
+        cmdline.pop()
+    return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(), start, uid, cmdline)
+
+
+def rss_kb(pid):
+    """Resident set size in KiB as /proc/PID/statm counts it (psutil's rss)."""
+    try:
+        with open("/proc/%d/statm" % pid, "rb") as handle:
+            return int(handle.read().split()[1]) * _constants()["page_kb"]
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def alive(pid, start_time):
+    """True when ``pid`` still is the process that started at ``start_time``."""
+    info = read(pid)
+    return info is not None and not info.zombie and abs(info.start_time - start_time) < 0.02

@@ -1,0 +1,194 @@
+"""Launch a program detached: double fork, new session, clean slate.
+
+The first child starts a new session and forks the program, then exits, so
+the program's parent becomes init (or the nearest subreaper). Between fork
+and exec the program gets /dev/null on stdin, its log files on stdout and
+stderr, no other descriptors, its working directory and umask, default
+signal dispositions and an empty signal mask. A close-on-exec pipe reports
+a failed exec (errno and message) to the caller at once.
+"""
+
+import os
+import signal
+
+from ..errors import LaunchError, PermissionProblem
+
+_UNTOUCHABLE = (signal.SIGKILL, signal.SIGSTOP)
+
+
+class Launch:
+    """A launched program: its pid and start time (for identity)."""
+
+    __slots__ = ("program", "pid", "start_time")
+
+    def __init__(self, program, pid, start_time):
+        self.program = program
+        self.pid = pid
+        self.start_time = start_time
+
+
+def open_log(path):
+    """Open a log file for appending, creating its directory if needed."""
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except PermissionError as err:
+        raise PermissionProblem("cannot open log file %s: %s" % (path, err.strerror), path=path)
+    except OSError as err:
+        raise LaunchError("cannot open log file %s: %s" % (path, err.strerror), path=path)
+
+
+def environment(program, base=None):
+    env = dict(os.environ if base is None else base) if program.inherit_env else {}
+    env.update(program.env)
+    return env
+
+
+def _reset_signals():
+    for sig in signal.valid_signals():
+        if sig not in _UNTOUCHABLE:
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError, RuntimeError):
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def _exec_child(program, env, out_fd, err_fd, null_fd, report_fd):
+    """In the grandchild: set up and exec. Never returns."""
+    try:
+        os.dup2(null_fd, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        os.chdir(program.directory)
+        if program.umask is not None:
+            os.umask(program.umask)
+        keep = report_fd
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 1 << 20)
+        os.execvpe(program.argv[0], list(program.argv), env)
+    except OSError as err:
+        what = err.filename if err.filename else program.argv[0]
+        os.write(report_fd, b"E %d %s: %s" % (err.errno or 0, os.fsencode(str(what)),
+                                             (err.strerror or str(err)).encode()))
+    except BaseException as err:  # anything: report it rather than run parent code
+        os.write(report_fd, b"E 0 %s" % repr(err).encode())
+    finally:
+        os._exit(127)
+
+
+def launch(program, env=None):
+    """Start ``program`` detached; return a Launch or raise LaunchError.
+
+    Returns once the exec happened (or failed): the caller then watches the
+    pid for the success window.
+    """
+    out_fd = open_log(program.stdout)
+    err_fd = out_fd if program.stderr is None else open_log(program.stderr)
+    null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    if env is None:
+        env = environment(program)
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    try:
+        first = os.fork()
+        if first == 0:
+            try:
+                os.close(read_fd)
+                os.setsid()
+                _reset_signals()
+                pid = os.fork()
+                if pid == 0:
+                    _exec_child(program, env, out_fd, err_fd, null_fd, write_fd)
+                os.write(write_fd, b"P %d\n" % pid)
+            finally:
+                os._exit(0)
+        os.close(write_fd)
+        write_fd = -1
+        chunks = []
+        while True:
+            chunk = os.read(read_fd, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.waitpid(first, 0)
+    finally:
+        for fd in {out_fd, err_fd, null_fd, read_fd, write_fd}:
+            if fd >= 0:
+                os.close(fd)
+    return _outcome(program, b"".join(chunks))
+
+
+def _outcome(program, report):
+    pid = None
+    for line in report.split(b"\n"):
+        if line.startswith(b"P "):
+            pid = int(line[2:])
+        elif line.startswith(b"E "):
+            _, errno, message = (line.split(b" ", 2) + [b""])[:3]
+            raise LaunchError("cannot execute %r: %s" % (program.command, message.decode(errors="replace")),
+                              errno=int(errno), pid=pid)
+    if pid is None:
+        raise LaunchError("launching %r failed: the intermediate process died" % program.command)
+    from . import procfs
+
+    info = procfs.read(pid)
+    return Launch(program, pid, info.start_time if info else None)
+
+
+def become_subreaper():
+    """Orphans of what we launch come back to us while we live (exit statuses).
+
+    Only the short-lived ``usrsvc`` uses this; when it exits they pass on
+    to init. Silently a no-op where prctl is unavailable.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def exit_status(pid):
+    """Reap ``pid`` if it is our child; a description of how it ended, or None."""
+    try:
+        got, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if got != pid:
+        return None
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return "killed by signal %s" % name
+    return "exited with status %d" % os.WEXITSTATUS(status)
+
+
+def log_tail(program, offsets, lines=8, limit=4096):
+    """The last lines the program wrote to its logs since ``offsets`` (path -> size)."""
+    out = []
+    for path in dict.fromkeys(p for p in (program.stdout, program.stderr) if p):
+        try:
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                start = max(offsets.get(path, 0), size - limit)
+                handle.seek(start)
+                out.extend(handle.read().decode("utf-8", "replace").splitlines())
+        except OSError:
+            continue
+    return out[-lines:]
+
+
+def log_offsets(program):
+    sizes = {}
+    for path in (program.stdout, program.stderr):
+        if path:
+            try:
+                sizes[path] = os.stat(path).st_size
+            except OSError:
+                sizes[path] = 0
+    return sizes

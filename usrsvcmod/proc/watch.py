@@ -1,0 +1,130 @@
+"""Wait for many processes at once: a pidfd each, one poll() for all.
+
+A pidfd becomes readable when its process exits, zombie or not, so a
+zombie counts as exited at once (some inits reap orphans only every few
+seconds). Without pidfd support (Linux < 5.3) it falls back to polling
+/proc every ``POLL_INTERVAL`` seconds.
+"""
+
+import os
+import select
+import signal
+import time
+
+from . import procfs
+
+POLL_INTERVAL = 0.01
+HAVE_PIDFD = hasattr(os, "pidfd_open")
+
+
+class Watched:
+    """One process being watched: pid, start time, its pidfd (or None)."""
+
+    __slots__ = ("pid", "start_time", "fd", "key", "exited")
+
+    def __init__(self, pid, start_time, fd, key):
+        self.pid = pid
+        self.start_time = start_time
+        self.fd = fd
+        self.key = key
+        self.exited = False
+
+
+class ExitWatcher:
+    """Add processes; ``wait(timeout)`` returns the ones that exited."""
+
+    def __init__(self):
+        self._poll = select.poll()
+        self._by_fd = {}
+        self._polled = []
+
+    def add(self, pid, start_time, key=None):
+        """Watch ``pid`` (which must have started at ``start_time``).
+
+        Returns a Watched; its ``exited`` is already True when the process is
+        gone, a zombie or a different process reusing the pid.
+        """
+        fd = None
+        if not HAVE_PIDFD and not procfs.alive(pid, start_time):
+            return _gone(pid, start_time, key)
+        if HAVE_PIDFD:
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                return _gone(pid, start_time, key)
+            except OSError:
+                fd = None
+            if fd is not None and start_time is not None and not procfs.alive(pid, start_time):
+                os.close(fd)
+                return _gone(pid, start_time, key)
+        watched = Watched(pid, start_time, fd, key)
+        if fd is not None:
+            self._by_fd[fd] = watched
+            self._poll.register(fd, select.POLLIN)
+        elif not watched.exited:
+            self._polled.append(watched)
+        return watched
+
+    def discard(self, watched):
+        if watched.fd is not None and watched.fd in self._by_fd:
+            self._poll.unregister(watched.fd)
+            del self._by_fd[watched.fd]
+            os.close(watched.fd)
+        if watched in self._polled:
+            self._polled.remove(watched)
+
+    def __len__(self):
+        return len(self._by_fd) + len(self._polled)
+
+    def wait(self, timeout):
+        """Block up to ``timeout`` seconds (None: forever); return exited Watched."""
+        if self._polled and (timeout is None or timeout > POLL_INTERVAL):
+            timeout = POLL_INTERVAL
+        if not self._by_fd and not self._polled:
+            if timeout:
+                time.sleep(timeout)
+            return []
+        ms = None if timeout is None else max(0, int(timeout * 1000 + 0.999))
+        try:
+            events = self._poll.poll(ms)
+        except InterruptedError:
+            events = []
+        done = []
+        for fd, _ in events:
+            watched = self._by_fd.get(fd)
+            if watched is not None:
+                watched.exited = True
+                done.append(watched)
+                self.discard(watched)
+        for watched in list(self._polled):
+            if not procfs.alive(watched.pid, watched.start_time):
+                watched.exited = True
+                done.append(watched)
+                self._polled.remove(watched)
+        return done
+
+    def close(self):
+        for watched in list(self._by_fd.values()) + list(self._polled):
+            self.discard(watched)
+
+
+def _gone(pid, start_time, key):
+    watched = Watched(pid, start_time, None, key)
+    watched.exited = True
+    return watched
+
+
+def send(watched, sig):
+    """Signal exactly the watched process (pidfd: no pid-reuse race)."""
+    if watched.exited:
+        return False
+    try:
+        if watched.fd is not None:
+            signal.pidfd_send_signal(watched.fd, sig)
+        elif procfs.alive(watched.pid, watched.start_time):
+            os.kill(watched.pid, sig)
+        else:
+            return False
+        return True
+    except ProcessLookupError:
+        return False
