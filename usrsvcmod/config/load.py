@@ -169,6 +169,12 @@ def _collect(files, report):
     main = None
     programs, defaults = {}, {}
     for index, item in enumerate(files):
+        if not item.parsed.sections and not item.parsed.scalars:
+            if index == 0:  # 1.5.13 refuses a main file without [Main], too
+                report.error("%s: the main config file has no sections; expected [Main]"
+                             " and/or [Program:NAME] sections" % item.path)
+            else:
+                report.warn("%s: no sections; file ignored" % item.path)
         for key in item.parsed.scalars:
             report.warn("%s: key '%s' outside any section is ignored" % (item.path, key))
         for name in item.parsed.sections:
@@ -330,6 +336,8 @@ def default_proctitle_re(argv, command, useshell):
                 break
         if not words:
             words = [command]
+    while len(words) > 1 and not words[-1]:
+        words.pop()  # a trailing '' argument is not seen in /proc (procfs.trim)
     suffix = " ".join(words)
     return r"(?:^|[\s/])" + re.escape(suffix) + r"$", suffix
 

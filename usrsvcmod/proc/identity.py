@@ -89,7 +89,7 @@ class ProcessTable:
             if data["status"] in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD) or not data["cmdline"]:
                 continue
             info = procfs.ProcInfo(data["pid"], data["ppid"], None, "S", data["create_time"],
-                                   uid, data["cmdline"])
+                                   uid, procfs.trim(data["cmdline"]))
             self.procs[info.pid] = info
             self.children.setdefault(info.ppid, []).append(info.pid)
         self._suffixes = None

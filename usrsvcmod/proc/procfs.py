@@ -45,6 +45,20 @@ class ProcInfo:
         return " ".join(self.cmdline)
 
 
+def trim(cmdline):
+    """Drop trailing empty arguments.
+
+    A process that rewrote its title (setproctitle, redis, nginx workers)
+    pads the old argv area with NULs, which read as hundreds of empty
+    arguments: joined by spaces they would stop ``proctitle_re = ...$``
+    from ever matching, and ``ps auxww`` does not show them either.
+    """
+    end = len(cmdline)
+    while end and not cmdline[end - 1]:
+        end -= 1
+    return cmdline[:end] if end != len(cmdline) else cmdline
+
+
 def read(pid):
     """ProcInfo for ``pid``, or None if there is no such process."""
     base = "/proc/%d" % pid
@@ -61,9 +75,7 @@ def read(pid):
     fields = stat[stat.rfind(b")") + 2:].split()
     consts = _constants()
     start = consts["btime"] + int(fields[19]) / consts["tick"]
-    cmdline = [a.decode("utf-8", "replace") for a in raw.split(b"\0")]
-    if cmdline and cmdline[-1] == "":
-        cmdline.pop()
+    cmdline = trim([a.decode("utf-8", "replace") for a in raw.split(b"\0")])
     return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(), start, uid, cmdline)
 
 

@@ -33,10 +33,18 @@ class Watched:
 class ExitWatcher:
     """Add processes; ``wait(timeout)`` returns the ones that exited."""
 
-    def __init__(self):
+    def __init__(self, poll_interval=POLL_INTERVAL):
+        self.poll_interval = poll_interval  # only used without pidfd support
         self._poll = select.poll()
         self._by_fd = {}
         self._polled = []
+        self._wakeup = None
+        self.woken = False
+
+    def add_wakeup(self, fd):
+        """Also return from wait() when ``fd`` (a non-blocking pipe) is readable; drain it."""
+        self._wakeup = fd
+        self._poll.register(fd, select.POLLIN)
 
     def add(self, pid, start_time, key=None):
         """Watch ``pid`` (which must have started at ``start_time``).
@@ -78,9 +86,9 @@ class ExitWatcher:
 
     def wait(self, timeout):
         """Block up to ``timeout`` seconds (None: forever); return exited Watched."""
-        if self._polled and (timeout is None or timeout > POLL_INTERVAL):
-            timeout = POLL_INTERVAL
-        if not self._by_fd and not self._polled:
+        if self._polled and (timeout is None or timeout > self.poll_interval):
+            timeout = self.poll_interval
+        if not self._by_fd and not self._polled and self._wakeup is None:
             if timeout:
                 time.sleep(timeout)
             return []
@@ -91,6 +99,9 @@ class ExitWatcher:
             events = []
         done = []
         for fd, _ in events:
+            if fd == self._wakeup:
+                self._drain()
+                continue
             watched = self._by_fd.get(fd)
             if watched is not None:
                 watched.exited = True
@@ -102,6 +113,14 @@ class ExitWatcher:
                 done.append(watched)
                 self._polled.remove(watched)
         return done
+
+    def _drain(self):
+        self.woken = True
+        try:
+            while os.read(self._wakeup, 512):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
 
     def close(self):
         for watched in list(self._by_fd.values()) + list(self._polled):

@@ -1,0 +1,241 @@
+"""Shared fixtures: a temporary HOME, the installed commands, and cleanup by pid.
+
+Every process a test starts carries the test's unique token in its argv;
+teardown kills exactly the processes whose command line holds that token
+(and only those, by pid).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVICE = os.path.join(HERE, "helpers", "service.py")
+
+
+def _command(name):
+    """The installed console script next to this interpreter, else on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    if os.path.exists(beside):
+        return beside
+    found = shutil.which(name)
+    if not found:
+        pytest.skip("%s is not installed" % name)
+    return found
+
+
+def pids_with(token):
+    """Pids of live (non-zombie) processes whose command line holds ``token``."""
+    found = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                cmdline = handle.read()
+            with open("/proc/%s/stat" % entry, "rb") as handle:
+                state = handle.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if token.encode() in cmdline and state not in (b"Z", b"X"):
+            found.append(int(entry))
+    return found
+
+
+def descendants(pids):
+    """Every live descendant of ``pids`` (by parent links in /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, "rb") as handle:
+                    ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, queue = [], list(pids)
+    while queue:
+        for child in children.get(queue.pop(), ()):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02):
+    """Poll ``predicate`` until true or the (generous) deadline; return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in (b"Z", b"X")
+
+
+class Env:
+    """A temporary HOME with a usrsvc.cfg, and helpers to run the commands."""
+
+    def __init__(self, home, token):
+        self.home = str(home)
+        self.token = token
+        self.cfg = os.path.join(self.home, "usrsvc.cfg")
+        self.usrsvc = _command("usrsvc")
+        self.env = dict(os.environ, HOME=self.home, XDG_RUNTIME_DIR=os.path.join(self.home, "xdg"))
+        self.env.pop("USRSVC_CONFIG", None)
+        os.makedirs(self.env["XDG_RUNTIME_DIR"], mode=0o700, exist_ok=True)
+        os.chmod(self.home, 0o755)
+        self.tracked = []  # extra pids to kill at teardown
+        self.children = []  # Popen objects started by hand, reaped at teardown
+
+    def cleanup(self):
+        """Kill tracked pids (and their descendants) and reap our own children."""
+        pids = [p for p in self.tracked if alive(p)]
+        for pid in pids + descendants(pids):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        kill_token(self.token)
+        for proc in self.children:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+
+    def service(self, *args):
+        """A service command line carrying this test's token."""
+        return " ".join([sys.executable, SERVICE, self.token] + [str(a) for a in args])
+
+    def program(self, name, command, **keys):
+        """A [Program:NAME] section with pidfile/stdout under HOME."""
+        keys.setdefault("pidfile", "%s/run/%s.pid" % (self.home, name))
+        keys.setdefault("stdout", "%s/logs/%s.log" % (self.home, name))
+        keys.setdefault("success_seconds", "0.3")
+        keys.setdefault("term_to_kill_seconds", "3")
+        lines = ["[Program:%s]" % name, "command = %s" % command]
+        lines += ["%s = %s" % item for item in keys.items()]
+        return "\n".join(lines) + "\n"
+
+    def write(self, text, path=None):
+        path = path or self.cfg
+        with open(path, "w") as handle:
+            handle.write(textwrap.dedent(text))
+        os.chmod(path, 0o644)
+        return path
+
+    def run(self, *args, timeout=60, check=None, cwd=None, env=None, preexec_fn=None):
+        """Run the installed usrsvc; ``env`` adds to (or, with None values, drops from)
+        this HOME's environment."""
+        proc = subprocess.run([self.usrsvc] + list(args), env=self._environ(env),
+                              cwd=cwd or self.home, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=preexec_fn)
+        if check is not None:
+            assert proc.returncode == check, (proc.returncode, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    def _environ(self, extra):
+        environ = dict(self.env)
+        for key, value in (extra or {}).items():
+            if value is None:
+                environ.pop(key, None)
+            else:
+                environ[key] = value
+        return environ
+
+    def popen(self, *args, env=None, **kwargs):
+        """Start the installed usrsvc in the background (output captured as text)."""
+        kwargs.setdefault("stdout", subprocess.PIPE)
+        kwargs.setdefault("stderr", subprocess.PIPE)
+        return subprocess.Popen([self.usrsvc] + list(args), env=self._environ(env),
+                                cwd=self.home, stdin=subprocess.DEVNULL, text=True, **kwargs)
+
+    def track(self, pid):
+        """Kill ``pid`` at teardown too (for a process whose argv lost the token)."""
+        self.tracked.append(pid)
+        return pid
+
+    def spawn(self, command, **kwargs):
+        """Start ``command`` (a shell-free argv list or a string) by hand, outside usrsvc.
+
+        The process is our child: ``reap()`` at teardown collects it.
+        """
+        argv = command.split() if isinstance(command, str) else list(command)
+        kwargs.setdefault("stdout", subprocess.DEVNULL)
+        kwargs.setdefault("stderr", subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=kwargs.pop("env", self.env),
+                                cwd=self.home, **kwargs)
+        self.children.append(proc)
+        return proc
+
+    def pid_of(self, name):
+        try:
+            with open(os.path.join(self.home, "run", name + ".pid")) as handle:
+                return int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+
+
+def kill_token(token):
+    """Kill, by pid, every process carrying ``token``; wait until they are gone."""
+    for _ in range(3):
+        pids = pids_with(token)
+        pids += descendants(pids)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wait_for(lambda: not pids_with(token), timeout=5)
+
+
+@pytest.fixture
+def token():
+    value = "usrsvctest-" + uuid.uuid4().hex[:12]
+    yield value
+    kill_token(value)
+
+
+@pytest.fixture
+def env(tmp_path, token):
+    home = tmp_path / "home"
+    home.mkdir()
+    made = Env(home, token)
+    yield made
+    made.cleanup()
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_free(port):
+    """True when nothing listens on 127.0.0.1:``port`` (a connect is refused)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) != 0

@@ -1,0 +1,1 @@
+"""usrsvcd's insides: the event loop, restart policy, monitors, alerts, reload."""

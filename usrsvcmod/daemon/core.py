@@ -1,0 +1,520 @@
+"""The usrsvcd loop: sleep until something happens, then act.
+
+Wake-ups come from a pidfd per running program (an exit is seen at once),
+from the signal wake-up pipe (SIGUSR1 reread, SIGHUP reopen logs, SIGTERM
+exit) and from timers (restart delays, success windows, monitor ticks, the
+periodic reconcile that catches pidfile changes and hand-started programs).
+Signal handlers only record; the loop acts; no exception ends the loop.
+Services are never our children and nothing here stops them on exit.
+"""
+
+import collections
+import heapq
+import itertools
+import os
+import signal
+import time
+
+from ..errors import ConfigError, TryAgain, UsrsvcError
+from ..proc import identity, pidfile, settle, spawn
+from ..proc.watch import ExitWatcher, HAVE_PIDFD, send
+from . import notify, policy
+from .alerts import Alerter
+from .monitors import MonitorPool
+from .policy import Tracker
+
+MONITOR_TICK = 5.0
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class Daemon:
+    def __init__(self, config, log, state, loader, clock=time.monotonic):
+        self.config = config
+        self.log = log
+        self.state = state
+        self.loader = loader  # () -> Config, raises ConfigError
+        self.clock = clock
+        self.watcher = ExitWatcher(poll_interval=0.5)
+        self.trackers = collections.OrderedDict()
+        self.timers = []
+        self.seq = itertools.count()
+        self.flags = set()
+        self.results = collections.deque()  # monitor results from worker threads
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.alerter = Alerter(config.main, log, clock, schedule=self.call_later)
+        self.monitors = MonitorPool(self._monitor_result)
+        self.running = False
+        self.generation = 0
+        for program in config.programs.values():
+            self.trackers[program.name] = Tracker(program)
+
+    # timers -------------------------------------------------------------
+    def call_later(self, delay, fn):
+        entry = [self.clock() + max(0.0, delay), next(self.seq), fn]
+        heapq.heappush(self.timers, entry)
+        return entry
+
+    @staticmethod
+    def cancel(entry):
+        if entry is not None:
+            entry[2] = None
+
+    def _run_timers(self):
+        now = self.clock()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, fn = heapq.heappop(self.timers)
+            if fn is not None:
+                self._guard(fn, "timer")
+
+    def _timeout(self):
+        while self.timers and self.timers[0][2] is None:
+            heapq.heappop(self.timers)
+        if not self.timers:
+            return None
+        return max(0.0, self.timers[0][0] - self.clock())
+
+    def _guard(self, fn, where, *args):
+        try:
+            fn(*args)
+        except Exception:  # the loop must survive anything; log it with its traceback
+            self.log.exception(where)
+
+    # signals ----------------------------------------------------------------
+    def _on_signal(self, signum, frame):
+        self.flags.add(signum)
+
+    def _install_signals(self):
+        signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        for sig in _STOP_SIGNALS + (signal.SIGUSR1, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        self.watcher.add_wakeup(self.wake_r)
+
+    def _handle_flags(self):
+        flags, self.flags = self.flags, set()
+        if any(sig in flags for sig in _STOP_SIGNALS):
+            self.log.event(None, "exiting", "signal received; services are left running")
+            self.running = False
+        if signal.SIGHUP in flags:
+            self.log.reopen()
+            self.log.event(None, "logs_reopened")
+        if signal.SIGUSR1 in flags:
+            self._guard(self.reload, "reload")
+
+    # the loop ---------------------------------------------------------------
+    def run(self):
+        self._install_signals()
+        self.running = True
+        if not HAVE_PIDFD:
+            self.log.event(None, "polling", "pidfd is not available: exits are seen by polling /proc")
+        self.log.event(None, "started", "pid %d, %d program(s) from %s"
+                       % (os.getpid(), len(self.trackers), ", ".join(self.config.files)))
+        self._guard(self.reconcile, "first pass")
+        self._schedule_reconcile()
+        self._schedule_monitors()
+        self._write_status()
+        notify.notify("READY=1\nSTATUS=managing %d programs" % len(self.trackers))
+        try:
+            while self.running:
+                exited = self.watcher.wait(self._timeout())
+                if self.flags:
+                    self._handle_flags()
+                    if not self.running:
+                        break
+                for watched in exited:
+                    self._guard(self._on_exit, "exit of pid %d" % watched.pid, watched)
+                while self.results:
+                    self._guard(self._on_monitor, "monitor result", *self.results.popleft())
+                self._run_timers()
+        finally:
+            notify.notify("STOPPING=1")
+            self.shutdown()
+
+    def shutdown(self):
+        """Let go of everything; the services keep running."""
+        self.monitors.shutdown()
+        self.alerter.wait()
+        for tracker in self.trackers.values():
+            self._release_lock(tracker)
+        self.watcher.close()
+
+    # reconcile --------------------------------------------------------------
+    def _schedule_reconcile(self):
+        def tick():
+            self.reconcile()
+            self._schedule_reconcile()
+
+        self.call_later(self.config.main.reconcile_interval, tick)
+
+    def reconcile(self):
+        """One pass over every program: one /proc scan at most, shared by all."""
+        table = settle._OncePerRound()
+        changed = False
+        for tracker in list(self.trackers.values()):
+            try:
+                changed |= self._sync(tracker, table)
+            except Exception:
+                self.log.exception("reconcile of %s" % tracker.program.name)
+        if changed:
+            self._write_status()
+
+    def _sync(self, tracker, table):
+        program = tracker.program
+        if not program.managed or tracker.settling or tracker.stopping:
+            return False
+        if tracker.running and _stamp(program.pidfile) == tracker.pidfile_stamp:
+            return False
+        if not tracker.running and tracker.due is not None:
+            return False
+        user_stopped = self.state.is_stopped(program.name)
+        found = identity.find(program, table)
+        if found.pid:
+            for note in found.notes:
+                self.log.event(program.name, "note", note, found.pid)
+            if tracker.running and tracker.watched.pid == found.pid:
+                tracker.pidfile_stamp = _stamp(program.pidfile)
+                return False
+            self._attach(tracker, found.info, "adopted" if found.how == "scan" else "found running")
+            return True
+        first = not tracker.seen
+        tracker.seen = True
+        if tracker.running:
+            return False  # our pidfd says it lives; someone removed its pidfile
+        if first and policy.wants_start(tracker, True, user_stopped):
+            tracker.down_reason = "was not running when usrsvcd found it"
+            self._schedule_start(tracker, self.clock(), "autostart")
+        elif first:
+            self.log.event(program.name, "down", "user stopped it" if user_stopped else "autostart is off")
+        return first
+
+    def _attach(self, tracker, info, how):
+        if tracker.watched is not None:
+            self.watcher.discard(tracker.watched)
+        tracker.watched = self.watcher.add(info.pid, info.start_time, tracker)
+        tracker.info = info
+        tracker.seen = True
+        tracker.pidfile_stamp = _stamp(tracker.program.pidfile)
+        tracker.seen_running()
+        self.log.event(tracker.program.name, how, info.cmdline_text[:200], info.pid)
+        if tracker.watched.exited:
+            self._on_exit(tracker.watched)
+
+    # exits ------------------------------------------------------------------
+    def _on_exit(self, watched):
+        key = watched.key
+        if isinstance(key, settle.Settling):
+            tracker = self.trackers.get(key.program.name)
+            if tracker is None or tracker.settling is not key or watched is not key.tracked:
+                return
+            key.exited(self.watcher)
+            if key.done:
+                self._settled(tracker)
+            return
+        if not isinstance(key, Tracker) or key.watched is not watched:
+            return
+        tracker = key
+        tracker.watched = None
+        program = tracker.program
+        if tracker.stopping:
+            reason = tracker.stopping[0]
+            self.cancel(tracker.stopping[1])
+            tracker.stopping = None
+            self._end_family(tracker)
+            self.log.event(program.name, "stopped_for_restart", reason, watched.pid)
+            tracker.down_reason = reason
+            self._start(tracker, "monitor", count=False)
+            return
+        if self.state.is_stopped(program.name):
+            self.log.event(program.name, "stopped", "stopped by the user; stays down", watched.pid)
+            self._write_status()
+            return
+        tracker.down_reason = "exited (pid %d; not our child, so its status is unknown)" % watched.pid
+        self.log.event(program.name, "exited", "", watched.pid)
+        if program.enabled and program.autorestart:
+            self._schedule_start(tracker, self.clock(), "restart", crashed=True)
+        self._write_status()
+
+    # starting ---------------------------------------------------------------
+    def _schedule_start(self, tracker, now, reason, crashed=False):
+        due = policy.next_start(tracker, now, crashed)
+        if due is None:
+            self._give_up(tracker)
+            return
+        tracker.due = due
+        if due <= now:
+            self._start(tracker, reason)
+        else:
+            self.log.event(tracker.program.name, "restart_scheduled", "in %.2fs" % (due - now))
+            self.call_later(due - now, lambda: self._start(tracker, reason))
+
+    def _give_up(self, tracker):
+        program = tracker.program
+        tracker.gave_up = True
+        tracker.due = None
+        why = "gave up after %d start attempt(s) (maxrestarts = %d)" % (tracker.attempts, program.maxrestarts)
+        self.log.error(program.name, "gave_up", why)
+        self.alerter.alert(program, "[usrsvcd] %s: gave up" % program.name,
+                           "usrsvcd %s on %s.\nLast problem: %s\nStart it again with: usrsvc start %s"
+                           % (why, program.name, tracker.down_reason, program.name))
+        self._write_status()
+
+    def _start(self, tracker, reason, count=True):
+        tracker.due = None
+        program = tracker.program
+        if self.trackers.get(program.name) is not tracker or tracker.running or tracker.settling:
+            return
+        if self.state.is_stopped(program.name) or not program.enabled:
+            return
+        try:
+            tracker.lock_fd = self.state.lock(program.name, timeout=0)
+        except TryAgain:
+            self.log.event(program.name, "busy", "another usrsvc is acting on it; retrying in 1s")
+            tracker.due = self.clock() + 1.0
+            self.call_later(1.0, lambda: self._retry_busy(tracker, reason, count))
+            return
+        if count:
+            tracker.attempts += 1
+        tracker.last_attempt = self.clock()
+        offsets = spawn.log_offsets(program)
+        try:
+            launch = spawn.launch(program)
+        except UsrsvcError as err:
+            self._release_lock(tracker)
+            self._start_failed(tracker, err.message)
+            return
+        tracker.start_reason = reason
+        tracker.settling = settle.Settling(launch, offsets, self.clock)
+        self.log.event(program.name, "launched", reason, launch.pid)
+        tracker.settling.watch(self.watcher)
+        if tracker.settling.done:
+            self._settled(tracker)
+            return
+        item = tracker.settling
+        self.call_later(program.success_seconds, lambda: self._expire(tracker, item))
+
+    def _retry_busy(self, tracker, reason, count):
+        if tracker.due is not None and not tracker.running and not tracker.settling:
+            self._start(tracker, reason, count)
+
+    def _expire(self, tracker, item):
+        if tracker.settling is item and not item.done:
+            item.expire()
+            self._settled(tracker)
+
+    def _release_lock(self, tracker):
+        fd = getattr(tracker, "lock_fd", None)
+        if fd is not None:
+            os.close(fd)
+            tracker.lock_fd = None
+
+    def _settled(self, tracker):
+        item, tracker.settling = tracker.settling, None
+        self.watcher.discard(item.tracked)
+        self._release_lock(tracker)
+        if item.error:
+            self._start_failed(tracker, item.error)
+            return
+        program = tracker.program
+        if program.autopid:
+            try:
+                pidfile.write(program.pidfile, item.info.pid)
+            except OSError as err:
+                self.log.error(program.name, "pidfile_error", "cannot write %s: %s"
+                               % (program.pidfile, err.strerror), item.info.pid)
+        self._attach(tracker, item.info, "started")
+        reason = getattr(tracker, "start_reason", "start")
+        if reason == "autostart":
+            subject = "[usrsvcd] %s: started (it was down)" % program.name
+        else:
+            subject = "[usrsvcd] %s: restarted (%s)" % (program.name, tracker.down_reason)
+        self.alerter.alert(program, subject, "%s\npid %d: %s\n" % (
+            subject, item.info.pid, item.info.cmdline_text))
+        self._write_status()
+
+    def _start_failed(self, tracker, why):
+        program = tracker.program
+        tracker.down_reason = "start failed: %s" % why.splitlines()[0]
+        self.log.error(program.name, "start_failed", why.replace("\n", " | "))
+        if program.autorestart or program.autostart:
+            self._schedule_start(tracker, self.clock(), "retry")
+        self._write_status()
+
+    # monitors ---------------------------------------------------------------
+    def _schedule_monitors(self):
+        def tick():
+            self._monitor_tick()
+            self._schedule_monitors()
+
+        if any(t.program.monitoring.active for t in self.trackers.values()):
+            self.monitor_timer = self.call_later(MONITOR_TICK, tick)
+        else:
+            self.monitor_timer = None
+
+    def _monitor_tick(self):
+        now = time.time()
+        for tracker in self.trackers.values():
+            monitoring = tracker.program.monitoring
+            if not (monitoring.active and tracker.running and not tracker.stopping):
+                continue
+            if now - tracker.info.start_time < monitoring.monitor_after:
+                continue
+            if tracker.monitor_busy:
+                self.log.error(tracker.program.name, "monitor_slow",
+                               "the previous check has not finished; skipped", tracker.info.pid)
+                continue
+            self.monitors.submit(tracker, tracker.info.pid)
+
+    def _monitor_result(self, tracker, pid, result):
+        """Called in a worker thread: hand over to the loop."""
+        self.results.append((tracker, pid, result))
+        try:
+            os.write(self.wake_w, b"m")
+        except OSError:
+            pass
+
+    def _on_monitor(self, tracker, pid, result):
+        tracker.monitor_busy = False
+        if isinstance(result, Exception):
+            self.log.error(tracker.program.name, "monitor_error", "%s: %s" % (type(result).__name__, result), pid)
+            return
+        if result is None or not tracker.running or tracker.info.pid != pid or tracker.stopping:
+            return
+        self.log.event(tracker.program.name, "monitor_breach", result, pid)
+        self._monitor_restart(tracker, result)
+
+    def _monitor_restart(self, tracker, reason):
+        """Stop (without blocking the loop), then start again when it is gone."""
+        program = tracker.program
+        tracker.family = []
+        if program.kill_descendants:
+            table = identity.ProcessTable()
+            from ..actions import _family
+
+            for info in _family(table, program, tracker.info.pid):
+                tracker.family.append(self.watcher.add(info.pid, info.start_time, None))
+        timer = self.call_later(program.term_to_kill_seconds, lambda: self._kill_stuck(tracker))
+        tracker.stopping = (reason, timer)
+        try:
+            send(tracker.watched, program.stop_signal)
+        except PermissionError as err:
+            self.log.error(program.name, "stop_failed", err.strerror, tracker.info.pid)
+
+    def _kill_stuck(self, tracker):
+        if tracker.stopping and tracker.running:
+            self.log.event(tracker.program.name, "kill", "still running after term_to_kill_seconds",
+                           tracker.info.pid)
+            send(tracker.watched, signal.SIGKILL)
+
+    def _end_family(self, tracker):
+        """Descendants that outlived the program: stop signal now, SIGKILL later."""
+        family = [w for w in getattr(tracker, "family", ()) if not w.exited]
+        tracker.family = []
+        for watched in family:
+            send(watched, tracker.program.stop_signal)
+
+        def finish():
+            for watched in family:
+                send(watched, signal.SIGKILL)
+                self.watcher.discard(watched)
+
+        if family:
+            self.call_later(tracker.program.term_to_kill_seconds, finish)
+
+    # reload -----------------------------------------------------------------
+    def reload(self):
+        """SIGUSR1: validate the whole new config, then apply it or keep the old one."""
+        from .reload import diff
+
+        notify.notify("RELOADING=1")
+        self.generation += 1
+        try:
+            new = self.loader()
+        except ConfigError as err:
+            for line in err.problems:
+                self.log.error(None, "reload_rejected", line)
+            self.log.error(None, "reload_rejected", "kept the previous configuration")
+            self._write_reload("error", err.problems)
+            notify.notify("READY=1")
+            return
+        added, changed, removed = diff(self.config.programs, new.programs)
+        for name in removed:
+            tracker = self.trackers.pop(name)
+            self._forget(tracker)
+            self.log.event(name, "removed", "no longer managed; left as it is")
+        for name in changed:
+            tracker = self.trackers[name]
+            tracker.program = new.programs[name]
+            self.log.event(name, "changed", "takes effect at its next start")
+        self.config = new
+        self.log.fmt = new.main.log_format
+        self.alerter.configure(new.main)
+        table = settle._OncePerRound()
+        for name in added:
+            tracker = self.trackers[name] = Tracker(new.programs[name])
+            self.log.event(name, "added")
+            self._guard(self._sync, "sync of %s" % name, tracker, table)
+        self.trackers = collections.OrderedDict((n, self.trackers[n]) for n in new.programs)
+        self.cancel(getattr(self, "monitor_timer", None))
+        self._schedule_monitors()
+        self.log.event(None, "reloaded", "%d added, %d changed, %d removed"
+                       % (len(added), len(changed), len(removed)))
+        self._write_reload("ok", [])
+        self._write_status()
+        notify.notify("READY=1")
+
+    def _forget(self, tracker):
+        for watched in (tracker.watched, tracker.settling and tracker.settling.tracked):
+            if watched is not None:
+                self.watcher.discard(watched)
+        tracker.watched = tracker.settling = None
+        tracker.due = None
+        self._release_lock(tracker)
+
+    # state files for `usrsvcd status` and `usrsvcd reread` ------------------
+    def _write_reload(self, status, problems):
+        import json
+
+        _write_json(os.path.join(self.state.path, "usrsvcd.reload"),
+                    json.dumps({"generation": self.generation, "pid": os.getpid(),
+                                "status": status, "problems": problems}))
+
+    def _write_status(self):
+        import json
+
+        programs = {}
+        for name, tracker in self.trackers.items():
+            if tracker.running:
+                state = "running"
+            elif tracker.settling:
+                state = "starting"
+            elif tracker.gave_up:
+                state = "gave_up"
+            elif tracker.due is not None:
+                state = "restart_pending"
+            elif not tracker.program.managed:
+                state = "unmanaged"
+            else:
+                state = "stopped"
+            programs[name] = {"state": state, "pid": tracker.info.pid if tracker.running else None,
+                              "attempts": tracker.attempts}
+        _write_json(os.path.join(self.state.path, "usrsvcd.status"),
+                    json.dumps({"pid": os.getpid(), "files": list(self.config.files),
+                                "programs": programs}))
+
+
+def _write_json(path, text):
+    temp = "%s.%d.tmp" % (path, os.getpid())
+    try:
+        with open(temp, "w") as handle:
+            handle.write(text)
+        os.rename(temp, path)
+    except OSError:
+        pass
+
+
+def _stamp(path):
+    """(mtime, inode) of a pidfile: a cheap way to notice it changed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ino)

@@ -1,0 +1,78 @@
+"""One line per event: time, program, event, reason, pid (text or JSON lines).
+
+SIGHUP reopens the files (logrotate's postrotate), so ``reopen()`` exists.
+"""
+
+import json
+import sys
+import time
+import traceback
+
+
+class EventLog:
+    def __init__(self, fmt="text", stdout_path=None, stderr_path=None, debug=False):
+        self.fmt = fmt
+        self.stdout_path = stdout_path
+        self.stderr_path = stderr_path
+        self.debug_enabled = debug
+        self.out = sys.stdout
+        self.err = sys.stderr
+        self.reopen()
+
+    def reopen(self):
+        """(Re)open the configured files; keep the old streams if that fails."""
+        if self.stdout_path:
+            try:
+                new = open(self.stdout_path, "a", buffering=1)
+            except OSError as err:
+                self.event(None, "log_error", "cannot open %s: %s" % (self.stdout_path, err.strerror))
+            else:
+                self._swap("out", new)
+        if self.stderr_path == "stdout":
+            self.err = self.out
+        elif self.stderr_path:
+            try:
+                new = open(self.stderr_path, "a", buffering=1)
+            except OSError as err:
+                self.event(None, "log_error", "cannot open %s: %s" % (self.stderr_path, err.strerror))
+            else:
+                self._swap("err", new)
+
+    def _swap(self, which, new):
+        old = getattr(self, which)
+        setattr(self, which, new)
+        if old not in (sys.stdout, sys.stderr, self.out, self.err):
+            old.close()
+
+    def _write(self, stream, program, event, reason, pid, extra):
+        now = time.time()
+        if self.fmt == "json":
+            record = {"ts": round(now, 3), "program": program, "event": event,
+                      "reason": reason, "pid": pid}
+            record.update(extra)
+            line = json.dumps(record, sort_keys=False)
+        else:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + ".%03d" % (now % 1 * 1000)
+            line = "%s %s %s%s%s" % (stamp, program or "usrsvcd", event,
+                                    ": %s" % reason if reason else "",
+                                    " (pid %d)" % pid if pid else "")
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a full disk or closed stream must never take the daemon down
+
+    def event(self, program, event, reason="", pid=None, **extra):
+        self._write(self.out, program, event, reason, pid, extra)
+
+    def error(self, program, event, reason="", pid=None, **extra):
+        self._write(self.err, program, event, reason, pid, extra)
+
+    def debug(self, program, event, reason="", pid=None):
+        if self.debug_enabled:
+            self._write(self.out, program, event, reason, pid, {})
+
+    def exception(self, where):
+        """Log the current exception with its traceback; the loop goes on."""
+        self.error(None, "internal_error", "%s: %s" % (where, traceback.format_exc().rstrip()))
+
