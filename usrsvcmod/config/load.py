@@ -77,6 +77,22 @@ def _strip_value(text):
     return text.rstrip()
 
 
+def _parse_unsplit(lines):
+    """The file parsed without list values, each value unquoted, or None.
+
+    configobj's list syntax rejects some commas in a value that is not meant
+    as a list (``awk -F, '{print $1}'``, ``a,,b``); such a file still loads.
+    """
+    from configobj import ConfigObj, ConfigObjError
+
+    try:
+        parsed = ConfigObj(lines, list_values=False, interpolation=False)
+    except (ConfigObjError, ValueError, TypeError, IndexError, KeyError, RecursionError):
+        return None
+    parsed.walk(lambda section, key: section.__setitem__(key, _strip_value(section[key])))
+    return parsed
+
+
 def _read(path, report):
     """Parse one file; on any problem report it (naming the file) and return None."""
     try:
@@ -109,6 +125,9 @@ def _read(path, report):
     try:
         parsed = ConfigObj(lines, interpolation=False)
     except ConfigObjError as err:
+        parsed = _parse_unsplit(lines)
+        if parsed is not None:
+            return _File(path, lines, parsed)
         for item in getattr(err, "errors", None) or [err]:
             line = getattr(item, "line_number", None)
             where = "line %s: " % line if line else ""
