@@ -21,6 +21,7 @@ import time
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("token")
+    parser.add_argument("--tag", default=None, help="ignored: makes command lines distinct")
     parser.add_argument("--ignore-term", action="store_true")
     parser.add_argument("--children", type=int, default=0)
     parser.add_argument("--exit", type=int, default=None)

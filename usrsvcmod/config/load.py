@@ -286,6 +286,9 @@ def _subsections(item, section, report):
     if len(present) > 1:
         report.error("%s: [%s] has both [[Monitoring]] and [[Monitor]]; keep one" % (item.path, section))
     for sub in node.sections:
+        for deeper in node[sub].sections:
+            report.error("%s: [%s][[%s]] unexpected subsection [[[%s]]]; expected key = value lines"
+                         % (item.path, section, sub, deeper))
         if sub == "Env":
             env.update(_entries(item, section, sub))
         elif sub in spec.MONITOR_SECTIONS:
@@ -414,6 +417,9 @@ def _main(path, item, config_dir, report):
     values = {}
     if item is not None:
         values = _convert(_entries(item, "Main"), spec.MAIN_KEYS, report)
+        for sub in item.parsed["Main"].sections:  # e.g. a [[Program:x]] typed one [ too many
+            report.error("%s: [Main] unexpected subsection [[%s]]; [Main] takes key = value lines"
+                         "; is it meant to be a top-level [%s]?" % (item.path, sub, sub))
     for key, (_, default) in spec.MAIN_KEYS.items():
         values.setdefault(key, default)
     values["config_dir"] = config_dir
@@ -435,11 +441,11 @@ def load(path=None):
     files, config_dir = _files(path, main_file, report)
     main_item, raw_programs, raw_defaults = _collect(files, report)
     for ditem, dsection in raw_defaults.values():
+        # checked in full even if no program uses them or every program overrides them
         _check_aliases(ditem, dsection, report)
-        for key in _entries(ditem, dsection):
-            if spec.ALIASES.get(key, key) not in spec.PROGRAM_KEYS:
-                report.error("%s: [%s] unknown key '%s'%s"
-                             % (ditem.path, dsection, key, _hint(key, spec.PROGRAM_KEYS)))
+        _convert(_entries(ditem, dsection), spec.PROGRAM_KEYS, report, spec.ALIASES)
+        _, dmon = _subsections(ditem, dsection, report)
+        _convert(dmon, spec.MONITOR_KEYS, report)
     main = _main(path, main_item, config_dir, report)
     programs = {}
     for name in raw_programs:

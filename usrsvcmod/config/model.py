@@ -65,7 +65,7 @@ class Program(Record):
 class Main(Record):
     __slots__ = (
         "path", "config_dir", "pidfile", "usrsvcd_stdout", "usrsvcd_stderr",
-        "sendmail_path", "log_format", "reconcile_interval", "alert_interval",
+        "sendmail_path", "log_format", "reconcile_interval", "monitor_interval", "alert_interval",
         "alert_timeout", "smtp_host", "smtp_port", "smtp_security", "smtp_user",
         "smtp_password_file", "email_from",
     )

@@ -216,6 +216,7 @@ MAIN_KEYS = {
     "sendmail_path": (path_or_auto, "auto"),
     "log_format": (choice("text", "json"), "text"),
     "reconcile_interval": (seconds(0.5, 86400), 15.0),
+    "monitor_interval": (seconds(0.1, 86400), 5.0),
     "alert_interval": (seconds(), 300.0),
     "alert_timeout": (positive_seconds, 20.0),
     "smtp_host": (nonempty_text, None),

@@ -23,7 +23,6 @@ from .alerts import Alerter
 from .monitors import MonitorPool
 from .policy import Tracker
 
-MONITOR_TICK = 5.0
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -166,7 +165,14 @@ class Daemon:
         if not tracker.running and tracker.due is not None:
             return False
         user_stopped = self.state.is_stopped(program.name)
-        found = identity.find(program, table)
+        try:  # a usrsvc acting on it right now holds the lock: look next time
+            lock_fd = self.state.lock(program.name, timeout=0)
+        except TryAgain:
+            return False
+        try:
+            found = identity.find(program, table)
+        finally:
+            os.close(lock_fd)
         if found.pid:
             for note in found.notes:
                 self.log.event(program.name, "note", note, found.pid)
@@ -345,7 +351,7 @@ class Daemon:
             self._schedule_monitors()
 
         if any(t.program.monitoring.active for t in self.trackers.values()):
-            self.monitor_timer = self.call_later(MONITOR_TICK, tick)
+            self.monitor_timer = self.call_later(self.config.main.monitor_interval, tick)
         else:
             self.monitor_timer = None
 

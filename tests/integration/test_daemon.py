@@ -1,0 +1,233 @@
+"""usrsvcd against real processes: keep alive, respect the user, survive itself."""
+
+import os
+import signal
+import time
+
+from conftest import alive, wait_for
+from daemon_support import daemon, new_pid, same_for  # noqa: F401 (fixture)
+
+MAIN = """[Main]
+reconcile_interval = 0.5
+monitor_interval = 0.2
+"""
+
+
+def config(env, *programs, main=MAIN):
+    env.write(main + "".join(programs))
+
+
+def test_autostart_and_restart_after_sigkill(env, daemon):
+    config(env, env.program("a", env.service("--tag", "a")), env.program("b", env.service("--tag", "b")))
+    proc = daemon.start()
+    pid_a = new_pid(env, "a", None)
+    pid_b = new_pid(env, "b", None)
+    assert pid_a and pid_b
+    with open("/proc/%d/stat" % pid_a) as handle:
+        ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+    assert ppid != proc.pid, "the daemon must not be the parent of a service"
+    os.kill(pid_a, signal.SIGKILL)
+    again = new_pid(env, "a", pid_a)
+    assert again and again != pid_a
+    assert same_for(env, "b", pid_b, 0.3), "an unrelated program was disturbed"
+    daemon.wait_logged("a exited")
+
+
+def test_user_stop_is_respected_and_start_rearms(env, daemon):
+    config(env, env.program("a", env.service()))
+    daemon.start()
+    pid = new_pid(env, "a", None)
+    env.run("stop", "a", check=0)
+    assert not alive(pid)
+    time.sleep(1.5)  # three reconcile passes
+    assert env.pid_of("a") is None
+    assert not daemon.logged("a launched: restart")
+    env.run("start", "a", check=0)
+    pid2 = env.pid_of("a")
+    assert wait_for(lambda: daemon.logged("a found running") or daemon.logged("a adopted"), timeout=15)
+    os.kill(pid2, signal.SIGKILL)
+    assert new_pid(env, "a", pid2)
+
+
+def test_services_survive_daemon_kill_stop_and_restart(env, daemon):
+    config(env, env.program("a", env.service()), env.program("b", env.service("--tag", "x")))
+    proc = daemon.start()
+    pids = {name: new_pid(env, name, None) for name in "ab"}
+    wait_for(lambda: daemon.logged("b started") and daemon.logged("a started"), timeout=10)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=5)
+    assert all(alive(pid) for pid in pids.values())
+    daemon.start()
+    daemon.wait_logged("a found running")
+    assert not daemon.logged("launched: autostart", 3)
+    result = daemon.cmd("stop")
+    assert result.returncode == 0, result.stderr
+    assert all(alive(pid) for pid in pids.values())
+    result = daemon.cmd("start")
+    assert result.returncode == 0, result.stderr
+    result = daemon.cmd("restart")
+    assert result.returncode == 0, result.stderr
+    assert daemon.cmd("status").returncode == 0
+    for name, pid in pids.items():
+        assert same_for(env, name, pid, 0.2), "%s was disturbed" % name
+    assert daemon.cmd("stop").returncode == 0
+    assert daemon.cmd("status").returncode == 1
+    assert all(alive(pid) for pid in pids.values())
+
+
+def test_single_instance(env, daemon):
+    config(env, env.program("a", env.service()))
+    proc = daemon.start()
+    result = daemon.cmd("start", "--foreground")
+    assert result.returncode == 135, result
+    assert str(proc.pid) in result.stderr
+    result = daemon.cmd("start")
+    assert result.returncode == 135
+
+
+def test_bad_reread_keeps_old_config(env, daemon):
+    config(env, env.program("a", env.service()))
+    proc = daemon.start()
+    pid = new_pid(env, "a", None)
+    good = open(env.cfg).read()
+    env.write(good + "[Program:broken]\ncommand = x\n")
+    result = daemon.cmd("reread")
+    assert result.returncode == 130
+    assert "missing required key 'pidfile'" in result.stderr
+    assert not daemon.logged("reload")
+    proc.send_signal(signal.SIGUSR1)  # a raw signal: the daemon validates too
+    daemon.wait_logged("reload_rejected")
+    daemon.wait_logged("kept the previous configuration")
+    os.kill(pid, signal.SIGKILL)
+    assert new_pid(env, "a", pid), "old config must still be managed"
+
+
+def test_reread_adds_program_and_leaves_removed_running(env, daemon):
+    config(env, env.program("a", env.service()))
+    daemon.start()
+    pid_a = new_pid(env, "a", None)
+    config(env, env.program("b", env.service("--tag", "b")))
+    result = daemon.cmd("reread")
+    assert result.returncode == 0, result.stderr
+    assert new_pid(env, "b", None)
+    daemon.wait_logged("a removed")
+    assert same_for(env, "a", pid_a, 0.5), "a removed program is left running"
+    os.kill(pid_a, signal.SIGKILL)
+    time.sleep(1.0)
+    assert not daemon.logged("a launched: restart")
+
+
+def test_maxrestarts_gives_up(env, daemon):
+    config(env, env.program("a", env.service("--exit", 3), maxrestarts=3, success_seconds=1))
+    daemon.start()
+    daemon.wait_logged("a gave_up", timeout=20)
+    assert daemon.text().count("a launched") == 3
+    time.sleep(1.0)
+    assert daemon.text().count("a launched") == 3
+
+
+def test_backoff_spaces_attempts(env, daemon):
+    config(env, env.program("a", env.service("--exit", 1), restart_delay=0.2,
+                            restart_delay_max=1.6, success_seconds=1))
+    daemon.start()
+    daemon.wait_logged("a launched", count=5, timeout=20)
+    stamps = []
+    for line in daemon.text().splitlines():
+        if " a launched" in line:
+            clock = line.split()[1]
+            h, m, s = clock.split(":")
+            stamps.append(int(h) * 3600 + int(m) * 60 + float(s))
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert gaps[-1] > gaps[0] * 1.5, gaps  # grows, generously
+    assert gaps[-1] >= 0.8, gaps
+
+
+def test_rss_limit_restarts(env, daemon):
+    program = env.program("a", env.service("--rss-mb", 40), success_seconds=0.5)
+    program += "[[Monitoring]]\nmonitor_after = 0\nrss_limit = 20000\n"
+    config(env, program)
+    daemon.start()
+    pid = new_pid(env, "a", None)
+    assert new_pid(env, "a", pid, timeout=20)
+    daemon.wait_logged("rss_limit: RSS")
+
+
+def test_activityfile_restarts(env, daemon):
+    activity = os.path.join(env.home, "activity")
+    program = env.program("a", env.service(), success_seconds=0.3)
+    program += "[[Monitor]]\nmonitor_after = 0\nactivityfile = %s\nactivityfile_limit = 0.5\n" % activity
+    config(env, program)
+    daemon.start()
+    pid = new_pid(env, "a", None)
+    assert new_pid(env, "a", pid, timeout=20)
+    daemon.wait_logged("activityfile: %s is missing" % activity)
+
+
+def test_activityfile_kept_fresh_is_left_alone(env, daemon):
+    activity = os.path.join(env.home, "activity")
+    program = env.program("a", env.service("--touch", activity, "--every", 0.1))
+    program += "[[Monitoring]]\nmonitor_after = 0\nactivityfile = %s\nactivityfile_limit = 2\n" % activity
+    config(env, program)
+    daemon.start()
+    pid = new_pid(env, "a", None)
+    assert same_for(env, "a", pid, 2.0)
+
+
+def test_sigterm_is_prompt(env, daemon):
+    config(env, env.program("a", env.service()))
+    proc = daemon.start()
+    pid = new_pid(env, "a", None)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=5)
+    assert time.monotonic() - started < 3.0  # generous; idle exit is immediate
+    assert alive(pid)
+
+
+def test_sd_notify_ready_and_stopping(env, daemon, tmp_path):
+    import socket
+
+    config(env, env.program("a", env.service()))
+    address = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.settimeout(15)
+    try:
+        environ = dict(env.env, NOTIFY_SOCKET=address)
+        proc = daemon.start(environ=environ)
+        messages = [sock.recv(4096).decode()]
+        assert "READY=1" in messages[0]
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        messages.append(sock.recv(4096).decode())
+        assert any("STOPPING=1" in m for m in messages), messages
+    finally:
+        sock.close()
+
+
+def test_detached_start_returns_with_stdout_pipe_open(env, daemon):
+    import subprocess
+
+    config(env, env.program("a", env.service()))
+    proc = subprocess.Popen([daemon.usrsvcd, "start"], env=env.env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=20)  # returns only when every writer closed the pipe
+    assert proc.returncode == 0, err
+    assert b"usrsvcd started" in out
+    assert new_pid(env, "a", None)
+    assert daemon.daemon_pidfile_pid()
+    assert daemon.cmd("status").returncode == 0
+    assert daemon.cmd("stop").returncode == 0
+    assert env.pid_of("a") and alive(env.pid_of("a"))
+
+
+def test_checkconfig_and_reread_without_daemon(env, daemon):
+    config(env, env.program("a", env.service()))
+    result = daemon.cmd("checkconfig")
+    assert result.returncode == 0 and "a " in result.stdout
+    assert daemon.cmd("reread").returncode == 0
+    assert daemon.cmd("stop").returncode == 0
+    assert daemon.cmd("status").returncode == 1
+    env.write("[Program:x]\ncommand = y\n")
+    assert daemon.cmd("checkconfig").returncode == 130
+    assert daemon.cmd("start").returncode == 130
