@@ -1,0 +1,132 @@
+"""procfs.read() (the CLI's hot path) must agree with psutil for live processes."""
+
+import os
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from usrsvcmod.proc import procfs
+
+
+def _agree(pid):
+    info = procfs.read(pid)
+    proc = psutil.Process(pid)
+    assert info is not None
+    assert info.pid == pid
+    assert info.ppid == proc.ppid()
+    assert abs(info.start_time - proc.create_time()) < 0.02
+    assert info.uid == proc.uids().effective
+    assert info.sid == os.getsid(pid)
+    assert info.zombie == (proc.status() == psutil.STATUS_ZOMBIE)
+    if not info.zombie:  # psutil refuses a zombie's command line
+        assert info.cmdline == procfs.trim(proc.cmdline())
+        assert info.cmdline_text == " ".join(procfs.trim(proc.cmdline()))
+    return info, proc
+
+
+@pytest.fixture
+def children():
+    made = []
+    yield made
+    for child in made:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+
+def _sleeper(children, *args, code="import time; time.sleep(60)"):
+    child = subprocess.Popen([sys.executable, "-c", code] + list(args))
+    children.append(child)
+    return child
+
+
+def _ready(child, text):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/cmdline" % child.pid, "rb") as handle:
+                if text.encode() in handle.read():
+                    return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise AssertionError("child never showed %r" % text)
+
+
+def test_self_and_parent_and_init():
+    for pid in (os.getpid(), os.getppid(), 1):
+        _agree(pid)
+
+
+def test_child_with_odd_arguments(children):
+    child = _sleeper(children, "with space", "", "ünïcode", "tab\there", "last")
+    _ready(child, "last")
+    info, _ = _agree(child.pid)
+    assert info.cmdline[-5:] == ["with space", "", "ünïcode", "tab\there", "last"]
+    assert info.ppid == os.getpid() and not info.zombie
+
+
+def test_rss_matches_psutil(children):
+    child = _sleeper(children, "rss")
+    _ready(child, "rss")
+    rss = procfs.rss_kb(child.pid)
+    assert abs(rss - psutil.Process(child.pid).memory_info().rss // 1024) <= 64
+
+
+def test_retitled_process_padding_is_dropped(children):
+    code = ("import setproctitle, time; setproctitle.setproctitle('worker: padded' + '-title');"
+            " time.sleep(60)")
+    child = _sleeper(children, "a" * 200, code=code)
+    _ready(child, "worker: padded-title")
+    with open("/proc/%d/cmdline" % child.pid, "rb") as handle:
+        assert handle.read().endswith(b"\0\0")  # the padding this is about
+    info, proc = _agree(child.pid)
+    assert info.cmdline_text == "worker: padded-title"
+    assert proc.cmdline()[0] == "worker: padded-title"
+
+
+def test_zombie(children):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    children.append(child)
+    deadline = time.monotonic() + 10
+    while procfs.read(child.pid).state != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    info, _ = _agree(child.pid)
+    assert info.zombie
+    assert not procfs.alive(child.pid, info.start_time)
+
+
+def test_alive_checks_start_time(children):
+    child = _sleeper(children, "alive")
+    _ready(child, "alive")
+    info = procfs.read(child.pid)
+    assert procfs.alive(child.pid, info.start_time)
+    assert not procfs.alive(child.pid, info.start_time - 5)  # the pid was reused
+
+
+def test_gone_process():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert procfs.read(child.pid) is None
+    assert procfs.rss_kb(child.pid) is None
+    with pytest.raises(psutil.NoSuchProcess):
+        psutil.Process(child.pid).cmdline()
+
+
+def test_kernel_thread_has_an_empty_cmdline():
+    kthreadd = procfs.read(2)
+    if kthreadd is None or kthreadd.ppid != 0:
+        pytest.skip("no kthreadd visible here")
+    assert kthreadd.cmdline == [] and kthreadd.cmdline_text == ""
+    _agree(2)
+
+
+@pytest.mark.parametrize("args,expected", [
+    ([], []), (["x"], ["x"]), (["", ""], []), (["a", "", "b", "", ""], ["a", "", "b"]),
+    (["", "a"], ["", "a"]),
+])
+def test_trim(args, expected):
+    assert procfs.trim(args) == expected
