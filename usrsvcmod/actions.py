@@ -129,9 +129,13 @@ def _start_batch(session, programs):
         settlings.append(settle.Settling(launch, offsets))
     settle.settle_all(settlings)
     session.forget_table()
+    _end_leftovers(settlings)
     for item in settlings:
         program = item.program
         if item.error:
+            if item.leftover:
+                item.error += "\n  stopped what it launched: pid %s" % ", ".join(
+                    str(i.pid) for i in item.leftover)
             results.append(Result(program, "failed", None, "failed to start: " + item.error,
                                   exitcodes.FAILED_TO_LAUNCH))
             continue
@@ -143,6 +147,15 @@ def _start_batch(session, programs):
                 notes.append("cannot write pidfile %s: %s" % (program.pidfile, err.strerror))
         results.append(Result(program, "running", item.info, "started", notes=notes))
     return results
+
+
+def _end_leftovers(settlings):
+    from .proc import kill
+
+    targets = [kill.StopTarget(item.program, item.leftover[0], item.program.stop_signal,
+                               item.program.term_to_kill_seconds, item.leftover[1:])
+               for item in settlings if item.error and item.leftover]
+    kill.stop_many(targets)
 
 
 def stop(session, programs, parallel=False, user=True):

@@ -1,7 +1,8 @@
 """Runtime state: user-stop marks and per-program locks.
 
 One private (0700) directory per main config file, keyed by its real path,
-under ``$XDG_RUNTIME_DIR/usrsvc/`` or else ``/tmp/usrsvc-UID/``: two
+under ``$XDG_RUNTIME_DIR/usrsvc/`` (or ``/run/user/UID/usrsvc/`` when that
+exists and the variable is unset) or else ``/tmp/usrsvc-UID/``: two
 configs of one user never share marks or locks. Both are cleared at
 reboot, which is what a stop mark should be.
 """
@@ -41,6 +42,12 @@ class RuntimeState:
     def __init__(self, config_path, environ=None):
         environ = os.environ if environ is None else environ
         runtime = environ.get("XDG_RUNTIME_DIR")
+        if not runtime:
+            # usrsvcd under a system unit has no XDG_RUNTIME_DIR while a login
+            # shell of the same user has /run/user/UID: use it so both agree
+            candidate = "/run/user/%d" % os.geteuid()
+            if os.path.isdir(candidate) and os.stat(candidate).st_uid == os.geteuid():
+                runtime = candidate
         if runtime and os.path.isdir(runtime):
             root = os.path.join(runtime, "usrsvc")
         else:

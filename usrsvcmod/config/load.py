@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from . import safety, spec
 from .model import Config, Main, Monitoring, Program
 
-SHELL_OPERATORS = {"|", "||", "&", "&&", ";", ";;", "<", ">", ">>", "2>", "2>&1", "&>", "("}
+SEPARATORS = {"||", "&", "&&", ";", ";;"}
 
 
 def main_config_path(explicit=None, environ=None):
@@ -342,26 +342,51 @@ def default_proctitle_re(argv, command, useshell):
     """
     import re
 
-    words = list(argv)
-    if useshell:
-        import shlex
-
-        try:
-            words = shlex.split(command)
-        except ValueError:
-            words = [command]
-        while words and (words[0] == "exec" or ("=" in words[0] and words[0].split("=")[0].isidentifier())):
-            words.pop(0)
-        for index, word in enumerate(words):
-            if word in SHELL_OPERATORS or word.startswith((">", "<", "2>", "&>")):
-                words = words[:index]
-                break
-        if not words:
-            words = [command]
+    words = _shell_words(command) if useshell else list(argv)
     while len(words) > 1 and not words[-1]:
         words.pop()  # a trailing '' argument is not seen in /proc (procfs.trim)
     suffix = " ".join(words)
     return r"(?:^|[\s/])" + re.escape(suffix) + r"$", suffix
+
+
+def _shell_words(command):
+    """The words of the program a shell command ends up running.
+
+    ``cd /srv && exec ./app --port 80 >> log 2>&1`` runs ``./app --port 80``:
+    take the last command of a list (the first of a pipeline), drop
+    ``exec`` and ``VAR=value`` prefixes, stop at the first redirection.
+    """
+    import re
+    import shlex
+
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        return [command]
+    segments, current = [], []
+    for token in tokens:
+        tail = None
+        if token not in SEPARATORS and token[-1:] in (";", "&") and not token.endswith("&&"):
+            token, tail = token[:-1], token[-1]  # "sleep 5;" : a word, then a separator
+        for item in (token, tail):
+            if item is None or item == "":
+                continue
+            if item in SEPARATORS:
+                segments.append(current)
+                current = []
+            else:
+                current.append(item)
+    segments.append(current)
+    words = next((seg for seg in reversed(segments) if seg), [])
+    if "|" in words:  # a pipeline: the service is its first command
+        words = words[:words.index("|")]
+    while words and (words[0] == "exec" or re.match(r"[A-Za-z_]\w*=", words[0])):
+        words = words[1:]
+    for index, word in enumerate(words):
+        if re.match(r"\d*[<>&]", word):
+            words = words[:index]
+            break
+    return words or [command]
 
 
 def shell_path():

@@ -317,6 +317,8 @@ class Daemon:
         self.watcher.discard(item.tracked)
         self._release_lock(tracker)
         if item.error:
+            if item.leftover:
+                self._end_leftover(tracker.program, item.leftover)
             self._start_failed(tracker, item.error)
             return
         program = tracker.program
@@ -335,6 +337,15 @@ class Daemon:
         self.alerter.alert(program, subject, "%s\npid %d: %s\n" % (
             subject, item.info.pid, item.info.cmdline_text))
         self._write_status()
+
+    def _end_leftover(self, program, infos):
+        """A launch that never became the program: stop it, SIGKILL it later."""
+        from ..proc.kill import signal_all
+
+        self.log.event(program.name, "cleanup", "stopping what the failed start launched",
+                       infos[0].pid)
+        signal_all(infos, program.stop_signal)
+        self.call_later(program.term_to_kill_seconds, lambda: signal_all(infos, signal.SIGKILL))
 
     def _start_failed(self, tracker, why):
         program = tracker.program

@@ -92,3 +92,17 @@ def _release_descendants(target, pending, clock):
         except PermissionError:
             pass
         target.left.remove(watched)
+
+
+def signal_all(infos, sig):
+    """Send ``sig`` to each process that still is the one in ``infos`` (pid, start time)."""
+    import os
+
+    from . import procfs
+
+    for info in infos:
+        if procfs.alive(info.pid, info.start_time):
+            try:
+                os.kill(info.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass

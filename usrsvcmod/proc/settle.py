@@ -29,6 +29,7 @@ class Settling:
         self.done = False
         self.info = None  # ProcInfo of the program on success
         self.error = None
+        self.leftover = []  # processes launched that never became the program
 
     def watch(self, watcher):
         self.tracked = watcher.add(self.launch.pid, self.launch.start_time, self)
@@ -72,10 +73,14 @@ class Settling:
                 return
         if info is not None and not info.zombie:
             table = table_factory()
-            for child in table.descendants(info.pid):
+            family = table.descendants(info.pid)
+            for child in family:
                 if child in table.matching(self.program):
                     self.info, self.done = child, True
                     return
+            # it runs but is not the program: end what we launched, or the
+            # next start would run a second copy beside it
+            self.leftover = [info] + family
         self._fail("no process matching proctitle_re %r was running after success_seconds (%gs)"
                    % (self.program.proctitle_re, self.program.success_seconds))
 
