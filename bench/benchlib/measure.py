@@ -28,12 +28,15 @@ def time_command(world, argv, trials, timeout=600):
 
 
 def time_floor(tracker, argv, trials):
-    samples = []
+    samples, codes = [], set()
     for _ in range(trials):
-        _code, seconds, _out = tracker.run(argv, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL)
+        code, seconds, _out = tracker.run(argv, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL)
         samples.append(seconds)
-    return {"samples": samples}
+        codes.add(code)
+    if codes != {0}:
+        raise BenchError(f"floor {' '.join(argv)} exited {sorted(codes)}")
+    return {"samples": samples, "python": argv[0]}
 
 
 # -- watching for a new process -------------------------------------------------
@@ -125,8 +128,13 @@ def crash_recovery(world, trials, rng, timeout=60.0, wait_range=(0.2, 1.2)):
 
 # -- 2. manager restart and manager kill -9 --------------------------------------
 def disturbed(before, after):
-    """Services whose (pid, start time) changed, or that are gone."""
-    return sorted(token for token, idents in before.items() if after.get(token) != idents)
+    """Services whose original process (pid, start time) is gone.
+
+    A service that kept its process but gained a second copy is not counted
+    here; copies are counted separately as duplicates.
+    """
+    return sorted(token for token, idents in before.items()
+                  if not idents <= after.get(token, set()))
 
 
 def manager_restart(peer, world, settle_extra=2.0):
@@ -139,7 +147,8 @@ def manager_restart(peer, world, settle_extra=2.0):
     time.sleep(world.settle + settle_extra)
     after = world.identities()
     changed = disturbed(before, after)
-    return {"n": world.n, "disturbed": len(changed), "command_seconds": command_seconds,
+    return {"n": world.n, "services": len(before), "disturbed": len(changed),
+            "command_seconds": command_seconds,
             "duplicates": sum(max(0, len(v) - 1) for v in after.values())}
 
 
@@ -150,7 +159,7 @@ def manager_kill(peer, world, settle_extra=4.0):
     time.sleep(world.settle + settle_extra)
     alive = world.alive_map()
     after = world.identities()
-    return {"n": world.n,
+    return {"n": world.n, "services": len(before),
             "duplicates": sum(max(0, len(v) - 1) for v in alive.values()),
             "processes": sum(len(v) for k, v in alive.items() if k in before),
             "down": sum(1 for token in before if token not in alive),
@@ -284,6 +293,7 @@ def reload(peer, world, timeout=60.0):
     world.tracker.spawned.discard(proc.pid)
     time.sleep(world.settle + 1.0)
     after = world.identities()
-    return {"n": world.n, "seconds_to_running": seconds, "exit_code": code,
+    return {"n": world.n, "services": len(before), "seconds_to_running": seconds,
+            "exit_code": code,
             "command_seconds_upper": command_seconds,
             "disturbed": len(disturbed(before, after))}

@@ -401,6 +401,13 @@ class Circus(Peer):
         self.stop_daemon(world)
         return self.start_daemon(world)
 
+    def after_kill(self, world):
+        # circusd refuses to start over its own stale pidfile: remove it by hand
+        try:
+            os.unlink(world.path("circusd.pid"))
+        except OSError:
+            pass
+
     def status_one(self, world, name):
         return self.ctl("status", name, world=world)
 

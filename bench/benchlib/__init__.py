@@ -1,0 +1,1 @@
+"""The usrsvc benchmark suite (bench/run); not part of the usrsvc package."""

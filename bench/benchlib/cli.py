@@ -1,0 +1,446 @@
+"""bench/run: argv -> install peers -> measure -> results.json, RESULTS.md, charts."""
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from . import install, measure, peers, procs, report
+from .world import BenchError, World
+
+BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(BENCH_DIR)
+CACHE = os.path.join(BENCH_DIR, ".cache")
+PEER_KEYS = ["usrsvc-1.5.13", "supervisord", "circus", "pm2"]
+
+
+@dataclasses.dataclass
+class Plan:
+    mode: str
+    ns: list                 # one world per N (sleep variant)
+    crash_ns: list
+    crash_trials: int
+    status_trials: int
+    floor_trials: int
+    idle_ns: list
+    idle_window: float
+    startstop_ns: list
+    cycles: int
+    restart_ns: list         # manager restart, manager kill -9, reload
+    shell_n: int
+    settle: float            # success_seconds / startsecs for every peer
+    pre_idle: float          # quiet time before the idle window
+    crash_wait: tuple        # random extra wait before each kill
+
+
+PLANS = {
+    "smoke": Plan("smoke", [3], [3], 1, 1, 1, [3], 1.0, [3], 1, [3], 2, 0.5, 0.5, (0.0, 0.2)),
+    "quick": Plan("quick", [10, 100], [10, 100], 6, 10, 20, [10, 100], 15.0, [100], 1, [100],
+                  10, 1.0, 2.0, (0.2, 1.2)),
+    "full": Plan("full", [10, 100, 1000], [10, 100], 15, 20, 30, [10, 100, 1000], 60.0,
+                 [10, 100], 3, [10, 100], 10, 1.0, 3.0, (0.2, 2.2)),
+}
+
+
+class Interrupted(Exception):
+    pass
+
+
+def log(msg, started=[None]):  # noqa: B006 - one clock per process is the point
+    if started[0] is None:
+        started[0] = time.monotonic()
+    print(f"[{time.monotonic() - started[0]:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="bench/run",
+        description="Measure usrsvc against usrsvc 1.5.13, supervisord, circus and pm2.")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--full", action="store_true", help="every N and trial count (long)")
+    mode.add_argument("--smoke", action="store_true",
+                      help="one trial of each measurement, ours only (uses usrsvc on PATH)")
+    parser.add_argument("--peers", help="comma list of peers to run (default: all): "
+                        + ",".join(PEER_KEYS) + ",ours,floor")
+    parser.add_argument("--ours-from-path", action="store_true",
+                        help="use the usrsvc/usrsvcd found on PATH instead of installing")
+    parser.add_argument("--ours-bin", help="directory holding usrsvc and usrsvcd to use")
+    parser.add_argument("--out", help="where to write results (default: bench/ for --full, "
+                        "bench/.cache/quick for quick, a temp dir for --smoke)")
+    parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (kill order)")
+    parser.add_argument("--ns", help="comma list of N to run instead of the mode's (e.g. 10)")
+    parser.add_argument("--trials", type=int, help="trials for crash recovery and status")
+    parser.add_argument("--idle", type=float, help="idle window in seconds")
+    return parser.parse_args(argv)
+
+
+def machine_info():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
+            "python": platform.python_version(), "machine": platform.machine()}
+
+
+def command_version(argv):
+    try:
+        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    lines = [l for l in out.decode("utf-8", "replace").splitlines() if l.strip()]
+    return lines[-1].strip() if lines else "?"
+
+
+def python_of(script):
+    """The interpreter in a console script's shebang (ours' venv python)."""
+    try:
+        with open(script, "rb") as handle:
+            first = handle.readline().decode().strip()
+    except OSError:
+        return sys.executable
+    if first.startswith("#!") and "python" in first:
+        return first[2:].split()[0]
+    return sys.executable
+
+
+class Runner:
+    def __init__(self, args, plan, tracker):
+        self.args = args
+        self.plan = plan
+        self.tracker = tracker
+        self.rng = random.Random(args.seed)
+        self.records = []
+        self.errors = []
+        self.peers = []
+        self.skipped = {}
+        self.worlds = []
+        self.ours_python = sys.executable
+        self.install_log = os.path.join(CACHE, "install.log")
+
+    # -- peers ---------------------------------------------------------------
+    def wanted(self, key):
+        if self.args.smoke:
+            return key in ("ours", "floor")
+        if not self.args.peers:
+            return True
+        return key in self.args.peers.split(",")
+
+    def prepare(self):
+        os.makedirs(CACHE, exist_ok=True)
+        if self.wanted("ours"):
+            self.prepare_ours()
+        makers = {
+            "usrsvc-1.5.13": lambda: peers.Usrsvc15(install.python_peer(CACHE, "usrsvc-1.5.13",
+                                                                        self.install_log)),
+            "supervisord": lambda: peers.Supervisord(install.python_peer(CACHE, "supervisord",
+                                                                         self.install_log)),
+            "circus": lambda: peers.Circus(install.python_peer(CACHE, "circus", self.install_log)),
+            "pm2": lambda: peers.PM2(install.pm2(CACHE, self.install_log)),
+        }
+        for key in PEER_KEYS:
+            if not self.wanted(key):
+                continue
+            log(f"installing {key} (cache: {CACHE})")
+            try:
+                peer = makers[key]()
+            except install.InstallError as err:
+                self.skip(key, f"did not install: {err}")
+                continue
+            peer.version = self.peer_version(peer)
+            self.peers.append(peer)
+        if self.wanted("floor"):
+            floor = peers.Floor(sys.executable)
+            self.peers.append(floor)
+
+    def prepare_ours(self):
+        if self.args.ours_bin:
+            bindir = self.args.ours_bin
+        elif self.args.ours_from_path or self.args.smoke:
+            found = shutil.which("usrsvc")
+            if not found:
+                self.skip("ours", "usrsvc not found on PATH")
+                return
+            bindir = os.path.dirname(found)
+        else:
+            log(f"installing ours from {ROOT} into {CACHE}/venv-ours")
+            try:
+                bindir = install.ours(CACHE, ROOT, self.install_log)
+            except install.InstallError as err:
+                self.skip("ours", f"did not install from the checkout: {err}")
+                return
+        for name in ("usrsvc", "usrsvcd"):
+            if not os.access(os.path.join(bindir, name), os.X_OK):
+                self.skip("ours", f"{name} not found in {bindir}")
+                return
+        peer = peers.Ours(bindir)
+        peer.version = command_version([peer.bin("usrsvc"), "--version"])
+        self.ours_python = python_of(peer.bin("usrsvc"))
+        self.peers.append(peer)
+
+    def peer_version(self, peer):
+        if isinstance(peer, peers.Usrsvc15):
+            return "1.5.13"
+        if isinstance(peer, peers.Supervisord):
+            return command_version([peer.bin("supervisord"), "--version"])
+        if isinstance(peer, peers.Circus):
+            return command_version([peer.bin("circusd"), "--version"])
+        if isinstance(peer, peers.PM2):
+            return self.pm2_version(peer)
+        return "?"
+
+    @staticmethod
+    def pm2_version(peer):
+        try:
+            with open(os.path.join(os.path.dirname(peer.bindir), "pm2", "package.json")) as h:
+                return json.load(h)["version"]
+        except (OSError, ValueError, KeyError):
+            return "?"
+
+    def skip(self, key, reason):
+        log(f"SKIP {key}: {reason}")
+        self.skipped[key] = reason
+
+    # -- recording -----------------------------------------------------------
+    def record(self, measure_name, peer, n, data):
+        self.records.append({"measure": measure_name, "peer": peer.key, "n": n, **data})
+
+    def step(self, measure_name, peer, n, func, *args):
+        log(f"{peer.key} N={n}: {measure_name}")
+        try:
+            data = func(*args)
+        except (BenchError, subprocess.TimeoutExpired, OSError) as err:
+            log(f"  ERROR {peer.key} N={n} {measure_name}: {err}")
+            self.errors.append({"peer": peer.key, "n": n, "measure": measure_name,
+                                "error": str(err)[-2000:]})
+            return None
+        self.record(measure_name, peer, n, data)
+        brief = report.brief(measure_name, data)
+        if brief:
+            log(f"  {brief}")
+        return data
+
+    # -- the run -------------------------------------------------------------
+    def floors(self):
+        py = self.ours_python
+        for label, argv in (("python3 -c pass", [py, "-c", "pass"]),
+                            ("python3 -c 'import psutil'", [py, "-c", "import psutil"])):
+            try:
+                data = measure.time_floor(self.tracker, argv, self.plan.floor_trials)
+            except BenchError as err:
+                log(f"floor {label} not measured: {err}")
+                self.errors.append({"peer": "floor", "n": 0, "measure": "floor",
+                                    "error": str(err)})
+                continue
+            data["label"] = label
+            self.records.append({"measure": "floor", "peer": "floor", "n": 0, **data})
+            log(f"floor {label}: {report.brief('floor', data)}")
+
+    def new_world(self, peer, n, variant, index):
+        world = World(self.tracker, peer, n, variant, index, self.plan.settle)
+        self.worlds.append(world)
+        return world
+
+    def close_world(self, peer, world):
+        try:
+            peer.shutdown(world)
+        except (BenchError, subprocess.TimeoutExpired, OSError) as err:
+            log(f"  shutdown of {peer.key} failed ({err}); killing by pid")
+        world.sweep()
+        world.remove()
+        self.worlds.remove(world)
+
+    def run_peer(self, peer):
+        plan = self.plan
+        index = 0
+        ns = plan.crash_ns if isinstance(peer, peers.Floor) else plan.ns
+        for n in ns:
+            world = self.new_world(peer, n, "sleep", index)
+            index += 1
+            try:
+                self.run_world(peer, world)
+            finally:
+                self.close_world(peer, world)
+        if isinstance(peer, peers.Floor):
+            return
+        world = self.new_world(peer, plan.shell_n, "shell", index)
+        try:
+            peer.setup(world)
+            if self.step("bring_up", peer, world.n, self.bring_up, peer, world) is not None:
+                self.step("shell_stop", peer, world.n, measure.shell_stop, peer, world)
+        finally:
+            self.close_world(peer, world)
+
+    def bring_up(self, peer, world):
+        t0 = time.perf_counter()
+        peer.bring_up(world)
+        return {"seconds": time.perf_counter() - t0, "variant": world.variant}
+
+    def run_world(self, peer, world):
+        plan, n = self.plan, world.n
+        peer.setup(world)
+        if self.step("bring_up", peer, n, self.bring_up, peer, world) is None:
+            return
+        time.sleep(plan.settle + plan.pre_idle)
+        if isinstance(peer, peers.Floor):
+            self.step("crash_recovery", peer, n, measure.crash_recovery, world,
+                      plan.crash_trials, self.rng, 60.0, plan.crash_wait)
+            return
+        if n in plan.idle_ns:
+            self.step("idle", peer, n, measure.idle_cost, peer, world, plan.idle_window)
+        name = world.names[n // 2]
+        self.step("status_one", peer, n, measure.time_command, world,
+                  peer.status_one(world, name), plan.status_trials)
+        self.step("status_all", peer, n, measure.time_command, world,
+                  peer.status_all(world), plan.status_trials)
+        if n in plan.crash_ns:
+            self.step("crash_recovery", peer, n, measure.crash_recovery, world,
+                      plan.crash_trials, self.rng, 60.0, plan.crash_wait)
+        if n in plan.restart_ns:
+            self.step("reload", peer, n, measure.reload, peer, world)
+        if n in plan.startstop_ns:
+            self.step("start_stop", peer, n, measure.start_stop, peer, world, plan.cycles)
+        if n in plan.restart_ns:
+            self.step("manager_restart", peer, n, measure.manager_restart, peer, world)
+            self.step("manager_kill", peer, n, measure.manager_kill, peer, world)
+
+    def run(self):
+        started = datetime.datetime.now(datetime.timezone.utc)
+        t0 = time.monotonic()
+        self.prepare()
+        self.floors()
+        for peer in self.peers:
+            log(f"== {peer.label} {peer.version}")
+            self.run_peer(peer)
+        return {
+            "mode": self.plan.mode,
+            "started": started.isoformat(timespec="seconds"),
+            "duration_s": round(time.monotonic() - t0, 1),
+            "machine": machine_info(),
+            "plan": dataclasses.asdict(self.plan),
+            "peers": {p.key: {"label": p.label, "version": p.version} for p in self.peers},
+            "skipped": self.skipped,
+            "records": self.records,
+            "errors": self.errors,
+        }
+
+
+def out_dir(args):
+    if args.out:
+        return os.path.abspath(args.out)
+    if args.smoke:
+        import tempfile
+        return tempfile.mkdtemp(prefix="usrsvc-bench-smoke-")
+    if args.full:
+        return BENCH_DIR
+    return os.path.join(CACHE, "quick")
+
+
+def install_signal_handlers():
+    def interrupted(signum, _frame):
+        raise Interrupted(f"signal {signum}")
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupted)
+
+
+def write_outputs(results, outdir, args):
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "results.json"), "w") as handle:
+        json.dump(results, handle, indent=1)
+    charts = []
+    if not args.smoke and not args.no_charts:
+        charts = draw_charts(outdir)
+    with open(os.path.join(outdir, "RESULTS.md"), "w") as handle:
+        handle.write(report.markdown(results, charts))
+    log(f"wrote {outdir}/RESULTS.md and results.json")
+
+
+def draw_charts(outdir):
+    log("drawing charts (matplotlib in the bench's own venv)")
+    try:
+        python = install.bench_venv(CACHE, os.path.join(CACHE, "install.log"))
+    except install.InstallError as err:
+        log(f"no charts: {err}")
+        return []
+    code = subprocess.call([python, "-m", "benchlib.charts", outdir], cwd=BENCH_DIR,
+                           stdin=subprocess.DEVNULL)
+    if code != 0:
+        log("chart drawing failed; RESULTS.md is written without charts")
+        return []
+    return [name for name in ("crash_recovery.png", "scaling.png")
+            if os.path.exists(os.path.join(outdir, name))]
+
+
+def adjust(plan, args):
+    """Apply --ns / --trials / --idle to a mode's plan."""
+    changes = {}
+    if args.ns:
+        ns = [int(v) for v in args.ns.split(",")]
+        for field in ("ns", "crash_ns", "idle_ns", "startstop_ns", "restart_ns"):
+            kept = [n for n in ns if n in getattr(plan, field)] or ns
+            changes[field] = kept if field != "ns" else ns
+    if args.trials:
+        changes["crash_trials"] = changes["status_trials"] = args.trials
+    if args.idle:
+        changes["idle_window"] = args.idle
+    return dataclasses.replace(plan, **changes)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    plan = adjust(PLANS["smoke" if args.smoke else "full" if args.full else "quick"], args)
+    run_id = f"{random.SystemRandom().randint(10000, 99999)}"
+    tracker = procs.Tracker(run_id, "9" + run_id)
+    install_signal_handlers()
+    runner = Runner(args, plan, tracker)
+    log(f"bench run {run_id}, mode {plan.mode}")
+    results = None
+    try:
+        results = runner.run()
+    except (KeyboardInterrupt, Interrupted) as why:
+        log(f"interrupted ({why}): cleaning up")
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for world in list(runner.worlds):
+            world.sweep()
+            world.remove()
+        left = tracker.cleanup()
+        if left:
+            log(f"cleanup killed {left} leftover processes")
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    write_outputs(results, out_dir(args), args)
+    if args.smoke:
+        return smoke_verdict(results)
+    return 0
+
+
+def smoke_verdict(results):
+    if "ours" in results["skipped"]:
+        log(f"smoke: ours not measured: {results['skipped']['ours']}")
+        return 1
+    ours_errors = [e for e in results["errors"] if e["peer"] == "ours"]
+    measured = {r["measure"] for r in results["records"] if r["peer"] == "ours"}
+    expected = {"bring_up", "idle", "status_one", "status_all", "crash_recovery", "reload",
+                "start_stop", "manager_restart", "manager_kill", "shell_stop"}
+    missing = expected - measured
+    if ours_errors or missing:
+        log(f"smoke: FAILED ({len(ours_errors)} errors; missing: {sorted(missing)})")
+        return 1
+    log("smoke: every measurement ran against ours")
+    return 0
