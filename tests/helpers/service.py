@@ -36,9 +36,14 @@ def main():
     parser.add_argument("--title", default=None, help="setproctitle() to this (padded like redis)")
     args = parser.parse_args()
     # descriptors as exec'd, before this script opens anything of its own
-    dir_fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
-    inherited = sorted(int(f) for f in os.listdir(dir_fd) if int(f) != dir_fd)
-    os.close(dir_fd)
+    inherited = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            os.readlink("/proc/self/fd/" + name)
+        except OSError:  # the listing's own descriptor, closed by now
+            continue
+        inherited.append(int(name))
+    inherited.sort()
     if args.title:
         import setproctitle
 
@@ -60,7 +65,9 @@ def main():
             handle.write("ppid=%d sid=%d pid=%d\n" % (os.getppid(), os.getsid(0), os.getpid()))
             handle.write("cwd=%s\n" % os.getcwd())
             handle.write("fds=%s\n" % inherited)
-            handle.write("umask=%03o\n" % os.umask(0o022))
+            mask = os.umask(0o022)
+            os.umask(mask)
+            handle.write("umask=%03o\n" % mask)
             handle.write("env_TESTVAR=%s\n" % os.environ.get("TESTVAR", ""))
             handle.write("environ=%s\n" % json.dumps(dict(os.environ), sort_keys=True))
     if args.ignore_term:
