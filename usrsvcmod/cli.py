@@ -220,7 +220,7 @@ def _act(opts, action, name, out, err):
     from .errors import ConfigError
 
     try:
-        config = load(opts.config)
+        config = load(opts.config, None if name == "all" else {name})
     except ConfigError as error:
         for line in error.warnings:
             err.write("usrsvc: warning: %s\n" % line)

@@ -47,6 +47,7 @@ class _File:
         self.path = path
         self.lines = lines
         self.parsed = parsed
+        self.context = spec.Context(path)
         self._raw = None
 
     def raw(self, section_path, key):
@@ -255,7 +256,7 @@ def _convert(entries, table, report, aliases=None):
             if value is None:
                 continue
         try:
-            values[name] = convert(value, spec.Context(item.path))
+            values[name] = convert(value, item.context)
         except ValueError as err:
             report.error("%s %s = %r: %s" % (where, key, value, err))
     return values
@@ -393,6 +394,11 @@ def shell_path():
     return "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
 
 
+def _plain(text):
+    """No quoting or escaping: str.split() gives what shlex.split() would."""
+    return not any(c in text for c in "'\"\\#")
+
+
 def _program(name, merged, report):
     item, section, scalars, env_entries, monitor_entries = merged
     where = "%s: [%s]" % (item.path, section)
@@ -421,7 +427,7 @@ def _program(name, merged, report):
         import shlex
 
         try:
-            argv = tuple(shlex.split(command))
+            argv = tuple(command.split() if _plain(command) else shlex.split(command))
         except ValueError as err:
             report.error("%s command = %r: expected a command line (%s); quote it properly"
                          " or set useshell = True" % (where, command, err))
@@ -453,10 +459,14 @@ def _main(path, item, config_dir, report):
     return Main(path=path, **values)
 
 
-def load(path=None):
+def load(path=None, only=None):
     """Load and validate the config at ``path`` (see main_config_path()).
 
     Returns a Config; raises ConfigError listing every problem found.
+    ``only`` (a set of names) limits the programs converted and checked to
+    those: ``usrsvc status web`` reads every file but neither pays for nor
+    fails on a typo in another program (``all``, ``checkconfig`` and the
+    daemon check everything).
     """
     path = main_config_path(path)
     report = _Report()
@@ -474,6 +484,8 @@ def load(path=None):
     main = _main(path, main_item, config_dir, report)
     programs = {}
     for name in raw_programs:
+        if only is not None and name not in only:
+            continue
         program = _program(name, _merged(name, raw_programs, raw_defaults, report), report)
         if program is not None:
             programs[name] = program

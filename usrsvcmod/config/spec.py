@@ -73,6 +73,9 @@ def expand_path(value, ctx):
         raise ValueError("expected a path, got an empty value")
     if "\0" in text:
         raise ValueError("expected a path without NUL bytes")
+    if text[0] == "/" and "$" not in text and "/." not in text and "//" not in text \
+            and not text.endswith("/"):
+        return text  # already absolute and normal: the common case, kept cheap
     for match in _VAR.finditer(text):
         name = match.group(1).strip("{}")
         if name not in os.environ:
