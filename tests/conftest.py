@@ -179,8 +179,9 @@ class Env:
         argv = command.split() if isinstance(command, str) else list(command)
         kwargs.setdefault("stdout", subprocess.DEVNULL)
         kwargs.setdefault("stderr", subprocess.DEVNULL)
+        kwargs.setdefault("cwd", self.home)
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=kwargs.pop("env", self.env),
-                                cwd=self.home, **kwargs)
+                                **kwargs)
         self.children.append(proc)
         return proc
 

@@ -154,6 +154,8 @@ def find(program, table=None, adopt=True):
         notes.append("stale pidfile %s: %s" % (program.pidfile, reason))
         if program.autopid:
             pidfile.remove(program.pidfile, expected_pid=pid)
+    elif reason != "no pidfile":
+        notes.append("ignored %s" % reason)  # garbage: not running, but say why
     if not program.scan_for_process:
         return Found(notes=notes)
     if table is None:
