@@ -106,14 +106,24 @@ def gap_summary(gaps):
 
 # -- 1. crash recovery --------------------------------------------------------
 def crash_recovery(world, trials, rng, timeout=60.0, wait_range=(0.2, 1.2)):
-    """SIGKILL a random service at a random moment; time until a new one is alive."""
-    samples, failures, gaps = [], 0, []
+    """SIGKILL a random service at a random moment; time until a new one is alive.
+
+    A trial whose service never comes back counts as a failure; two failures
+    in a row end the measurement (the manager has evidently given up).
+    """
+    samples, failures, gaps, streak = [], 0, [], 0
     for _ in range(trials):
         time.sleep(world.settle + rng.uniform(*wait_range))
         name = rng.choice(world.names)
         token = world.tokens[name]
-        alive = world.wait_all_alive([name], timeout=timeout).get(token)
-        victim = alive[0]
+        try:
+            victim = world.wait_all_alive([name], timeout=20.0)[token][0]
+        except BenchError:
+            failures += 1
+            streak += 1
+            if streak >= 2:
+                break
+            continue
         watch = NewProcessWatch(token)
         t0 = time.perf_counter_ns()
         world.tracker.kill(victim, signal.SIGKILL)
@@ -121,8 +131,14 @@ def crash_recovery(world, trials, rng, timeout=60.0, wait_range=(0.2, 1.2)):
         gaps.extend(watch.gaps)
         if pid is None:
             failures += 1
+            streak += 1
+            if streak >= 2:
+                break
         else:
             samples.append(seconds)
+            streak = 0
+    if not samples:
+        raise BenchError(f"{world.peer.key}: no crash was recovered ({failures} failures)")
     return {"samples": samples, "failures": failures, "poll": gap_summary(gaps)}
 
 

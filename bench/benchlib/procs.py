@@ -16,8 +16,10 @@ Cleanup never matches broad patterns.  A process is ours when
 """
 
 import os
+import select
 import signal
 import subprocess
+import tempfile
 import time
 
 MARKER_VAR = "USRSVC_BENCH_RUN"
@@ -144,6 +146,17 @@ def run_ns(pid):
     return total
 
 
+def wait_exit(pid, timeout):
+    """Block until child ``pid`` has exited (not reaped), or ``timeout``."""
+    fd = os.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(None if timeout is None else timeout * 1000))
+    finally:
+        os.close(fd)
+
+
 class TokenIndex:
     """Maps argv tokens to the services they name.
 
@@ -240,21 +253,38 @@ class Tracker:
         return proc
 
     def run(self, argv, env=None, timeout=600, **kwargs):
-        """Run to completion; returns (returncode, seconds, stdout bytes)."""
-        kwargs.setdefault("stdout", subprocess.PIPE)
-        kwargs.setdefault("stderr", subprocess.STDOUT)
-        start = time.perf_counter()
-        proc = self.popen(argv, env=env, **kwargs)
+        """Run to completion; returns (returncode, seconds, output bytes).
+
+        The end is taken when the process exits, seen through a pidfd: the
+        timeout-based ``Popen.wait`` polls with sleeps of up to 50 ms, which
+        would round every figure up.  Output goes to a temporary file, not a
+        pipe, so reading it never stands in the way of the clock.
+        """
+        capture = "stdout" not in kwargs
+        sink = tempfile.TemporaryFile() if capture else None
+        if capture:
+            kwargs["stdout"] = sink
+            kwargs.setdefault("stderr", subprocess.STDOUT)
         try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self._kill_tree(proc.pid)
-            out, _ = proc.communicate()
+            start = time.perf_counter()
+            proc = self.popen(argv, env=env, **kwargs)
+            exited = wait_exit(proc.pid, timeout)
+            elapsed = time.perf_counter() - start
+            if not exited:
+                self._kill_tree(proc.pid)
+                proc.wait()
+                self.spawned.discard(proc.pid)
+                raise subprocess.TimeoutExpired(argv, timeout)
+            proc.wait()
             self.spawned.discard(proc.pid)
-            raise
-        elapsed = time.perf_counter() - start
-        self.spawned.discard(proc.pid)
-        return proc.returncode, elapsed, out or b""
+            out = b""
+            if capture:
+                sink.seek(0)
+                out = sink.read()
+            return proc.returncode, elapsed, out
+        finally:
+            if sink is not None:
+                sink.close()
 
     def _kill_tree(self, pid):
         for child in descendants(pid) + [pid]:
