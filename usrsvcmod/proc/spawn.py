@@ -1,11 +1,12 @@
 """Launch a program detached: double fork, new session, clean slate.
 
-The first child starts a new session and forks the program, then exits, so
-the program's parent becomes init (or the nearest subreaper). Between fork
-and exec the program gets /dev/null on stdin, its log files on stdout and
-stderr, no other descriptors, its working directory and umask, default
-signal dispositions and an empty signal mask. A close-on-exec pipe reports
-a failed exec (errno and message) to the caller at once.
+The first child starts a new session and spawns the program, then exits,
+so the program's parent becomes init (or the nearest subreaper). The
+program gets /dev/null on stdin, its log files on stdout and stderr, no
+other descriptors (ours are close-on-exec; inherited strays are closed),
+its working directory and umask, default signal dispositions and an empty
+signal mask. A close-on-exec pipe reports a failed exec (errno and
+message) to the caller at once.
 """
 
 import os
@@ -13,7 +14,7 @@ import signal
 
 from ..errors import LaunchError, PermissionProblem
 
-_UNTOUCHABLE = (signal.SIGKILL, signal.SIGSTOP)
+_DEFAULTED = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
 
 
 class Launch:
@@ -44,29 +45,30 @@ def environment(program, base=None):
     return env
 
 
-def _reset_signals():
-    for sig in signal.valid_signals():
-        if sig not in _UNTOUCHABLE:
-            try:
-                signal.signal(sig, signal.SIG_DFL)
-            except (OSError, ValueError, RuntimeError):
-                pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+def _middle(program, env, out_fd, err_fd, null_fd, report_fd):
+    """In the first child: new session, clean slate, spawn the program, report.
 
+    Every signal goes back to its default and the mask is emptied here, so
+    the program inherits neither (glibc's posix_spawn would leave its two
+    internal signals ignored, so subprocess's vfork path does the exec).
+    A failed exec comes back as OSError, which goes up the pipe.
+    """
+    import subprocess
 
-def _exec_child(program, env, out_fd, err_fd, null_fd, report_fd):
-    """In the grandchild: set up and exec. Never returns."""
     try:
-        os.dup2(null_fd, 0)
-        os.dup2(out_fd, 1)
-        os.dup2(err_fd, 2)
-        os.chdir(program.directory)
-        if program.umask is not None:
-            os.umask(program.umask)
-        keep = report_fd
-        os.closerange(3, keep)
-        os.closerange(keep + 1, 1 << 20)
-        os.execvpe(program.argv[0], list(program.argv), env)
+        os.setsid()
+        for sig in _DEFAULTED:
+            if signal.getsignal(sig) != signal.SIG_DFL:  # None (set outside Python) too
+                try:
+                    signal.signal(sig, signal.SIG_DFL)
+                except (OSError, ValueError):
+                    pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        child = subprocess.Popen(
+            list(program.argv), env=env, cwd=program.directory, stdin=null_fd, stdout=out_fd,
+            stderr=err_fd, close_fds=True, restore_signals=True,
+            umask=-1 if program.umask is None else program.umask)
+        os.write(report_fd, b"P %d\n" % child.pid)
     except OSError as err:
         what = err.filename if err.filename else program.argv[0]
         os.write(report_fd, b"E %d %s: %s" % (err.errno or 0, os.fsencode(str(what)),
@@ -74,7 +76,7 @@ def _exec_child(program, env, out_fd, err_fd, null_fd, report_fd):
     except BaseException as err:  # anything: report it rather than run parent code
         os.write(report_fd, b"E 0 %s" % repr(err).encode())
     finally:
-        os._exit(127)
+        os._exit(0)
 
 
 def launch(program, env=None):
@@ -88,20 +90,13 @@ def launch(program, env=None):
     null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     if env is None:
         env = environment(program)
+    import subprocess  # noqa: F401 - imported before fork, used by the child
+
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     try:
         first = os.fork()
         if first == 0:
-            try:
-                os.close(read_fd)
-                os.setsid()
-                _reset_signals()
-                pid = os.fork()
-                if pid == 0:
-                    _exec_child(program, env, out_fd, err_fd, null_fd, write_fd)
-                os.write(write_fd, b"P %d\n" % pid)
-            finally:
-                os._exit(0)
+            _middle(program, env, out_fd, err_fd, null_fd, write_fd)
         os.close(write_fd)
         write_fd = -1
         chunks = []
