@@ -104,7 +104,13 @@ class Env:
         self.children = []  # Popen objects started by hand, reaped at teardown
 
     def cleanup(self):
-        """Kill tracked pids (and their descendants) and reap our own children."""
+        """Kill our children first (a usrsvc still waiting on a lock must not launch
+        anything after the sweep), then tracked pids and their descendants, then
+        everything carrying the token."""
+        for proc in self.children:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
         pids = [p for p in self.tracked if alive(p)]
         for pid in pids + descendants(pids):
             try:
@@ -112,10 +118,6 @@ class Env:
             except ProcessLookupError:
                 pass
         kill_token(self.token)
-        for proc in self.children:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
 
     def service(self, *args):
         """A service command line carrying this test's token."""
@@ -163,8 +165,10 @@ class Env:
         """Start the installed usrsvc in the background (output captured as text)."""
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
-        return subprocess.Popen([self.usrsvc] + list(args), env=self._environ(env),
+        proc = subprocess.Popen([self.usrsvc] + list(args), env=self._environ(env),
                                 cwd=self.home, stdin=subprocess.DEVNULL, text=True, **kwargs)
+        self.children.append(proc)
+        return proc
 
     def track(self, pid):
         """Kill ``pid`` at teardown too (for a process whose argv lost the token)."""
