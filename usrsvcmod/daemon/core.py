@@ -16,7 +16,7 @@ import signal
 import time
 
 from ..errors import ConfigError, TryAgain, UsrsvcError
-from ..proc import identity, pidfile, settle, spawn
+from ..proc import identity, pidfile, procfs, settle, spawn
 from ..proc.watch import ExitWatcher, HAVE_PIDFD, send
 from . import notify, policy
 from .alerts import Alerter
@@ -161,6 +161,7 @@ class Daemon:
         if not program.managed or tracker.settling or tracker.stopping:
             return False
         if tracker.running and _stamp(program.pidfile) == tracker.pidfile_stamp:
+            self._note_family(tracker)
             return False
         if not tracker.running and tracker.due is not None:
             return False
@@ -199,14 +200,25 @@ class Daemon:
         tracker.info = info
         tracker.seen = True
         tracker.pidfile_stamp = _stamp(tracker.program.pidfile)
+        self._note_family(tracker)
         tracker.seen_running()
         self.log.event(tracker.program.name, how, info.cmdline_text[:200], info.pid)
         if tracker.watched.exited:
             self._on_exit(tracker.watched)
 
+    def _note_family(self, tracker):
+        """Remember the session of a program that has children (see _end_orphans)."""
+        if tracker.family_sid is None and procfs.has_children(tracker.info.pid):
+            info = procfs.read(tracker.info.pid)
+            tracker.family_sid = info.sid if info else None
+
     # exits ------------------------------------------------------------------
     def _on_exit(self, watched):
         key = watched.key
+        if isinstance(key, tuple) and key[0] == "orphan":
+            if watched in key[1].orphans:
+                self._orphans_gone(key[1], watched)
+            return
         if isinstance(key, settle.Settling):
             tracker = self.trackers.get(key.program.name)
             if tracker is None or tracker.settling is not key or watched is not key.tracked:
@@ -236,8 +248,47 @@ class Daemon:
         tracker.down_reason = "exited (pid %d; not our child, so its status is unknown)" % watched.pid
         self.log.event(program.name, "exited", "", watched.pid)
         if program.enabled and program.autorestart:
-            self._schedule_start(tracker, self.clock(), "restart", crashed=True)
+            if not self._end_orphans(tracker, watched.pid):
+                self._schedule_start(tracker, self.clock(), "restart", crashed=True)
         self._write_status()
+
+    def _end_orphans(self, tracker, pid):
+        """Workers that outlived their crashed master would hold its port: end them first.
+
+        They are found by session (a service we launched leads, or is in, a
+        session whose leader is gone); a session whose leader lives, such as
+        the login shell of a hand-started process, is never touched.
+        """
+        sid = tracker.family_sid
+        tracker.family_sid = None
+        if not sid or not tracker.program.kill_descendants or (sid != pid and procfs.read(sid)):
+            return False
+        orphans = [i for i in procfs.session_members(sid) if i.pid != pid]
+        if not orphans:
+            return False
+        self.log.event(tracker.program.name, "orphans", "ending %d leftover process(es) of pid %d: %s"
+                       % (len(orphans), pid, ", ".join(str(i.pid) for i in orphans)), pid)
+        waiting = [self.watcher.add(i.pid, i.start_time, ("orphan", tracker)) for i in orphans]
+        tracker.orphans = {w for w in waiting if not w.exited}
+        for watched in tracker.orphans:
+            send(watched, signal.SIGKILL)
+        if not tracker.orphans:
+            return False
+        self.call_later(2.0, lambda: self._orphans_gone(tracker, None))
+        return True
+
+    def _orphans_gone(self, tracker, watched):
+        """An orphan exited (or time ran out): restart once all are gone."""
+        if watched is None:
+            for left in tracker.orphans:
+                self.watcher.discard(left)
+            tracker.orphans = set()
+        else:
+            tracker.orphans.discard(watched)
+        if not tracker.orphans and tracker.watched is None and not tracker.settling \
+                and tracker.due is None and self.trackers.get(tracker.program.name) is tracker:
+            tracker.orphans = set()
+            self._schedule_start(tracker, self.clock(), "restart", crashed=True)
 
     # starting ---------------------------------------------------------------
     def _schedule_start(self, tracker, now, reason, crashed=False):
@@ -307,7 +358,7 @@ class Daemon:
             self._settled(tracker)
 
     def _release_lock(self, tracker):
-        fd = getattr(tracker, "lock_fd", None)
+        fd = tracker.lock_fd
         if fd is not None:
             os.close(fd)
             tracker.lock_fd = None
@@ -329,7 +380,7 @@ class Daemon:
                 self.log.error(program.name, "pidfile_error", "cannot write %s: %s"
                                % (program.pidfile, err.strerror), item.info.pid)
         self._attach(tracker, item.info, "started")
-        reason = getattr(tracker, "start_reason", "start")
+        reason = tracker.start_reason
         if reason == "autostart":
             subject = "[usrsvcd] %s: started (it was down)" % program.name
         else:
@@ -423,7 +474,7 @@ class Daemon:
 
     def _end_family(self, tracker):
         """Descendants that outlived the program: stop signal now, SIGKILL later."""
-        family = [w for w in getattr(tracker, "family", ()) if not w.exited]
+        family = [w for w in tracker.family if not w.exited]
         tracker.family = []
         for watched in family:
             send(watched, tracker.program.stop_signal)

@@ -32,6 +32,11 @@ class Tracker:
         self.due = None  # clock() of the next scheduled start, or None
         self.down_reason = None  # why it went down (for the alert)
         self.monitor_busy = False
+        self.family_sid = None  # session of its children, noted while it runs
+        self.orphans = set()  # Watched leftovers of a crash being ended
+        self.lock_fd = None
+        self.start_reason = None
+        self.family = []  # descendants seen when a monitor restart began
 
     @property
     def running(self):

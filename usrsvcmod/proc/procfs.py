@@ -92,3 +92,39 @@ def alive(pid, start_time):
     """True when ``pid`` still is the process that started at ``start_time``."""
     info = read(pid)
     return info is not None and not info.zombie and abs(info.start_time - start_time) < 0.02
+
+
+def has_children(pid):
+    """Whether ``pid`` has child processes now (/proc/PID/task/*/children)."""
+    try:
+        for task in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, task), "rb") as handle:
+                if handle.read().strip():
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+def session_members(sid, uid=None):
+    """ProcInfo of every live process of this user in session ``sid`` (one /proc pass).
+
+    Run as root, processes of any user count: a root service's workers
+    commonly switch to an unprivileged user (nginx's www-data).
+    """
+    uid = os.geteuid() if uid is None else uid
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry.name, "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
+            info = read(int(entry.name))
+            if info is not None and (uid == 0 or info.uid == uid) and not info.zombie:
+                found.append(info)
+    return found
