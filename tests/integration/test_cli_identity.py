@@ -286,3 +286,54 @@ def test_status_all_reads_many_programs_at_once(env):
     assert rows["m00"] == "RUNNING" and rows["m01"] == "RUNNING"
     assert all(rows[n] == "STOPPED" for n in names[2:])
     assert env.pid_of("m01") == hand.pid
+
+
+class _CountingTable:
+    """Wraps identity.ProcessTable to count full scans of /proc (nothing is faked)."""
+
+    def __init__(self, monkeypatch):
+        from usrsvcmod.proc import identity
+
+        self.built = 0
+        real = identity.ProcessTable
+
+        def counting(*args, **kwargs):
+            self.built += 1
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(identity, "ProcessTable", counting)
+
+
+def _cli(env, monkeypatch, *argv):
+    import io
+
+    from usrsvcmod import cli
+
+    for key in ("HOME", "XDG_RUNTIME_DIR"):
+        monkeypatch.setenv(key, env.env[key])
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.run(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_status_with_a_valid_pidfile_scans_nothing(env, monkeypatch):
+    env.write(env.program("svc", env.service()))
+    env.run("start", "svc", check=0)
+    scans = _CountingTable(monkeypatch)
+    code, out, _ = _cli(env, monkeypatch, "status", "svc")
+    assert code == 0 and "pid %d" % env.pid_of("svc") in out
+    assert scans.built == 0
+
+
+def test_status_all_scans_once_for_every_program(env, monkeypatch):
+    names = ["p%03d" % i for i in range(200)]
+    env.write("".join(env.program(n, "/bin/sleep 1000 %s %s" % (env.token, n)) for n in names)
+              + env.program("live", env.service()))
+    env.run("start", "live", check=0)
+    os.unlink(pidfile_path(env, "live"))  # found again by the scan
+    scans = _CountingTable(monkeypatch)
+    code, out, _ = _cli(env, monkeypatch, "status", "all")
+    assert code == 1
+    assert scans.built == 1
+    assert sum(" STOPPED " in line for line in out.splitlines()) == 200
+    assert env.pid_of("live") in pids_with(env.token)
