@@ -18,16 +18,19 @@ class DaemonRunner:
         self.procs = []
         self.log = os.path.join(env.home, "usrsvcd.out")
 
-    def start(self, *extra, environ=None):
-        """``usrsvcd start --foreground``; returns the Popen once its log says started."""
+    def start(self, *extra, environ=None, ready=None):
+        """``usrsvcd start --foreground``; returns the Popen once its log says started.
+
+        ``ready(proc)`` replaces the check when the log goes elsewhere.
+        """
         handle = open(self.log, "a")
         proc = subprocess.Popen([self.usrsvcd, "start", "--foreground"] + list(extra),
                                 env=environ or self.env.env, cwd=self.env.home,
                                 stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT)
         handle.close()
         self.procs.append(proc)
-        assert wait_for(lambda: self.logged("usrsvcd started: pid %d" % proc.pid) or proc.poll() is not None,
-                        timeout=15), self.text()
+        ready = ready or (lambda p: self.logged("usrsvcd started: pid %d" % p.pid))
+        assert wait_for(lambda: ready(proc) or proc.poll() is not None, timeout=15), self.text()
         return proc
 
     def cmd(self, *args, timeout=60):

@@ -231,3 +231,24 @@ def test_checkconfig_and_reread_without_daemon(env, daemon):
     env.write("[Program:x]\ncommand = y\n")
     assert daemon.cmd("checkconfig").returncode == 130
     assert daemon.cmd("start").returncode == 130
+
+
+def test_json_log_lines_and_sighup_reopens(env, daemon):
+    import json
+
+    log = os.path.join(env.home, "d.log")
+    config(env, env.program("a", env.service()),
+           main=MAIN + "log_format = json\nusrsvcd_stdout = %s\nusrsvcd_stderr = stdout\n" % log)
+    proc = daemon.start(ready=lambda p: os.path.exists(log) and "pid %d," % p.pid in open(log).read())
+    pid = new_pid(env, "a", None)
+    assert wait_for(lambda: os.path.exists(log) and '"program": "a", "event": "started"' in open(log).read(),
+                    timeout=10)
+    records = [json.loads(line) for line in open(log)]
+    started = [r for r in records if r["program"] == "a" and r["event"] == "started"]
+    assert started and started[0]["pid"] == pid
+    assert set(started[0]) >= {"ts", "program", "event", "reason", "pid"}
+    os.rename(log, log + ".1")  # what logrotate does
+    proc.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: os.path.exists(log) and "logs_reopened" in open(log).read(), timeout=10)
+    status = daemon.cmd("status")
+    assert status.returncode == 0 and "a" in status.stdout and "running" in status.stdout
