@@ -355,3 +355,25 @@ def test_json_for_a_failed_start(env):
     assert FIELDS <= set(record)
     assert record["state"] == "failed" and record["pid"] is None
     assert "status 2" in record["message"]
+
+
+
+def _log_under_a_file(env):
+    blocker = os.path.join(env.home, "not-a-dir")
+    open(blocker, "w").close()
+    env.write(env.program("svc", env.service(), stdout=os.path.join(blocker, "svc.log")))
+    return env.run("start", "svc", check=137)
+
+
+def test_137_for_a_log_path_under_a_regular_file(env):
+    result = _log_under_a_file(env)
+    assert os.path.join(env.home, "not-a-dir", "svc.log") in result.stdout + result.stderr
+    assert not pids_with(env.token)
+
+
+@pytest.mark.xfail(strict=True, reason="spawn.open_log: os.makedirs(exist_ok=True) raises "
+                   "FileExistsError when the log's parent is a regular file, so the message "
+                   "says 'File exists' instead of 'Not a directory'")
+def test_log_path_under_a_regular_file_says_not_a_directory(env):
+    result = _log_under_a_file(env)
+    assert "Not a directory" in result.stdout + result.stderr

@@ -336,3 +336,22 @@ def test_stop_is_remembered_and_start_clears_it(env):
     assert os.stat(state.path).st_mode & 0o777 == 0o700
     env.run("start", "svc", check=0)
     assert not state.is_stopped("svc")
+
+
+def test_term_ignoring_descendants_get_sigkill_too(env):
+    # SIG_IGN survives exec: the service resets its own TERM, its children do not
+    command = "trap '' TERM; exec %s --children 2" % env.service()
+    env.write(env.program("deaf", command, useshell="True", term_to_kill_seconds="0.5"))
+    env.run("start", "deaf", check=0)
+    assert wait_for(lambda: len(pids_with(env.token)) == 3)
+    began = time.monotonic()
+    env.run("stop", "deaf", check=0)
+    assert time.monotonic() - began < 8
+    assert wait_for(lambda: not pids_with(env.token), timeout=5), pids_with(env.token)
+
+
+def test_zero_success_seconds(env):
+    env.write(env.program("quick", env.service(), success_seconds="0"))
+    env.run("start", "quick", check=0)
+    assert alive(env.pid_of("quick"))
+
