@@ -355,3 +355,15 @@ def test_zero_success_seconds(env):
     env.run("start", "quick", check=0)
     assert alive(env.pid_of("quick"))
 
+
+
+def test_parallel_start_waits_out_the_windows_together(env):
+    names = ["w%02d" % i for i in range(20)]
+    env.write("".join(env.program(n, env.service("--tag", n), success_seconds="1") for n in names))
+    began = time.monotonic()
+    env.run("start", "all", "-P", check=0)
+    elapsed = time.monotonic() - began
+    assert elapsed < 10, "20 one-second windows one after the other take 20 s (took %.1fs)" % elapsed
+    assert len(pids_with(env.token)) == 20
+    env.run("stop", "all", "-P", check=0)
+    assert not pids_with(env.token)
