@@ -367,3 +367,12 @@ def test_parallel_start_waits_out_the_windows_together(env):
     assert len(pids_with(env.token)) == 20
     env.run("stop", "all", "-P", check=0)
     assert not pids_with(env.token)
+
+
+def test_forking_daemon_with_autopid_gets_its_pidfile_written(env):
+    env.write(env.program("forker", env.service("--fork")))
+    result = env.run("start", "forker", check=0)
+    [pid] = pids_with(env.token)
+    assert env.pid_of("forker") == pid and "pid %d" % pid in result.stdout
+    env.run("stop", "forker", check=0)
+    assert not pids_with(env.token)
