@@ -216,11 +216,11 @@ def run(argv, out=sys.stdout, err=sys.stderr):
 
 def _act(opts, action, name, out, err):
     from . import actions
-    from .config import load
+    from .config import cached
     from .errors import ConfigError
 
     try:
-        config = load(opts.config, None if name == "all" else {name})
+        config = cached(opts.config, None if name == "all" else {name})
     except ConfigError as error:
         for line in error.warnings:
             err.write("usrsvc: warning: %s\n" % line)

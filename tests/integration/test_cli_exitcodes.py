@@ -371,9 +371,6 @@ def test_137_for_a_log_path_under_a_regular_file(env):
     assert not pids_with(env.token)
 
 
-@pytest.mark.xfail(strict=True, reason="spawn.open_log: os.makedirs(exist_ok=True) raises "
-                   "FileExistsError when the log's parent is a regular file, so the message "
-                   "says 'File exists' instead of 'Not a directory'")
 def test_log_path_under_a_regular_file_says_not_a_directory(env):
     result = _log_under_a_file(env)
     assert "Not a directory" in result.stdout + result.stderr

@@ -75,7 +75,8 @@ class Config(Record):
     """The whole validated configuration.
 
     ``programs`` maps name -> Program in the order they were read;
-    ``files`` lists every file read; ``warnings`` what 1.5.13 would ignore.
+    ``files`` lists every file read; ``warnings`` what 1.5.13 would ignore;
+    ``env_used`` the environment variables its paths were expanded with.
     """
 
-    __slots__ = ("main", "programs", "files", "warnings")
+    __slots__ = ("main", "programs", "files", "warnings", "env_used")

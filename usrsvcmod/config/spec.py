@@ -16,11 +16,12 @@ _VAR = re.compile(r"\$(\w+|\{[^}]*\})")
 class Context:
     """Where a value came from: relative paths resolve against ``base_dir``."""
 
-    __slots__ = ("file", "base_dir")
+    __slots__ = ("file", "base_dir", "env_used")
 
     def __init__(self, file):
         self.file = file
         self.base_dir = os.path.dirname(os.path.abspath(file))
+        self.env_used = set()  # $VARS the values depend on (config cache key)
 
 
 def to_bool(value, ctx=None):
@@ -78,6 +79,8 @@ def expand_path(value, ctx):
         return text  # already absolute and normal: the common case, kept cheap
     for match in _VAR.finditer(text):
         name = match.group(1).strip("{}")
+        if ctx is not None:
+            ctx.env_used.add(name)
         if name not in os.environ:
             raise ValueError("expected a path: environment variable $%s is not set" % name)
     text = os.path.expanduser(os.path.expandvars(text))

@@ -8,7 +8,6 @@ finds it by its command line, and the match is adopted.
 """
 
 import os
-import re
 
 from . import pidfile, procfs
 
@@ -48,8 +47,22 @@ def is_wrapper(program, cmdline):
     return program.useshell and len(cmdline) >= 3 and cmdline[1] == "-c" and cmdline[2] == program.command
 
 
+_SEPARATORS = frozenset(" \t\n\r\f\v/")
+
+
 def _matches(program, info):
-    return re.search(program.proctitle_re, info.cmdline_text) is not None
+    """proctitle_re against the command line; the default one without ``re``.
+
+    The default pattern is ``(?:^|[\\s/])SUFFIX$``: plain string tests say
+    the same, and spare ``usrsvc status NAME`` the import of ``re``.
+    """
+    text, suffix = info.cmdline_text, program.title_suffix
+    if suffix is not None:
+        return text.endswith(suffix) and (len(text) == len(suffix)
+                                          or text[-len(suffix) - 1] in _SEPARATORS)
+    import re
+
+    return re.search(program.proctitle_re, text) is not None
 
 
 def check_pid(program, pid, written_at=None):
@@ -111,6 +124,8 @@ class ProcessTable:
                 self._suffixes = self._suffix_index()
             candidates = self._suffixes.get(program.title_suffix, ())
         else:
+            import re
+
             pattern = re.compile(program.proctitle_re)
             candidates = [i for i in self.procs.values() if pattern.search(i.cmdline_text)]
         return [i for i in candidates if not is_self(i.cmdline) and not is_wrapper(program, i.cmdline)]

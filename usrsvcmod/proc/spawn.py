@@ -29,10 +29,14 @@ class Launch:
 
 
 def open_log(path):
-    """Open a log file for appending, creating its directory if needed."""
+    """Open a log file for appending, creating its directory if it is missing."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
     try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            return os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            return os.open(path, flags, 0o644)
     except PermissionError as err:
         raise PermissionProblem("cannot open log file %s: %s" % (path, err.strerror), path=path)
     except OSError as err:

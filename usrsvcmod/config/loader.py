@@ -10,18 +10,13 @@ import os
 
 from ..errors import ConfigError
 from . import safety, spec
+from . import main_config_path
 from .model import Config, Main, Monitoring, Program
 
-SEPARATORS = {"||", "&", "&&", ";", ";;"}
-
-
-def main_config_path(explicit=None, environ=None):
-    """``--config PATH``, else ``$USRSVC_CONFIG``, else ``$HOME/usrsvc.cfg``."""
-    environ = os.environ if environ is None else environ
-    path = explicit or environ.get("USRSVC_CONFIG")
-    if not path:
-        path = os.path.join(environ.get("HOME") or os.path.expanduser("~"), "usrsvc.cfg")
-    return os.path.abspath(os.path.expanduser(path))
+SEPARATORS = {"|", "||", "&", "&&", ";", ";;"}
+# Shell builtins that prepare the ground rather than run the service.
+SETUP_BUILTINS = {"cd", "export", "set", "umask", "ulimit", "source", ".", "trap", "unset",
+                  "shopt", "alias", ":", "true", "echo", "printf", "mkdir"}
 
 
 class _Report:
@@ -351,11 +346,12 @@ def default_proctitle_re(argv, command, useshell):
 
 
 def _shell_words(command):
-    """The words of the program a shell command ends up running.
+    """The words of the program a shell command runs.
 
     ``cd /srv && exec ./app --port 80 >> log 2>&1`` runs ``./app --port 80``:
-    take the last command of a list (the first of a pipeline), drop
-    ``exec`` and ``VAR=value`` prefixes, stop at the first redirection.
+    the (last) command run with ``exec``, else the first command that is
+    not a setup builtin (``cd``, ``export``, ``ulimit``...); without
+    ``VAR=value`` prefixes, up to the first redirection, separator or pipe.
     """
     import re
     import shlex
@@ -378,16 +374,22 @@ def _shell_words(command):
             else:
                 current.append(item)
     segments.append(current)
-    words = next((seg for seg in reversed(segments) if seg), [])
-    if "|" in words:  # a pipeline: the service is its first command
-        words = words[:words.index("|")]
-    while words and (words[0] == "exec" or re.match(r"[A-Za-z_]\w*=", words[0])):
-        words = words[1:]
-    for index, word in enumerate(words):
-        if re.match(r"\d*[<>&]", word):
-            words = words[:index]
-            break
-    return words or [command]
+    stripped = []
+    for words in segments:
+        execs = False
+        while words and (words[0] == "exec" or re.match(r"[A-Za-z_]\w*=", words[0])):
+            execs = execs or words[0] == "exec"
+            words = words[1:]
+        stripped.append((execs, words))
+    execed = [words for execs, words in stripped if execs and words]
+    candidates = execed[-1:] or [w for _, w in stripped if w and w[0] not in SETUP_BUILTINS]
+    for words in candidates:
+        for index, word in enumerate(words):
+            if re.match(r"\d*[<>&]", word):
+                words = words[:index]
+                break
+        return words or [command]
+    return [command]
 
 
 def shell_path():
@@ -491,5 +493,8 @@ def load(path=None, only=None):
             programs[name] = program
     if report.errors:
         raise ConfigError(report.errors, report.warnings)
+    used = set()
+    for item in files:
+        used |= item.context.env_used
     return Config(main=main, programs=programs, files=tuple(f.path for f in files),
-                  warnings=tuple(report.warnings))
+                  warnings=tuple(report.warnings), env_used=tuple(sorted(used)))

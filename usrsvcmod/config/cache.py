@@ -1,0 +1,152 @@
+"""A validated config, remembered between runs of ``usrsvc``.
+
+Importing the parser (configobj, and ``re`` under it) costs more than the
+rest of ``usrsvc status NAME`` together. So after a full load the tool
+stores the validated result (plain data, ``marshal``) in its private
+runtime state directory, stamped with what it was made from: every file's
+inode, size, mtime, owner and mode, the config_dir's listing stamp and the
+environment variables its paths used. The next run checks those stamps
+(one ``stat`` per file) and rebuilds the objects without parsing; any
+difference means a full load. Only ``usrsvc`` uses it; the daemon and
+``checkconfig`` always parse.
+"""
+
+import marshal
+import os
+
+from . import main_config_path
+from .model import Config, Main, Monitoring, Program
+
+VERSION = 2
+NAME = "config.cache"
+RACY = 2.0  # seconds: files modified more recently than this are not cached
+
+
+def _stamp(path):
+    st = os.stat(path)
+    return (path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_uid, st.st_mode)
+
+
+def _stamps(config):
+    stamps = [_stamp(path) for path in config.files]
+    if config.main.config_dir:
+        stamps.append(_stamp(config.main.config_dir))  # a file added or removed
+    return stamps
+
+
+def _env(config):
+    names = ("HOME",) + tuple(config.env_used)
+    return [(name, os.environ.get(name)) for name in names]
+
+
+def _records(config):
+    programs = []
+    for program in config.programs.values():
+        values = {name: getattr(program, name) for name in Program.__slots__}
+        values["monitoring"] = {n: getattr(program.monitoring, n) for n in Monitoring.__slots__}
+        programs.append(values)
+    return {
+        "version": VERSION,
+        "main": {name: getattr(config.main, name) for name in Main.__slots__},
+        "programs": programs,
+        "files": config.files,
+        "warnings": config.warnings,
+        "env_used": config.env_used,
+    }
+
+
+def _cache_path(path):
+    from ..state import RuntimeState
+
+    return os.path.join(RuntimeState(path).path, NAME)
+
+
+def _private(directory):
+    """The state directory and its parent are ours alone (else the cache is ignored)."""
+    import stat
+
+    from .safety import problem
+
+    for path in (directory, os.path.dirname(directory)):
+        st = os.lstat(path)
+        if not stat.S_ISDIR(st.st_mode) or problem(path, st):
+            return False
+    return True
+
+
+def _read(path, cache_file):
+    """The cached Config, or None when absent, unreadable or stale."""
+    try:
+        if not _private(os.path.dirname(cache_file)):
+            return None
+        fd = os.open(cache_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            st = os.fstat(fd)
+            if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+                return None
+            data = marshal.load(handle)
+        if data.get("version") != VERSION or data["stamps"][0][0] != path:
+            return None
+        for stamp in data["stamps"]:
+            if _stamp(stamp[0]) != tuple(stamp):
+                return None
+        if [tuple(item) for item in data["env"]] != [(n, os.environ.get(n)) for n, _ in data["env"]]:
+            return None
+    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
+        return None
+    programs = {}
+    for values in data["programs"]:
+        values["monitoring"] = Monitoring(**values["monitoring"])
+        programs[values["name"]] = Program(**values)
+    return Config(main=Main(**data["main"]), programs=programs, files=data["files"],
+                  warnings=data["warnings"], env_used=data["env_used"])
+
+
+def _write(config, cache_file):
+    from ..state import _private_dir
+
+    import time
+
+    stamps = _stamps(config)
+    if any(stamp[3] > (time.time() - RACY) * 1e9 for stamp in stamps):
+        return  # mtimes are coarse: a file this fresh could change unseen (git's "racy" rule)
+    data = _records(config)
+    data["stamps"] = stamps
+    data["env"] = _env(config)
+    directory = os.path.dirname(cache_file)
+    _private_dir(os.path.dirname(directory))
+    _private_dir(directory)
+    temp = "%s.%d.tmp" % (cache_file, os.getpid())
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        marshal.dump(data, handle)
+    os.rename(temp, cache_file)
+
+
+def cached(path=None, only=None):
+    """Like load(path, only), from the cache when every stamp still matches."""
+    from ..errors import ConfigError, UsrsvcError
+
+    path = main_config_path(path)
+    try:
+        cache_file = _cache_path(path)
+    except (OSError, UsrsvcError):
+        cache_file = None
+    if cache_file:
+        config = _read(path, cache_file)
+        if config is not None:
+            return config
+    from .loader import load
+
+    try:
+        config = load(path)
+    except ConfigError:
+        if only is None:
+            raise
+        return load(path, only)  # only the named programs must be valid
+    if cache_file:
+        try:
+            _write(config, cache_file)
+        except (OSError, UsrsvcError, ValueError):
+            pass  # no cache, no harm: the next run parses again
+    return config
