@@ -38,7 +38,10 @@ def crash_chart(results, outdir):
                 if any(r["peer"] == k and r["n"] == n for r in recs)]
         data = [[s * 1000 for s in next(r["samples"] for r in recs
                                          if r["peer"] == k and r["n"] == n)] for k in keys]
-        ax.boxplot(data, vert=False, whis=(0, 100))
+        try:
+            ax.boxplot(data, orientation="horizontal", whis=(0, 100))
+        except TypeError:  # matplotlib before 3.10
+            ax.boxplot(data, vert=False, whis=(0, 100))
         for i, values in enumerate(data, start=1):
             ax.scatter(values, [i] * len(values), s=10, alpha=0.6)
         ax.set_yticks(range(1, len(keys) + 1), [label(results, k) for k in keys])
@@ -65,12 +68,12 @@ def scaling_chart(results, outdir):
                         if r["measure"] == "status_all" and r["peer"] == key and r["samples"])
         if points:
             left.plot(*zip(*points), marker="o", label=label(results, key))
-        passes = sorted((r["n"], median([b["cpu_ms"] for b in r["bursts"]])) for r in recs
+        passes = sorted((r["n"], max(b["cpu_ms"] for b in r["bursts"])) for r in recs
                         if r["measure"] == "idle" and r["peer"] == key and r["bursts"])
         if passes:
             right.plot(*zip(*passes), marker="o", label=label(results, key))
     for ax, title, ylabel in ((left, "status all", "median wall ms"),
-                              (right, "one periodic daemon pass", "median CPU ms per pass")):
+                              (right, "one periodic daemon pass (largest burst)", "CPU ms")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("N programs")

@@ -506,8 +506,9 @@ class Floor(Peer):
 
     def bring_up(self, world):
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor_supervisor.py")
-        tokens = [world.tokens[name] for name in world.names]
-        self.proc = world.spawn_logged([self.python, script, world.path("floor.pid"), *tokens],
+        token_file = world.path("floor.tokens")
+        write(token_file, "".join(world.tokens[name] + "\n" for name in world.names))
+        self.proc = world.spawn_logged([self.python, script, world.path("floor.pid"), token_file],
                                        "floor.log")
         world.wait_all_alive()
         self.wait_daemon(world)
