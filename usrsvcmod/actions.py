@@ -176,7 +176,7 @@ def _stop_batch(session, programs, user):
         if not found.pid:
             results.append(Result(program, "stopped", None, "not running", notes=found.notes))
             continue
-        descendants = _family(session.table(), program, found.pid) if program.kill_descendants else ()
+        descendants = identity.family(session.table(), program, found.pid) if program.kill_descendants else ()
         targets.append(kill.StopTarget(program, found.info, program.stop_signal,
                                        program.term_to_kill_seconds, descendants))
     kill.stop_many(targets)
@@ -193,18 +193,6 @@ def _stop_batch(session, programs, user):
         results.append(Result(program, "stopped", None, "stopped pid %d (%s%s)"
                               % (target.info.pid, how, extra)))
     return results
-
-
-def _family(table, program, pid):
-    """Descendants to end with the program: of its wrapping shell, if it has one."""
-    root = pid
-    parent = table.procs.get(table.procs[pid].ppid) if pid in table.procs else None
-    if parent is not None and identity.is_wrapper(program, parent.cmdline):
-        root = parent.pid
-    family = [i for i in table.descendants(root) if i.pid != pid]
-    if root != pid:
-        family.insert(0, table.procs[root])
-    return family
 
 
 def restart(session, programs, parallel=False):

@@ -248,30 +248,8 @@ def _act(opts, action, name, out, err):
     return exit_code(results)
 
 
-def _quiet_stdout():
-    """The reader went away: point stdout at /dev/null so the exit flush stays quiet."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def main():
-    """console_scripts entry point for ``usrsvc``."""
-    try:
-        code = run(sys.argv[1:])
-    except BrokenPipeError:  # e.g. `usrsvc status all | head -1`
-        _quiet_stdout()
-        code = exitcodes.FAILURE
-    except Exception:  # a bug: say so plainly, with the traceback for the report
-        import traceback
+    """Entry point of ``usrsvc`` (console_scripts and bin/usrsvc)."""
+    from .entry import main as run_main
 
-        sys.stderr.write("usrsvc: unexpected error (a bug; please report it):\n")
-        traceback.print_exc()
-        code = exitcodes.UNKNOWN_FAILURE
-    try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _quiet_stdout()
-    sys.exit(code)
+    run_main("usrsvc", run)

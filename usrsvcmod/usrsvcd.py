@@ -266,27 +266,8 @@ def run(argv, out=sys.stdout, err=sys.stderr):
         return exitcodes.code_for(error)
 
 
-def _quiet_stdout():
-    """The reader went away: point stdout at /dev/null so the exit flush stays quiet."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-
-
 def main():
-    try:
-        code = run(sys.argv[1:])
-    except KeyboardInterrupt:
-        code = exitcodes.FAILURE
-    except BrokenPipeError:  # e.g. `usrsvcd status | head -1`
-        _quiet_stdout()
-        code = exitcodes.FAILURE
-    except Exception:  # a bug: say so plainly, with the traceback for the report
-        import traceback
+    """Entry point of ``usrsvcd`` (console_scripts and bin/usrsvcd)."""
+    from .entry import main as run_main
 
-        sys.stderr.write("usrsvcd: unexpected error (a bug; please report it):\n")
-        traceback.print_exc()
-        code = exitcodes.UNKNOWN_FAILURE
-    sys.exit(code)
+    run_main("usrsvcd", run)

@@ -146,7 +146,7 @@ class Daemon:
 
     def reconcile(self):
         """One pass over every program: one /proc scan at most, shared by all."""
-        table = settle._OncePerRound()
+        table = settle.TableOnce()
         changed = False
         for tracker in list(self.trackers.values()):
             try:
@@ -455,9 +455,7 @@ class Daemon:
         tracker.family = []
         if program.kill_descendants:
             table = identity.ProcessTable()
-            from ..actions import _family
-
-            for info in _family(table, program, tracker.info.pid):
+            for info in identity.family(table, program, tracker.info.pid):
                 tracker.family.append(self.watcher.add(info.pid, info.start_time, None))
         timer = self.call_later(program.term_to_kill_seconds, lambda: self._kill_stuck(tracker))
         tracker.stopping = (reason, timer)
@@ -515,7 +513,7 @@ class Daemon:
         self.config = new
         self.log.fmt = new.main.log_format
         self.alerter.configure(new.main)
-        table = settle._OncePerRound()
+        table = settle.TableOnce()
         for name in added:
             tracker = self.trackers[name] = Tracker(new.programs[name])
             self.log.event(name, "added")

@@ -193,3 +193,15 @@ def find(program, table=None, adopt=True):
             notes.append("found pid %d by scan but cannot write %s: %s"
                          % (chosen.pid, program.pidfile, err.strerror))
     return Found(chosen.pid, chosen, "scan", notes)
+
+
+def family(table, program, pid):
+    """Descendants to end with the program: of its wrapping shell, if it has one."""
+    root = pid
+    parent = table.procs.get(table.procs[pid].ppid) if pid in table.procs else None
+    if parent is not None and is_wrapper(program, parent.cmdline):
+        root = parent.pid
+    family = [i for i in table.descendants(root) if i.pid != pid]
+    if root != pid:
+        family.insert(0, table.procs[root])
+    return family

@@ -88,7 +88,7 @@ class Settling:
 def settle_all(settlings, clock=time.monotonic):
     """Drive every Settling to its end in one wait loop (the CLI's way)."""
     watcher = ExitWatcher()
-    table = _OncePerRound()
+    table = TableOnce()
     try:
         for item in settlings:
             item.watch(watcher)
@@ -114,7 +114,7 @@ def settle_all(settlings, clock=time.monotonic):
     return settlings
 
 
-class _OncePerRound:
+class TableOnce:
     """A ProcessTable built at most once per wake-up, shared by every Settling."""
 
     def __init__(self):
