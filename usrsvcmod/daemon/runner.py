@@ -89,6 +89,7 @@ def _detach_and_serve(ctx, config, lock_fd, report_fd):
         files_preserve=[lock_fd, report_fd],
         detach_process=True,
         signal_map={},
+        prevent_core=False,  # its RLIMIT_CORE would pass on to every service it starts
     )
     with context:
         _serve(ctx, config, lock_fd, report_fd)
