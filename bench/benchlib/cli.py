@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 
 from . import install, measure, peers, procs, report
 from .world import BenchError, World
@@ -50,8 +51,8 @@ PLANS = {
 }
 
 
-class Interrupted(Exception):
-    pass
+class Interrupted(BaseException):
+    """A signal asked the run to stop; like KeyboardInterrupt, no step may catch it."""
 
 
 def log(msg, started=[None]):  # noqa: B006 - one clock per process is the point
@@ -77,6 +78,8 @@ def parse_args(argv):
                         "bench/.cache/quick for quick, a temp dir for --smoke)")
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     parser.add_argument("--seed", type=int, default=None, help="random seed (kill order)")
+    parser.add_argument("--render", metavar="DIR",
+                        help="only rewrite DIR/RESULTS.md and charts from DIR/results.json")
     parser.add_argument("--ns", help="comma list of N to run instead of the mode's (e.g. 10)")
     parser.add_argument("--trials", type=int, help="trials for crash recovery and status")
     parser.add_argument("--idle", type=float, help="idle window in seconds")
@@ -132,6 +135,8 @@ class Runner:
         self.worlds = []
         self.ours_python = sys.executable
         self.install_log = os.path.join(CACHE, "install.log")
+        self.started = datetime.datetime.now(datetime.timezone.utc)
+        self.t0 = time.monotonic()
 
     # -- peers ---------------------------------------------------------------
     def wanted(self, key):
@@ -228,15 +233,21 @@ class Runner:
         try:
             data = func(*args)
         except (BenchError, subprocess.TimeoutExpired, OSError) as err:
-            log(f"  ERROR {peer.key} N={n} {measure_name}: {err}")
-            self.errors.append({"peer": peer.key, "n": n, "measure": measure_name,
-                                "error": str(err)[-2000:]})
+            self.error(peer, n, measure_name, str(err))
+            return None
+        except Exception:  # a bug in one step must not lose the whole run
+            self.error(peer, n, measure_name, traceback.format_exc())
             return None
         self.record(measure_name, peer, n, data)
         brief = report.brief(measure_name, data)
         if brief:
             log(f"  {brief}")
         return data
+
+    def error(self, peer, n, measure_name, text):
+        log(f"  ERROR {peer.key} N={n} {measure_name}: {text.strip().splitlines()[-1]}")
+        self.errors.append({"peer": peer.key, "n": n, "measure": measure_name,
+                            "error": text[-3000:]})
 
     # -- the run -------------------------------------------------------------
     def floors(self):
@@ -290,11 +301,19 @@ class Runner:
             return
         world = self.new_world(peer, plan.shell_n, "shell", index)
         try:
-            peer.setup(world)
-            if self.step("bring_up", peer, world.n, self.bring_up, peer, world) is not None:
+            if self.setup(peer, world) and \
+                    self.step("bring_up", peer, world.n, self.bring_up, peer, world) is not None:
                 self.step("shell_stop", peer, world.n, measure.shell_stop, peer, world)
         finally:
             self.close_world(peer, world)
+
+    def setup(self, peer, world):
+        try:
+            peer.setup(world)
+        except Exception:  # noqa: BLE001 - recorded, and the run goes on
+            self.error(peer, world.n, "setup", traceback.format_exc())
+            return False
+        return True
 
     def bring_up(self, peer, world):
         t0 = time.perf_counter()
@@ -303,7 +322,8 @@ class Runner:
 
     def run_world(self, peer, world):
         plan, n = self.plan, world.n
-        peer.setup(world)
+        if not self.setup(peer, world):
+            return
         if self.step("bring_up", peer, n, self.bring_up, peer, world) is None:
             return
         time.sleep(plan.settle + plan.pre_idle)
@@ -312,7 +332,10 @@ class Runner:
                       plan.crash_trials, self.rng, 30.0, plan.crash_wait)
             return
         if n in plan.idle_ns:
-            self.step("idle", peer, n, measure.idle_cost, peer, world, plan.idle_window)
+            window = plan.idle_window
+            if plan.mode != "smoke":  # long enough to hold at least one periodic pass
+                window = max(window, peer.pass_period * 1.1 + 1)
+            self.step("idle", peer, n, measure.idle_cost, peer, world, window)
         name = world.names[n // 2]
         self.step("status_one", peer, n, measure.time_command, world,
                   peer.status_one(world, name), plan.status_trials)
@@ -329,18 +352,23 @@ class Runner:
             self.step("manager_restart", peer, n, measure.manager_restart, peer, world)
             self.step("manager_kill", peer, n, measure.manager_kill, peer, world)
 
-    def run(self):
-        started = datetime.datetime.now(datetime.timezone.utc)
-        t0 = time.monotonic()
+    def run(self, checkpoint):
+        self.started = datetime.datetime.now(datetime.timezone.utc)
+        self.t0 = time.monotonic()
         self.prepare()
         self.floors()
         for peer in self.peers:
             log(f"== {peer.label} {peer.version}")
             self.run_peer(peer)
+            checkpoint(self.snapshot())
+        return self.snapshot()
+
+    def snapshot(self):
+        """Everything measured so far, as written to results.json."""
         return {
             "mode": self.plan.mode,
-            "started": started.isoformat(timespec="seconds"),
-            "duration_s": round(time.monotonic() - t0, 1),
+            "started": self.started.isoformat(timespec="seconds"),
+            "duration_s": round(time.monotonic() - self.t0, 1),
             "machine": machine_info(),
             "plan": dataclasses.asdict(self.plan),
             "peers": {p.key: {"label": p.label, "version": p.version} for p in self.peers},
@@ -364,7 +392,9 @@ def out_dir(args):
 def install_signal_handlers():
     def interrupted(signum, _frame):
         raise Interrupted(f"signal {signum}")
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and
+    # the bench must still clean up when it is interrupted
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupted)
 
 
@@ -413,20 +443,35 @@ def adjust(plan, args):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.render:
+        with open(os.path.join(args.render, "results.json")) as handle:
+            results = json.load(handle)
+        write_outputs(results, os.path.abspath(args.render), args)
+        return 0
     plan = adjust(PLANS["smoke" if args.smoke else "full" if args.full else "quick"], args)
     run_id = f"{random.SystemRandom().randint(10000, 99999)}"
     tracker = procs.Tracker(run_id, "9" + run_id)
     install_signal_handlers()
     runner = Runner(args, plan, tracker)
     log(f"bench run {run_id}, mode {plan.mode}")
-    results = None
+    outdir = out_dir(args)
+    results, status = None, 0
+
+    def checkpoint(snapshot):
+        os.makedirs(outdir, exist_ok=True)
+        with open(os.path.join(outdir, "results.json"), "w") as handle:
+            json.dump(snapshot, handle, indent=1)
+
     try:
-        results = runner.run()
+        results = runner.run(checkpoint)
     except (KeyboardInterrupt, Interrupted) as why:
         log(f"interrupted ({why}): cleaning up")
-        return 130
+        results = runner.snapshot()
+        results["interrupted"] = str(why)
+        status = 130
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not stop the cleanup
         for world in list(runner.worlds):
             world.sweep()
             world.remove()
@@ -434,7 +479,10 @@ def main(argv=None):
         if left:
             log(f"cleanup killed {left} leftover processes")
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    write_outputs(results, out_dir(args), args)
+    if results["records"]:
+        write_outputs(results, outdir, args)
+    if status:
+        return status
     if args.smoke:
         return smoke_verdict(results)
     return 0

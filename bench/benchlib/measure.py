@@ -4,7 +4,6 @@ Every function returns plain data (lists of seconds, counts) for results.json;
 statistics and ratios are computed later by the report.
 """
 
-import os
 import signal
 import subprocess
 import time

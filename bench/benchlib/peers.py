@@ -55,6 +55,8 @@ class Peer:
     has_settle = True
     # must the daemon be stopped while "stop all" is timed (else it restarts them)?
     startstop_without_daemon = False
+    # period of the daemon's periodic pass (seconds; 0: none or below 1 s)
+    pass_period = 0.0
 
     def __init__(self, bindir):
         self.bindir = bindir
@@ -207,6 +209,7 @@ class Ours(UsrsvcStyle):
     label = "usrsvc (this checkout)"
     digit = 1
     is_ours = True
+    pass_period = 15.0  # [Main] reconcile_interval default
 
     def bring_up(self, world):
         code, _s, out = world.run(self.start_all(world), timeout=900)
@@ -222,6 +225,7 @@ class Usrsvc15(UsrsvcStyle):
     label = "usrsvc 1.5.13"
     digit = 2
     startstop_without_daemon = True
+    pass_period = 5.0  # its main loop sleeps 2 + 2 + 1 s
 
     def bring_up(self, world):
         if world.n <= 10:
