@@ -186,9 +186,16 @@ class Daemon:
         tracker.seen = True
         if tracker.running:
             return False  # our pidfd says it lives; someone removed its pidfile
+        rearmed = tracker.was_user_stopped and not user_stopped
+        tracker.was_user_stopped = user_stopped
         if first and policy.wants_start(tracker, True, user_stopped):
             tracker.down_reason = "was not running when usrsvcd found it"
-            self._schedule_start(tracker, self.clock(), "autostart")
+            self._schedule_start(tracker, self.clock(), "autostart", check=False)  # just looked
+        elif rearmed and program.enabled and (program.autorestart or program.autostart):
+            # `usrsvc start` cleared the stop mark, and the program died before we saw it run
+            tracker.down_reason = "exited after usrsvc start re-armed it"
+            self._schedule_start(tracker, self.clock(), "restart", crashed=True)
+            return True
         elif first:
             self.log.event(program.name, "down", "user stopped it" if user_stopped else "autostart is off")
         return first
@@ -207,10 +214,8 @@ class Daemon:
             self._on_exit(tracker.watched)
 
     def _note_family(self, tracker):
-        """Remember the session of a program that has children (see _end_orphans)."""
-        if tracker.family_sid is None and procfs.has_children(tracker.info.pid):
-            info = procfs.read(tracker.info.pid)
-            tracker.family_sid = info.sid if info else None
+        """Remember the program's descendants (see _end_orphans): a few small reads."""
+        tracker.family = procfs.descendants(tracker.info.pid) if tracker.program.kill_descendants else []
 
     # exits ------------------------------------------------------------------
     def _on_exit(self, watched):
@@ -239,9 +244,10 @@ class Daemon:
             self._end_family(tracker)
             self.log.event(program.name, "stopped_for_restart", reason, watched.pid)
             tracker.down_reason = reason
-            self._start(tracker, "monitor", count=False)
+            self._start(tracker, "monitor", count=False, check=False)
             return
         if self.state.is_stopped(program.name):
+            tracker.was_user_stopped = True
             self.log.event(program.name, "stopped", "stopped by the user; stays down", watched.pid)
             self._write_status()
             return
@@ -255,15 +261,13 @@ class Daemon:
     def _end_orphans(self, tracker, pid):
         """Workers that outlived their crashed master would hold its port: end them first.
 
-        They are found by session (a service we launched leads, or is in, a
-        session whose leader is gone); a session whose leader lives, such as
-        the login shell of a hand-started process, is never touched.
+        Only the descendants noted while the program ran (pid and start time,
+        so a recycled pid is never hit) are ended, nothing else.
         """
-        sid = tracker.family_sid
-        tracker.family_sid = None
-        if not sid or not tracker.program.kill_descendants or (sid != pid and procfs.read(sid)):
+        noted, tracker.family = tracker.family, []
+        if not tracker.program.kill_descendants:
             return False
-        orphans = [i for i in procfs.session_members(sid) if i.pid != pid]
+        orphans = [i for i in noted if procfs.alive(i.pid, i.start_time)]
         if not orphans:
             return False
         self.log.event(tracker.program.name, "orphans", "ending %d leftover process(es) of pid %d: %s"
@@ -291,14 +295,15 @@ class Daemon:
             self._schedule_start(tracker, self.clock(), "restart", crashed=True)
 
     # starting ---------------------------------------------------------------
-    def _schedule_start(self, tracker, now, reason, crashed=False):
+    def _schedule_start(self, tracker, now, reason, crashed=False, check=None):
+        """Start now or later; ``check`` (default: unless it just crashed) as in _start."""
         due = policy.next_start(tracker, now, crashed)
         if due is None:
             self._give_up(tracker)
             return
         tracker.due = due
         if due <= now:
-            self._start(tracker, reason)
+            self._start(tracker, reason, check=not crashed if check is None else check)
         else:
             self.log.event(tracker.program.name, "restart_scheduled", "in %.2fs" % (due - now))
             self.call_later(due - now, lambda: self._start(tracker, reason))
@@ -314,7 +319,9 @@ class Daemon:
                            % (why, program.name, tracker.down_reason, program.name))
         self._write_status()
 
-    def _start(self, tracker, reason, count=True):
+    def _start(self, tracker, reason, count=True, check=True):
+        """Launch now. ``check``: look for a running copy first (skipped only
+        where we just saw it die, to keep crash recovery fast)."""
         tracker.due = None
         program = tracker.program
         if self.trackers.get(program.name) is not tracker or tracker.running or tracker.settling:
@@ -323,20 +330,25 @@ class Daemon:
             return
         try:
             tracker.lock_fd = self.state.lock(program.name, timeout=0)
-        except TryAgain:
-            self.log.event(program.name, "busy", "another usrsvc is acting on it; retrying in 1s")
+        except (TryAgain, OSError) as err:
+            why = "another usrsvc is acting on it" if isinstance(err, TryAgain) else \
+                "cannot take its lock: %s" % (err.strerror or err)
+            self.log.event(program.name, "busy", why + "; retrying in 1s")
             tracker.due = self.clock() + 1.0
             self.call_later(1.0, lambda: self._retry_busy(tracker, reason, count))
             return
+        if check and self._already_running(tracker):
+            return  # started by hand while this start waited: adopt, never a second copy
         if count:
             tracker.attempts += 1
         tracker.last_attempt = self.clock()
         offsets = spawn.log_offsets(program)
         try:
             launch = spawn.launch(program)
-        except UsrsvcError as err:
+        except Exception as err:  # UsrsvcError, or fork/pipe failing (EAGAIN, EMFILE)
             self._release_lock(tracker)
-            self._start_failed(tracker, err.message)
+            self._start_failed(tracker, getattr(err, "message", None) or "%s: %s" % (
+                type(err).__name__, err))
             return
         tracker.start_reason = reason
         tracker.settling = settle.Settling(launch, offsets, self.clock)
@@ -347,6 +359,16 @@ class Daemon:
             return
         item = tracker.settling
         self.call_later(program.success_seconds, lambda: self._expire(tracker, item))
+
+    def _already_running(self, tracker):
+        """Holding the lock: is the program running after all? Then adopt it."""
+        found = identity.find(tracker.program, settle.TableOnce())
+        if not found.pid:
+            return False
+        self._release_lock(tracker)
+        self._attach(tracker, found.info, "adopted" if found.how == "scan" else "found running")
+        self._write_status()
+        return True
 
     def _retry_busy(self, tracker, reason, count):
         if tracker.due is not None and not tracker.running and not tracker.settling:
@@ -452,11 +474,11 @@ class Daemon:
     def _monitor_restart(self, tracker, reason):
         """Stop (without blocking the loop), then start again when it is gone."""
         program = tracker.program
-        tracker.family = []
+        tracker.leftovers = []
         if program.kill_descendants:
             table = identity.ProcessTable()
             for info in identity.family(table, program, tracker.info.pid):
-                tracker.family.append(self.watcher.add(info.pid, info.start_time, None))
+                tracker.leftovers.append(self.watcher.add(info.pid, info.start_time, None))
         timer = self.call_later(program.term_to_kill_seconds, lambda: self._kill_stuck(tracker))
         tracker.stopping = (reason, timer)
         try:
@@ -472,8 +494,8 @@ class Daemon:
 
     def _end_family(self, tracker):
         """Descendants that outlived the program: stop signal now, SIGKILL later."""
-        family = [w for w in tracker.family if not w.exited]
-        tracker.family = []
+        family = [w for w in tracker.leftovers if not w.exited]
+        tracker.leftovers = []
         for watched in family:
             send(watched, tracker.program.stop_signal)
 

@@ -32,11 +32,12 @@ class Tracker:
         self.due = None  # clock() of the next scheduled start, or None
         self.down_reason = None  # why it went down (for the alert)
         self.monitor_busy = False
-        self.family_sid = None  # session of its children, noted while it runs
+        self.family = []  # ProcInfo of its descendants, noted while it runs
         self.orphans = set()  # Watched leftovers of a crash being ended
         self.lock_fd = None
         self.start_reason = None
-        self.family = []  # descendants seen when a monitor restart began
+        self.leftovers = []  # Watched descendants of a monitor restart in progress
+        self.was_user_stopped = False  # the daemon saw the user's stop mark
 
     @property
     def running(self):

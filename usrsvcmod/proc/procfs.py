@@ -94,37 +94,25 @@ def alive(pid, start_time):
     return info is not None and not info.zombie and abs(info.start_time - start_time) < 0.02
 
 
-def has_children(pid):
-    """Whether ``pid`` has child processes now (/proc/PID/task/*/children)."""
+def children(pid):
+    """Pids of the children of ``pid`` now (/proc/PID/task/*/children)."""
+    found = []
     try:
         for task in os.listdir("/proc/%d/task" % pid):
             with open("/proc/%d/task/%s/children" % (pid, task), "rb") as handle:
-                if handle.read().strip():
-                    return True
-    except OSError:
-        return False
-    return False
+                found.extend(int(p) for p in handle.read().split())
+    except (OSError, ValueError):
+        pass
+    return found
 
 
-def session_members(sid, uid=None):
-    """ProcInfo of every live process of this user in session ``sid`` (one /proc pass).
-
-    Run as root, processes of any user count: a root service's workers
-    commonly switch to an unprivileged user (nginx's www-data).
-    """
-    uid = os.geteuid() if uid is None else uid
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry.name, "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if int(fields[3]) == sid and fields[0] not in (b"Z", b"X"):
-            info = read(int(entry.name))
-            if info is not None and (uid == 0 or info.uid == uid) and not info.zombie:
-                found.append(info)
+def descendants(pid):
+    """ProcInfo of every live descendant of ``pid``, read down the tree (no scan)."""
+    found, queue = [], children(pid)
+    while queue:
+        child = queue.pop(0)
+        info = read(child)
+        if info is not None and not info.zombie:
+            found.append(info)
+            queue.extend(children(child))
     return found
