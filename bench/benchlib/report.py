@@ -456,6 +456,29 @@ def where_we_lose(data):
     return lines
 
 
+READING = [
+    "- Crash recovery is bounded below by how a manager learns of the exit. pm2 and the "
+    "floor are the parent and hear of it at once; supervisord and circus are parents too, "
+    "but their restarts land on their own loop ticks (about 1 s and a few s in these "
+    "runs); usrsvc 1.5.13 finds the exit on its next periodic check; ours is not the "
+    "parent and waits on a pidfd per service.",
+    "- Ratios come from medians of one run on a shared 2-core machine; the bench's own "
+    "/proc polling uses part of a core while it times a crash. Small differences (under "
+    "~10 %) are noise.",
+    "- Status figures are whole processes, interpreter start included, so the floors are "
+    "the fair yardstick: a Python CLI cannot beat `python3 -c pass`, and every command "
+    "that imports psutil pays for `import psutil`.",
+    "- circus and pm2 have no settle window: their `start all` returns as soon as the "
+    "processes are spawned, without checking that they stay up, so their start times are "
+    "not like for like with ours, 1.5.13's and supervisord's.",
+    "- Peers run with their default stop behaviour: supervisord and circus signal only "
+    "the shell of the shell variant, so its workers outlive the stop; pm2 kills the tree.",
+    "- After a manager restart or kill, supervisord, circus and pm2 start every program "
+    "afresh (they were the parents); a killed one leaves its old children running, so "
+    "the new one starts a second copy of each.",
+]
+
+
 def markdown(results, charts):
     data = Data(results)
     m = results["machine"]
@@ -484,6 +507,9 @@ def markdown(results, charts):
     lose = where_we_lose(data)
     out.append("## Where a peer beats us in this run\n")
     out.extend(lose or ["- Nowhere among the medians compared below."])
+    out.append("")
+    out.append("## Reading the figures\n")
+    out.extend(READING)
     out.append("")
     if charts:
         out.append("## Charts\n")
