@@ -481,6 +481,9 @@ def main(argv=None):
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if results["records"]:
         write_outputs(results, outdir, args)
+    if args.smoke and not args.out:  # nothing to keep: show the targets, drop the files
+        print(report.targets_text(results))
+        shutil.rmtree(outdir, ignore_errors=True)
     if status:
         return status
     if args.smoke:

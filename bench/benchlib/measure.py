@@ -198,7 +198,7 @@ def start_stop(peer, world, cycles):
     world.run(peer.stop_all(world), timeout=900)
     if not wait_none_alive(world):
         raise BenchError(f"{peer.key}: services still alive after stop all")
-    starts, all_alive, stops, left = [], [], [], []
+    starts, all_alive, stops, left, leftovers = [], [], [], [], []
     for _ in range(cycles):
         t0 = time.perf_counter()
         code, seconds, out = world.run(peer.start_all(world), timeout=900)
@@ -209,16 +209,25 @@ def start_stop(peer, world, cycles):
         all_alive.append(time.perf_counter() - t0)
         starts.append(seconds)
         time.sleep(world.settle + 0.5)
+        before = world.identities()
         code, seconds, out = world.run(peer.stop_all(world), timeout=900)
         stops.append(seconds)
-        left.append(sum(len(p) for p in world.alive_map().values()))
+        after = world.identities()
+        left.append(sum(len(p) for p in after.values()))
+        survived = sorted(t for t, ids in after.items() if ids & before.get(t, set()))
+        if after:
+            leftovers.append({"survived": survived,
+                              "respawned": sorted(set(after) - set(survived)),
+                              "still_alive_after_5s": None})
+            wait_none_alive(world, timeout=5)
+            leftovers[-1]["still_alive_after_5s"] = sorted(world.alive_map())
         wait_none_alive(world, timeout=30)
     world.run(peer.start_all(world), timeout=900)
     world.wait_all_alive(timeout=300)
     if peer.startstop_without_daemon:
         peer.start_daemon(world)
     return {"start": starts, "start_all_alive": all_alive, "stop": stops,
-            "left_after_stop": left}
+            "left_after_stop": left, "leftovers": leftovers}
 
 
 def shell_stop(peer, world):

@@ -148,13 +148,25 @@ def run_ns(pid):
 
 def wait_exit(pid, timeout):
     """Block until child ``pid`` has exited (not reaped), or ``timeout``."""
-    fd = os.pidfd_open(pid)
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (Linux < 5.3): a coarser fallback
+        return _wait_exit_polling(pid, timeout)
     try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         return bool(poller.poll(None if timeout is None else timeout * 1000))
     finally:
         os.close(fd)
+
+
+def _wait_exit_polling(pid, timeout):
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while is_alive(pid):
+        if deadline is not None and time.monotonic() > deadline:
+            return False
+        time.sleep(0.0005)
+    return True
 
 
 class TokenIndex:

@@ -195,6 +195,15 @@ def section_start_stop(data, out):
                        f"{sp['median']:.3f} | {max(rec['left_after_stop'])} | {st['n']} | "
                        f"{rs} | {rp} |")
         out.append("")
+    for n in data.ns("start_stop"):
+        for key in data.order():
+            rec = data.get("start_stop", key, n)
+            for item in (rec or {}).get("leftovers", []):
+                out.append(f"- {data.label(key)}, N={n}: after `stop all` returned, "
+                           f"{len(item['survived'])} service(s) still had their old process "
+                           f"and {len(item['respawned'])} had a new one; 5 s later "
+                           f"{len(item['still_alive_after_5s'] or [])} were alive.")
+    out.append("")
     out.append("**Stop of the shell variant** (each service is `/bin/sh worker.sh` with two "
                "`sleep` workers; peers run with their default settings, e.g. supervisord "
                "without `stopasgroup`):\n")
@@ -403,6 +412,12 @@ def targets(data):
                 f"{rec['workers_left_after_1s']} of {rec['workers']}",
                 rec["workers_left_after_1s"] == 0 and rec["workers_left_at_return"] == 0)
     return rows
+
+
+def targets_text(results):
+    """The targets table alone, for the terminal."""
+    rows = targets(Data(results))
+    return "\n".join(f"{v:6}  {t}: {f}" for t, f, v in rows)
 
 
 def where_we_lose(data):
