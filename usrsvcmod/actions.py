@@ -47,6 +47,7 @@ class Session:
     def __init__(self, state, lock_timeout=None):
         self.state = state
         self.lock_timeout = lock_timeout
+        self.nofile = None  # the open-files limit services get, if ours was raised
         self._table = None
 
     def table(self):
@@ -86,6 +87,9 @@ def _locked(session, programs, body):
             except TryAgain as err:
                 results[program.name] = Result(program, "unknown", None, err.message,
                                                exitcodes.TRY_AGAIN)
+            except OSError as err:  # e.g. EMFILE with thousands of programs at once
+                results[program.name] = Result(program, "unknown", None, "cannot take its lock: %s"
+                                               % (err.strerror or err), exitcodes.FAILURE)
         for result in body([p for p in programs if p in held]):
             results[result.name] = result
     finally:
@@ -121,7 +125,7 @@ def _start_batch(session, programs):
             continue
         offsets = spawn.log_offsets(program)
         try:
-            launch = spawn.launch(program)
+            launch = spawn.launch(program, nofile=session.nofile)
         except UsrsvcError as err:
             results.append(Result(program, "failed", None, err.message, exitcodes.code_for(err),
                                   found.notes))

@@ -63,7 +63,9 @@ def parse(argv):
                 try:
                     opts.lock_timeout = float(value)
                 except ValueError:
-                    raise UsageError("--lock-timeout expects seconds, got %r" % value)
+                    opts.lock_timeout = -1.0
+                if not 0 <= opts.lock_timeout < 1e9:  # also refuses nan and inf
+                    raise UsageError("--lock-timeout expects seconds >= 0, got %r" % value)
             else:
                 opts.config = value
         elif arg in ("-P", "--parallel"):
@@ -238,6 +240,8 @@ def _act(opts, action, name, out, err):
 
         state = RuntimeState(config.main.path)
     session = actions.Session(state, opts.lock_timeout)
+    if opts.parallel and len(programs) > 100:
+        session.nofile = _raise_fd_limit()  # a lock and a pidfd or two per program, all at once
     if action == "status":
         results = actions.status(session, programs)
     else:
@@ -246,6 +250,20 @@ def _act(opts, action, name, out, err):
     if text:
         out.write(text + "\n")
     return exit_code(results)
+
+
+def _raise_fd_limit():
+    """Raise our open-files limit to its ceiling; return the original (for services)."""
+    import resource
+
+    original = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if original[0] != original[1]:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (original[1], original[1]))
+        except (ValueError, OSError):
+            return None
+        return original
+    return None
 
 
 def main():

@@ -13,7 +13,7 @@ import stat
 import time
 
 from .config import safety
-from .errors import TryAgain, UnsafePathError
+from .errors import PermissionProblem, TryAgain, UnsafePathError
 
 LOCK_TIMEOUT = 30.0
 
@@ -40,45 +40,70 @@ class RuntimeState:
     """The state directory of one main config file."""
 
     def __init__(self, config_path, environ=None):
-        environ = os.environ if environ is None else environ
-        runtime = environ.get("XDG_RUNTIME_DIR")
-        if not runtime:
-            # usrsvcd under a system unit has no XDG_RUNTIME_DIR while a login
-            # shell of the same user has /run/user/UID: use it so both agree
-            candidate = "/run/user/%d" % os.geteuid()
-            if os.path.isdir(candidate) and os.stat(candidate).st_uid == os.geteuid():
-                runtime = candidate
-        if runtime and os.path.isdir(runtime):
-            root = os.path.join(runtime, "usrsvc")
-        else:
-            root = os.path.join("/tmp", "usrsvc-%d" % os.geteuid())
+        self.environ = os.environ if environ is None else environ
         key = _quote(os.path.realpath(config_path))
         if len(key) > 200:
             import hashlib
 
             key = hashlib.sha256(key.encode()).hexdigest()
-        self.root = root
-        self.path = os.path.join(root, key)
+        self.key = key
+
+    @property
+    def root(self):
+        """Where runtime state lives now. Worked out at each use, so that a
+        long-running usrsvcd follows when /run/user/UID appears (the user
+        logged in) or its $XDG_RUNTIME_DIR goes away (logged out)."""
+        runtime = self.environ.get("XDG_RUNTIME_DIR")
+        if not runtime or not os.path.isdir(runtime):
+            # usrsvcd under a system unit has no XDG_RUNTIME_DIR while a login
+            # shell of the same user has /run/user/UID: use it so both agree
+            runtime = "/run/user/%d" % os.geteuid()
+            try:
+                if os.stat(runtime).st_uid != os.geteuid():
+                    runtime = None
+            except OSError:
+                runtime = None
+        if runtime:
+            return os.path.join(runtime, "usrsvc")
+        return os.path.join("/tmp", "usrsvc-%d" % os.geteuid())
+
+    @property
+    def path(self):
+        return os.path.join(self.root, self.key)
+
+    def candidates(self):
+        """Every directory this state could have lived in (current one first)."""
+        roots = [self.root, "/run/user/%d/usrsvc" % os.geteuid(), "/tmp/usrsvc-%d" % os.geteuid()]
+        if self.environ.get("XDG_RUNTIME_DIR"):
+            roots.append(os.path.join(self.environ["XDG_RUNTIME_DIR"], "usrsvc"))
+        return [os.path.join(root, self.key) for root in dict.fromkeys(roots)]
 
     def ensure(self):
-        _private_dir(self.root)
-        _private_dir(self.path)
-        return self.path
+        root = self.root
+        _private_dir(root)
+        return _private_dir(os.path.join(root, self.key))
 
     def _file(self, kind, name):
         return os.path.join(self.path, "%s.%s" % (_quote(name), kind))
 
     # user-stop marks ------------------------------------------------
     def mark_stopped(self, name):
-        self.ensure()
-        with open(self._file("stopped", name), "w") as handle:
-            handle.write("%f\n" % time.time())
+        try:
+            self.ensure()
+            with open(self._file("stopped", name), "w") as handle:
+                handle.write("%f\n" % time.time())
+        except OSError as err:
+            raise PermissionProblem("cannot record the stop of %s in %s: %s"
+                                    % (name, self.path, err.strerror or err), path=self.path)
 
     def clear_stopped(self, name):
         try:
             os.unlink(self._file("stopped", name))
         except FileNotFoundError:
             pass
+        except OSError as err:
+            raise PermissionProblem("cannot clear the stop mark of %s in %s: %s"
+                                    % (name, self.path, err.strerror or err), path=self.path)
 
     def is_stopped(self, name):
         return os.path.exists(self._file("stopped", name))

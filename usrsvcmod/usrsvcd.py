@@ -96,6 +96,7 @@ class Context:
         self.load = lambda: load(self.path)
         self.state = RuntimeState(self.path)
         self._config = None
+        self._pidfile = None
 
     @property
     def config(self):
@@ -105,13 +106,41 @@ class Context:
 
     @property
     def pidfile(self):
-        return self.config.main.pidfile or os.path.join(self.state.path, "usrsvcd.pid")
+        """The daemon's pidfile; with a broken config, the default one (so that
+        a running daemon can still be found, stopped and asked about)."""
+        if self._pidfile is not None:
+            return self._pidfile
+        try:
+            configured = self.config.main.pidfile
+        except ConfigError as error:
+            if self.opts.action not in ("stop", "status"):
+                raise
+            self.err.write("usrsvcd: warning: the configuration is invalid (%d problem(s); see"
+                           " usrsvcd checkconfig); looking for the daemon by its default pidfile\n"
+                           % len(error.problems))
+            configured = None
+        self._pidfile = configured or os.path.join(self.state.path, "usrsvcd.pid")
+        return self._pidfile
 
     def running_pid(self):
-        """The live daemon's ProcInfo per its pidfile (same identity rule), or None."""
+        """The live daemon's ProcInfo per its pidfile (same identity rule), or None.
+
+        The default pidfile is looked for in every place the runtime state
+        could have been when that daemon started (see RuntimeState.root).
+        """
+        paths = [self.pidfile]
+        if self.pidfile == os.path.join(self.state.path, "usrsvcd.pid"):
+            paths = [os.path.join(d, "usrsvcd.pid") for d in self.state.candidates()]
+        for path in paths:
+            info = self._daemon_in(path)
+            if info is not None:
+                return info
+        return None
+
+    def _daemon_in(self, path):
         from .proc import pidfile, procfs
 
-        pid, written_at, _ = pidfile.read(self.pidfile)
+        pid, written_at, _ = pidfile.read(path)
         if pid is None:
             return None
         info = procfs.read(pid)
@@ -158,6 +187,8 @@ def do_status(ctx):
         ctx.say("usrsvcd is not running (pidfile %s)" % ctx.pidfile)
         return exitcodes.FAILURE
     ctx.say("usrsvcd is running, pid %d, up %ds" % (info.pid, time.time() - info.start_time))
+    if ctx.opts.debug:
+        ctx.say("runtime state: %s" % ctx.state.path)
     try:
         with open(os.path.join(ctx.state.path, "usrsvcd.status")) as handle:
             status = json.load(handle)
@@ -188,10 +219,13 @@ def do_stop(ctx):
     if info is None:
         ctx.say("usrsvcd is not running")
         return exitcodes.SUCCESS
-    os.kill(info.pid, signal.SIGTERM)
-    if not _wait_gone(info, STOP_TIMEOUT):
-        os.kill(info.pid, signal.SIGKILL)  # it owns no service: nothing is lost
-        _wait_gone(info, 5.0)
+    try:
+        os.kill(info.pid, signal.SIGTERM)
+        if not _wait_gone(info, STOP_TIMEOUT):
+            os.kill(info.pid, signal.SIGKILL)  # it owns no service: nothing is lost
+            _wait_gone(info, 5.0)
+    except ProcessLookupError:
+        pass  # it exited on its own meanwhile
     ctx.say("usrsvcd stopped (pid %d); services left running" % info.pid)
     return exitcodes.SUCCESS
 

@@ -149,6 +149,10 @@ def _files(main_path, main_file, report):
     raw_dir = section.get("config_dir") if isinstance(section, dict) else None
     if raw_dir is None:
         return files, None
+    if isinstance(raw_dir, dict):
+        report.error("%s: [Main] config_dir: expected a directory path, found a subsection"
+                     " [[config_dir]]" % main_path)
+        return files, None
     if isinstance(raw_dir, list):
         raw_dir = main_file.raw(["Main"], "config_dir")
     try:
@@ -461,6 +465,19 @@ def _main(path, item, config_dir, report):
     return Main(path=path, **values)
 
 
+def _warn_same_titles(programs, report):
+    """Two programs one proctitle_re: a scan cannot tell their processes apart."""
+    by_title = {}
+    for program in programs.values():
+        by_title.setdefault(program.proctitle_re, []).append(program)
+    for same in by_title.values():
+        if len(same) > 1:
+            report.warn("%s have the same proctitle_re %r: a scan could take one's process for"
+                        " the other's; give them distinct command lines or set proctitle_re"
+                        % (" and ".join("[Program:%s] (%s)" % (p.name, p.source) for p in same),
+                           same[0].proctitle_re))
+
+
 def load(path=None, only=None):
     """Load and validate the config at ``path`` (see main_config_path()).
 
@@ -491,6 +508,7 @@ def load(path=None, only=None):
         program = _program(name, _merged(name, raw_programs, raw_defaults, report), report)
         if program is not None:
             programs[name] = program
+    _warn_same_titles(programs, report)
     if report.errors:
         raise ConfigError(report.errors, report.warnings)
     used = set()

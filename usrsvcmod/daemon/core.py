@@ -116,7 +116,7 @@ class Daemon:
             while self.running:
                 exited = self.watcher.wait(self._timeout())
                 if self.flags:
-                    self._handle_flags()
+                    self._guard(self._handle_flags, "signal handling")
                     if not self.running:
                         break
                 for watched in exited:
@@ -130,7 +130,6 @@ class Daemon:
 
     def shutdown(self):
         """Let go of everything; the services keep running."""
-        self.monitors.shutdown()
         self.alerter.wait()
         for tracker in self.trackers.values():
             self._release_lock(tracker)
@@ -148,6 +147,7 @@ class Daemon:
         """One pass over every program: one /proc scan at most, shared by all."""
         table = settle.TableOnce()
         changed = False
+        started = self.clock()
         for tracker in list(self.trackers.values()):
             try:
                 changed |= self._sync(tracker, table)
@@ -155,6 +155,8 @@ class Daemon:
                 self.log.exception("reconcile of %s" % tracker.program.name)
         if changed:
             self._write_status()
+        self.log.debug(None, "reconciled", "%d program(s) in %.1f ms"
+                       % (len(self.trackers), (self.clock() - started) * 1000))
 
     def _sync(self, tracker, table):
         program = tracker.program
@@ -516,11 +518,15 @@ class Daemon:
         self.generation += 1
         try:
             new = self.loader()
-        except ConfigError as err:
-            for line in err.problems:
+        except Exception as err:  # ConfigError, or a loader bug: the old config stays whole
+            problems = err.problems if isinstance(err, ConfigError) else [
+                "unexpected %s: %s (a bug; please report it)" % (type(err).__name__, err)]
+            if not isinstance(err, ConfigError):
+                self.log.exception("reload")
+            for line in problems:
                 self.log.error(None, "reload_rejected", line)
             self.log.error(None, "reload_rejected", "kept the previous configuration")
-            self._write_reload("error", err.problems)
+            self._write_reload("error", problems)
             notify.notify("READY=1")
             return
         added, changed, removed = diff(self.config.programs, new.programs)
@@ -558,10 +564,18 @@ class Daemon:
         self._release_lock(tracker)
 
     # state files for `usrsvcd status` and `usrsvcd reread` ------------------
+    def _state_dir(self):
+        """The runtime state directory, made if it moved (see RuntimeState.root)."""
+        try:
+            return self.state.ensure()
+        except (OSError, UsrsvcError) as err:
+            self.log.error(None, "state_error", str(err))
+            return self.state.path
+
     def _write_reload(self, status, problems):
         import json
 
-        _write_json(os.path.join(self.state.path, "usrsvcd.reload"),
+        _write_json(os.path.join(self._state_dir(), "usrsvcd.reload"),
                     json.dumps({"generation": self.generation, "pid": os.getpid(),
                                 "status": status, "problems": problems}))
 
@@ -584,7 +598,7 @@ class Daemon:
                 state = "stopped"
             programs[name] = {"state": state, "pid": tracker.info.pid if tracker.running else None,
                               "attempts": tracker.attempts}
-        _write_json(os.path.join(self.state.path, "usrsvcd.status"),
+        _write_json(os.path.join(self._state_dir(), "usrsvcd.status"),
                     json.dumps({"pid": os.getpid(), "files": list(self.config.files),
                                 "programs": programs}))
 

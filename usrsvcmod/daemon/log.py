@@ -42,7 +42,10 @@ class EventLog:
         old = getattr(self, which)
         setattr(self, which, new)
         if old not in (sys.stdout, sys.stderr, self.out, self.err):
-            old.close()
+            try:
+                old.close()
+            except OSError:
+                pass  # its last flush failed (a full disk): nothing more to do with it
 
     def _write(self, stream, program, event, reason, pid, extra):
         now = time.time()

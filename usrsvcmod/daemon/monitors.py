@@ -33,15 +33,19 @@ def breach(program, pid, now=None):
 
 
 class MonitorPool:
-    """Runs breach() checks off the loop; results come back through ``deliver``."""
+    """Runs breach() checks off the loop; results come back through ``deliver``.
 
-    def __init__(self, deliver, workers=4):
-        from concurrent.futures import ThreadPoolExecutor
+    One short-lived daemon thread per check: a check hung on a dead mount
+    holds only its own thread (the program's next checks are skipped while
+    it hangs) and never keeps the daemon from exiting.
+    """
 
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="monitor")
+    def __init__(self, deliver):
         self.deliver = deliver  # deliver(tracker, pid, result_or_exception)
 
     def submit(self, tracker, pid):
+        import threading
+
         tracker.monitor_busy = True
         program = tracker.program
 
@@ -52,7 +56,4 @@ class MonitorPool:
                 result = err
             self.deliver(tracker, pid, result)
 
-        self.pool.submit(job)
-
-    def shutdown(self):
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        threading.Thread(target=job, name="monitor-%s" % program.name, daemon=True).start()

@@ -49,7 +49,7 @@ def environment(program, base=None):
     return env
 
 
-def _middle(program, env, out_fd, err_fd, null_fd, report_fd):
+def _middle(program, env, out_fd, err_fd, null_fd, report_fd, nofile):
     """In the first child: new session, clean slate, spawn the program, report.
 
     Every signal goes back to its default and the mask is emptied here, so
@@ -68,6 +68,15 @@ def _middle(program, env, out_fd, err_fd, null_fd, report_fd):
                 except (OSError, ValueError):
                     pass
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        if nofile is not None:  # the caller raised its own limit; the program gets the usual one
+            import resource
+
+            low = 3  # first free the low numbers: the program's new fds must fit under it
+            for keep in sorted({out_fd, err_fd, null_fd, report_fd}):
+                os.closerange(low, keep)
+                low = keep + 1
+            os.closerange(low, 1 << 20)
+            resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
         child = subprocess.Popen(
             list(program.argv), env=env, cwd=program.directory, stdin=null_fd, stdout=out_fd,
             stderr=err_fd, close_fds=True, restore_signals=True,
@@ -83,24 +92,25 @@ def _middle(program, env, out_fd, err_fd, null_fd, report_fd):
         os._exit(0)
 
 
-def launch(program, env=None):
+def launch(program, env=None, nofile=None):
     """Start ``program`` detached; return a Launch or raise LaunchError.
 
     Returns once the exec happened (or failed): the caller then watches the
     pid for the success window.
     """
-    out_fd = open_log(program.stdout)
-    err_fd = out_fd if program.stderr is None else open_log(program.stderr)
-    null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     if env is None:
         env = environment(program)
     import subprocess  # noqa: F401 - imported before fork, used by the child
 
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    out_fd = err_fd = null_fd = read_fd = write_fd = -1
     try:
+        out_fd = open_log(program.stdout)
+        err_fd = out_fd if program.stderr is None else open_log(program.stderr)
+        null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         first = os.fork()
         if first == 0:
-            _middle(program, env, out_fd, err_fd, null_fd, write_fd)
+            _middle(program, env, out_fd, err_fd, null_fd, write_fd, nofile)
         os.close(write_fd)
         write_fd = -1
         chunks = []

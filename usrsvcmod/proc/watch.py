@@ -53,6 +53,8 @@ class ExitWatcher:
         gone, a zombie or a different process reusing the pid.
         """
         fd = None
+        if start_time is None:  # it was gone before its start time could be read
+            return _gone(pid, start_time, key)
         if not HAVE_PIDFD and not procfs.alive(pid, start_time):
             return _gone(pid, start_time, key)
         if HAVE_PIDFD:
@@ -62,7 +64,7 @@ class ExitWatcher:
                 return _gone(pid, start_time, key)
             except OSError:
                 fd = None
-            if fd is not None and start_time is not None and not procfs.alive(pid, start_time):
+            if fd is not None and not procfs.alive(pid, start_time):
                 os.close(fd)
                 return _gone(pid, start_time, key)
         watched = Watched(pid, start_time, fd, key)
@@ -80,9 +82,6 @@ class ExitWatcher:
             os.close(watched.fd)
         if watched in self._polled:
             self._polled.remove(watched)
-
-    def __len__(self):
-        return len(self._by_fd) + len(self._polled)
 
     def wait(self, timeout):
         """Block up to ``timeout`` seconds (None: forever); return exited Watched."""
