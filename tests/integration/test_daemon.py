@@ -252,3 +252,42 @@ def test_json_log_lines_and_sighup_reopens(env, daemon):
     assert wait_for(lambda: os.path.exists(log) and "logs_reopened" in open(log).read(), timeout=10)
     status = daemon.cmd("status")
     assert status.returncode == 0 and "a" in status.stdout and "running" in status.stdout
+
+
+def test_program_rearmed_by_usrsvc_start_is_restarted_even_if_it_dies_at_once(env, daemon):
+    config(env, env.program("a", env.service()), main="[Main]\nreconcile_interval = 0.5\n")
+    daemon.start()
+    pid = new_pid(env, "a", None)
+    env.run("stop", "a", check=0)
+    daemon.wait_logged("a stopped")
+    env.run("start", "a", check=0)
+    again = env.pid_of("a")
+    os.kill(again, signal.SIGKILL)  # before the daemon ever saw it running
+    assert new_pid(env, "a", again, timeout=15), daemon.text()
+    assert pid != again
+
+
+def test_crash_ends_only_the_programs_own_descendants(env, daemon):
+    import subprocess
+    import sys
+
+    from conftest import descendants, pids_with
+
+    # a hand-started service and a bystander share a session whose leader is gone
+    bystander = "%s -c 'import time; time.sleep(600)' bystander-%s" % (sys.executable, env.token)
+    service = env.service("--children", 1)
+    subprocess.run(["setsid", "sh", "-c", "%s & %s &" % (service, bystander)], env=env.env, check=True)
+    assert wait_for(lambda: len(pids_with(env.token)) >= 3)
+    config(env, env.program("a", service))
+    daemon.start()
+    daemon.wait_logged("a adopted")
+    pid = env.pid_of("a")
+    assert wait_for(lambda: descendants([pid]))
+    child = descendants([pid])[0]
+    others = pids_with("bystander-" + env.token)
+    assert others
+    time.sleep(1.0)  # two reconcile passes note the family
+    os.kill(pid, signal.SIGKILL)
+    assert new_pid(env, "a", pid)
+    assert wait_for(lambda: not alive(child), timeout=10), "its own worker must be ended"
+    assert all(alive(p) for p in others), "a bystander in the same session must be left alone"
