@@ -9,8 +9,6 @@ Services are never our children and nothing here stops them on exit.
 """
 
 import collections
-import heapq
-import itertools
 import os
 import signal
 import time
@@ -18,10 +16,11 @@ import time
 from ..errors import ConfigError, TryAgain, UsrsvcError
 from ..proc import identity, pidfile, procfs, settle, spawn
 from ..proc.watch import ExitWatcher, HAVE_PIDFD, send
-from . import notify, policy
+from . import notify, policy, statefiles
 from .alerts import Alerter
-from .monitors import MonitorPool
+from .monitors import MonitorDuty
 from .policy import Tracker
+from .timers import Timers
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -35,13 +34,12 @@ class Daemon:
         self.clock = clock
         self.watcher = ExitWatcher(poll_interval=0.5)
         self.trackers = collections.OrderedDict()
-        self.timers = []
-        self.seq = itertools.count()
+        self.timers = Timers(clock)
         self.flags = set()
         self.results = collections.deque()  # monitor results from worker threads
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.alerter = Alerter(config.main, log, clock, schedule=self.call_later)
-        self.monitors = MonitorPool(self._monitor_result)
+        self.duty = MonitorDuty(self)
         self.running = False
         self.generation = 0
         for program in config.programs.values():
@@ -49,28 +47,13 @@ class Daemon:
 
     # timers -------------------------------------------------------------
     def call_later(self, delay, fn):
-        entry = [self.clock() + max(0.0, delay), next(self.seq), fn]
-        heapq.heappush(self.timers, entry)
-        return entry
+        return self.timers.call_later(delay, fn)
 
-    @staticmethod
-    def cancel(entry):
-        if entry is not None:
-            entry[2] = None
+    cancel = staticmethod(Timers.cancel)
 
     def _run_timers(self):
-        now = self.clock()
-        while self.timers and self.timers[0][0] <= now:
-            _, _, fn = heapq.heappop(self.timers)
-            if fn is not None:
-                self._guard(fn, "timer")
-
-    def _timeout(self):
-        while self.timers and self.timers[0][2] is None:
-            heapq.heappop(self.timers)
-        if not self.timers:
-            return None
-        return max(0.0, self.timers[0][0] - self.clock())
+        for fn in self.timers.due():
+            self._guard(fn, "timer")
 
     def _guard(self, fn, where, *args):
         try:
@@ -114,7 +97,7 @@ class Daemon:
         notify.notify("READY=1\nSTATUS=managing %d programs" % len(self.trackers))
         try:
             while self.running:
-                exited = self.watcher.wait(self._timeout())
+                exited = self.watcher.wait(self.timers.timeout())
                 if self.flags:
                     self._guard(self._handle_flags, "signal handling")
                     if not self.running:
@@ -122,7 +105,7 @@ class Daemon:
                 for watched in exited:
                     self._guard(self._on_exit, "exit of pid %d" % watched.pid, watched)
                 while self.results:
-                    self._guard(self._on_monitor, "monitor result", *self.results.popleft())
+                    self._guard(self.duty.result, "monitor result", *self.results.popleft())
                 self._run_timers()
         finally:
             notify.notify("STOPPING=1")
@@ -243,7 +226,7 @@ class Daemon:
             reason = tracker.stopping[0]
             self.cancel(tracker.stopping[1])
             tracker.stopping = None
-            self._end_family(tracker)
+            self.duty.stopped(tracker)
             self.log.event(program.name, "stopped_for_restart", reason, watched.pid)
             tracker.down_reason = reason
             self._start(tracker, "monitor", count=False, check=False)
@@ -430,84 +413,9 @@ class Daemon:
             self._schedule_start(tracker, self.clock(), "retry")
         self._write_status()
 
-    # monitors ---------------------------------------------------------------
+    # monitors: see monitors.MonitorDuty ------------------------------------
     def _schedule_monitors(self):
-        def tick():
-            self._monitor_tick()
-            self._schedule_monitors()
-
-        if any(t.program.monitoring.active for t in self.trackers.values()):
-            self.monitor_timer = self.call_later(self.config.main.monitor_interval, tick)
-        else:
-            self.monitor_timer = None
-
-    def _monitor_tick(self):
-        now = time.time()
-        for tracker in self.trackers.values():
-            monitoring = tracker.program.monitoring
-            if not (monitoring.active and tracker.running and not tracker.stopping):
-                continue
-            if now - tracker.info.start_time < monitoring.monitor_after:
-                continue
-            if tracker.monitor_busy:
-                self.log.error(tracker.program.name, "monitor_slow",
-                               "the previous check has not finished; skipped", tracker.info.pid)
-                continue
-            self.monitors.submit(tracker, tracker.info.pid)
-
-    def _monitor_result(self, tracker, pid, result):
-        """Called in a worker thread: hand over to the loop."""
-        self.results.append((tracker, pid, result))
-        try:
-            os.write(self.wake_w, b"m")
-        except OSError:
-            pass
-
-    def _on_monitor(self, tracker, pid, result):
-        tracker.monitor_busy = False
-        if isinstance(result, Exception):
-            self.log.error(tracker.program.name, "monitor_error", "%s: %s" % (type(result).__name__, result), pid)
-            return
-        if result is None or not tracker.running or tracker.info.pid != pid or tracker.stopping:
-            return
-        self.log.event(tracker.program.name, "monitor_breach", result, pid)
-        self._monitor_restart(tracker, result)
-
-    def _monitor_restart(self, tracker, reason):
-        """Stop (without blocking the loop), then start again when it is gone."""
-        program = tracker.program
-        tracker.leftovers = []
-        if program.kill_descendants:
-            table = identity.ProcessTable()
-            for info in identity.family(table, program, tracker.info.pid):
-                tracker.leftovers.append(self.watcher.add(info.pid, info.start_time, None))
-        timer = self.call_later(program.term_to_kill_seconds, lambda: self._kill_stuck(tracker))
-        tracker.stopping = (reason, timer)
-        try:
-            send(tracker.watched, program.stop_signal)
-        except PermissionError as err:
-            self.log.error(program.name, "stop_failed", err.strerror, tracker.info.pid)
-
-    def _kill_stuck(self, tracker):
-        if tracker.stopping and tracker.running:
-            self.log.event(tracker.program.name, "kill", "still running after term_to_kill_seconds",
-                           tracker.info.pid)
-            send(tracker.watched, signal.SIGKILL)
-
-    def _end_family(self, tracker):
-        """Descendants that outlived the program: stop signal now, SIGKILL later."""
-        family = [w for w in tracker.leftovers if not w.exited]
-        tracker.leftovers = []
-        for watched in family:
-            send(watched, tracker.program.stop_signal)
-
-        def finish():
-            for watched in family:
-                send(watched, signal.SIGKILL)
-                self.watcher.discard(watched)
-
-        if family:
-            self.call_later(tracker.program.term_to_kill_seconds, finish)
+        self.duty.schedule()
 
     # reload -----------------------------------------------------------------
     def reload(self):
@@ -547,7 +455,6 @@ class Daemon:
             self.log.event(name, "added")
             self._guard(self._sync, "sync of %s" % name, tracker, table)
         self.trackers = collections.OrderedDict((n, self.trackers[n]) for n in new.programs)
-        self.cancel(getattr(self, "monitor_timer", None))
         self._schedule_monitors()
         self.log.event(None, "reloaded", "%d added, %d changed, %d removed"
                        % (len(added), len(changed), len(removed)))
@@ -573,44 +480,10 @@ class Daemon:
             return self.state.path
 
     def _write_reload(self, status, problems):
-        import json
-
-        _write_json(os.path.join(self._state_dir(), "usrsvcd.reload"),
-                    json.dumps({"generation": self.generation, "pid": os.getpid(),
-                                "status": status, "problems": problems}))
+        statefiles.write_reload(self._state_dir(), self.generation, status, problems)
 
     def _write_status(self):
-        import json
-
-        programs = {}
-        for name, tracker in self.trackers.items():
-            if tracker.running:
-                state = "running"
-            elif tracker.settling:
-                state = "starting"
-            elif tracker.gave_up:
-                state = "gave_up"
-            elif tracker.due is not None:
-                state = "restart_pending"
-            elif not tracker.program.managed:
-                state = "unmanaged"
-            else:
-                state = "stopped"
-            programs[name] = {"state": state, "pid": tracker.info.pid if tracker.running else None,
-                              "attempts": tracker.attempts}
-        _write_json(os.path.join(self._state_dir(), "usrsvcd.status"),
-                    json.dumps({"pid": os.getpid(), "files": list(self.config.files),
-                                "programs": programs}))
-
-
-def _write_json(path, text):
-    temp = "%s.%d.tmp" % (path, os.getpid())
-    try:
-        with open(temp, "w") as handle:
-            handle.write(text)
-        os.rename(temp, path)
-    except OSError:
-        pass
+        statefiles.write_status(self._state_dir(), self.config.files, self.trackers)
 
 
 def _stamp(path):

@@ -6,9 +6,11 @@ a check still running at the next tick is reported, not stacked.
 """
 
 import os
+import signal
 import time
 
-from ..proc import procfs
+from ..proc import identity, procfs
+from ..proc.watch import send
 
 
 def breach(program, pid, now=None):
@@ -57,3 +59,97 @@ class MonitorPool:
             self.deliver(tracker, pid, result)
 
         threading.Thread(target=job, name="monitor-%s" % program.name, daemon=True).start()
+
+
+class MonitorDuty:
+    """The daemon's side of monitoring: ticks, results, restarts on a breach.
+
+    A breach restarts the program without blocking the loop: the stop
+    signal now, SIGKILL after ``term_to_kill_seconds``, then (when its pidfd
+    says it is gone) its leftover descendants are ended and it is started
+    again, a start that does not count toward ``maxrestarts``.
+    """
+
+    def __init__(self, daemon):
+        self.daemon = daemon
+        self.pool = MonitorPool(self._deliver)
+        self.timer = None
+
+    def schedule(self):
+        d = self.daemon
+        d.cancel(self.timer)
+        self.timer = None
+        if any(t.program.monitoring.active for t in d.trackers.values()):
+            self.timer = d.call_later(d.config.main.monitor_interval, self._tick)
+
+    def _tick(self):
+        self.timer = None
+        now, d = time.time(), self.daemon
+        for tracker in d.trackers.values():
+            monitoring = tracker.program.monitoring
+            if not (monitoring.active and tracker.running and not tracker.stopping):
+                continue
+            if now - tracker.info.start_time < monitoring.monitor_after:
+                continue
+            if tracker.monitor_busy:
+                d.log.error(tracker.program.name, "monitor_slow",
+                            "the previous check has not finished; skipped", tracker.info.pid)
+                continue
+            self.pool.submit(tracker, tracker.info.pid)
+        self.schedule()
+
+    def _deliver(self, tracker, pid, result):
+        """Called in a worker thread: hand over to the loop."""
+        self.daemon.results.append((tracker, pid, result))
+        try:
+            os.write(self.daemon.wake_w, b"m")
+        except OSError:
+            pass
+
+    def result(self, tracker, pid, result):
+        d = self.daemon
+        tracker.monitor_busy = False
+        if isinstance(result, Exception):
+            d.log.error(tracker.program.name, "monitor_error",
+                        "%s: %s" % (type(result).__name__, result), pid)
+            return
+        if result is None or not tracker.running or tracker.info.pid != pid or tracker.stopping:
+            return
+        d.log.event(tracker.program.name, "monitor_breach", result, pid)
+        self._restart(tracker, result)
+
+    def _restart(self, tracker, reason):
+        d, program = self.daemon, tracker.program
+        tracker.leftovers = []
+        if program.kill_descendants:
+            table = identity.ProcessTable()
+            for info in identity.family(table, program, tracker.info.pid):
+                tracker.leftovers.append(d.watcher.add(info.pid, info.start_time, None))
+        timer = d.call_later(program.term_to_kill_seconds, lambda: self._kill_stuck(tracker))
+        tracker.stopping = (reason, timer)
+        try:
+            send(tracker.watched, program.stop_signal)
+        except PermissionError as err:
+            d.log.error(program.name, "stop_failed", err.strerror, tracker.info.pid)
+
+    def _kill_stuck(self, tracker):
+        if tracker.stopping and tracker.running:
+            self.daemon.log.event(tracker.program.name, "kill", "still running after"
+                                  " term_to_kill_seconds", tracker.info.pid)
+            send(tracker.watched, signal.SIGKILL)
+
+    def stopped(self, tracker):
+        """The program is gone: end its leftover descendants (stop signal, SIGKILL later)."""
+        d = self.daemon
+        family = [w for w in tracker.leftovers if not w.exited]
+        tracker.leftovers = []
+        for watched in family:
+            send(watched, tracker.program.stop_signal)
+
+        def finish():
+            for watched in family:
+                send(watched, signal.SIGKILL)
+                d.watcher.discard(watched)
+
+        if family:
+            d.call_later(tracker.program.term_to_kill_seconds, finish)
