@@ -9,15 +9,10 @@ a whole Config comes back or ConfigError is raised.
 import os
 
 from ..errors import ConfigError
-from . import safety, spec
-from . import main_config_path
+from . import main_config_path, safety, spec
+from .files import read
 from .model import Config, Main, Monitoring, Program
-
-SEPARATORS = {"|", "||", "&", "&&", ";", ";;"}
-# Shell builtins that prepare the ground rather than run the service.
-SETUP_BUILTINS = {"cd", "export", "set", "umask", "ulimit", "source", ".", "trap", "unset",
-                  "shopt", "alias", ":", "true", "echo", "printf", "mkdir"}
-
+from .proctitle import default_proctitle_re, shell_path  # noqa: F401 (public here too)
 
 class _Report:
     """Problems and warnings, in order, without repeats."""
@@ -33,106 +28,6 @@ class _Report:
     def warn(self, text):
         if text not in self.warnings:
             self.warnings.append(text)
-
-
-class _File:
-    """One parsed config file, with a lazily built raw (comma-preserving) view."""
-
-    def __init__(self, path, lines, parsed):
-        self.path = path
-        self.lines = lines
-        self.parsed = parsed
-        self.context = spec.Context(path)
-        self._raw = None
-
-    def raw(self, section_path, key):
-        """The value as written, for a key configobj split at commas."""
-        if self._raw is None:
-            from configobj import ConfigObj
-
-            self._raw = ConfigObj(self.lines, list_values=False, interpolation=False)
-        node = self._raw
-        for name in section_path:
-            node = node[name]
-        return _strip_value(node[key])
-
-
-def _strip_value(text):
-    """Drop an inline ``# comment`` and one pair of surrounding quotes."""
-    text = text.strip()
-    if text[:1] in ("'", '"'):
-        end = text.find(text[0], 1)
-        if end > 0 and not text[end + 1:].strip().strip("#"):
-            return text[1:end]
-        if end > 0 and text[end + 1:].lstrip().startswith("#"):
-            return text[1:end]
-    for marker in (" #", "\t#"):
-        cut = text.find(marker)
-        if cut >= 0:
-            text = text[:cut]
-    return text.rstrip()
-
-
-def _parse_unsplit(lines):
-    """The file parsed without list values, each value unquoted, or None.
-
-    configobj's list syntax rejects some commas in a value that is not meant
-    as a list (``awk -F, '{print $1}'``, ``a,,b``); such a file still loads.
-    """
-    from configobj import ConfigObj, ConfigObjError
-
-    try:
-        parsed = ConfigObj(lines, list_values=False, interpolation=False)
-    except (ConfigObjError, ValueError, TypeError, IndexError, KeyError, RecursionError):
-        return None
-    parsed.walk(lambda section, key: section.__setitem__(key, _strip_value(section[key])))
-    return parsed
-
-
-def _read(path, report):
-    """Parse one file; on any problem report it (naming the file) and return None."""
-    try:
-        st = os.stat(path)
-        if not os.path.isfile(path):
-            report.error("%s: expected a regular config file" % path)
-            return None
-        safety.check(path, st)
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except ConfigError as err:
-        for line in err.problems:
-            report.error(line)
-        return None
-    except OSError as err:
-        report.error("%s: cannot read config file: %s" % (path, err.strerror or err))
-        return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        report.error("%s: not UTF-8 text (bad byte at offset %d); is this a config file?"
-                     % (path, err.start))
-        return None
-    if "\0" in text:
-        report.error("%s: contains NUL bytes; is this a config file?" % path)
-        return None
-    lines = text.splitlines()
-    from configobj import ConfigObj, ConfigObjError
-
-    try:
-        parsed = ConfigObj(lines, interpolation=False)
-    except ConfigObjError as err:
-        parsed = _parse_unsplit(lines)
-        if parsed is not None:
-            return _File(path, lines, parsed)
-        for item in getattr(err, "errors", None) or [err]:
-            line = getattr(item, "line_number", None)
-            where = "line %s: " % line if line else ""
-            report.error("%s: %s%s" % (path, where, getattr(item, "msg", str(item))))
-        return None
-    except (ValueError, TypeError, IndexError, KeyError, RecursionError) as err:
-        report.error("%s: cannot parse: %s" % (path, err))
-        return None
-    return _File(path, lines, parsed)
 
 
 def _hint(word, choices):
@@ -177,7 +72,7 @@ def _files(main_path, main_file, report):
                      % (main_path, config_dir, err.strerror))
         return files, config_dir
     for name in names:
-        parsed = _read(os.path.join(config_dir, name), report)
+        parsed = read(os.path.join(config_dir, name), report)
         if parsed is not None:
             files.append(parsed)
     return files, config_dir
@@ -332,74 +227,6 @@ def _merged(name, programs, defaults, report):
     return item, section, scalars, env, monitoring
 
 
-def default_proctitle_re(argv, command, useshell):
-    """A regex matching the command line the program will show in ``ps``.
-
-    It may be preceded by an interpreter (a ``#!`` script shows as
-    ``/bin/sh ./script.sh``) and must end where the command ends. Returns
-    (pattern, suffix): the plain text the pattern stands for lets a scan
-    look programs up in one index instead of running every regex.
-    """
-    import re
-
-    words = _shell_words(command) if useshell else list(argv)
-    while len(words) > 1 and not words[-1]:
-        words.pop()  # a trailing '' argument is not seen in /proc (procfs.trim)
-    suffix = " ".join(words)
-    return r"(?:^|[\s/])" + re.escape(suffix) + r"$", suffix
-
-
-def _shell_words(command):
-    """The words of the program a shell command runs.
-
-    ``cd /srv && exec ./app --port 80 >> log 2>&1`` runs ``./app --port 80``:
-    the (last) command run with ``exec``, else the first command that is
-    not a setup builtin (``cd``, ``export``, ``ulimit``...); without
-    ``VAR=value`` prefixes, up to the first redirection, separator or pipe.
-    """
-    import re
-    import shlex
-
-    try:
-        tokens = shlex.split(command)
-    except ValueError:
-        return [command]
-    segments, current = [], []
-    for token in tokens:
-        tail = None
-        if token not in SEPARATORS and token[-1:] in (";", "&") and not token.endswith("&&"):
-            token, tail = token[:-1], token[-1]  # "sleep 5;" : a word, then a separator
-        for item in (token, tail):
-            if item is None or item == "":
-                continue
-            if item in SEPARATORS:
-                segments.append(current)
-                current = []
-            else:
-                current.append(item)
-    segments.append(current)
-    stripped = []
-    for words in segments:
-        execs = False
-        while words and (words[0] == "exec" or re.match(r"[A-Za-z_]\w*=", words[0])):
-            execs = execs or words[0] == "exec"
-            words = words[1:]
-        stripped.append((execs, words))
-    execed = [words for execs, words in stripped if execs and words]
-    candidates = execed[-1:] or [w for _, w in stripped if w and w[0] not in SETUP_BUILTINS]
-    for words in candidates:
-        for index, word in enumerate(words):
-            if re.match(r"\d*[<>&]", word):
-                words = words[:index]
-                break
-        return words or [command]
-    return [command]
-
-
-def shell_path():
-    return "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
-
-
 def _plain(text):
     """No quoting or escaping: str.split() gives what shlex.split() would."""
     return not any(c in text for c in "'\"\\#")
@@ -489,7 +316,7 @@ def load(path=None, only=None):
     """
     path = main_config_path(path)
     report = _Report()
-    main_file = _read(path, report)
+    main_file = read(path, report)
     if main_file is None:
         raise ConfigError(report.errors, report.warnings)
     files, config_dir = _files(path, main_file, report)
