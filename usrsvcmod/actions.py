@@ -112,7 +112,7 @@ def _start_batch(session, programs):
     from .proc import settle, spawn
 
     spawn.become_subreaper()
-    results, settlings = [], []
+    results, settlings, todo, offsets, notes = [], [], [], {}, {}
     for program in programs:
         if not program.enabled:
             results.append(Result(program, "stopped", None, "program is disabled",
@@ -123,14 +123,15 @@ def _start_batch(session, programs):
             results.append(Result(program, "running", found.info, "already running",
                                   notes=found.notes))
             continue
-        offsets = spawn.log_offsets(program)
-        try:
-            launch = spawn.launch(program, nofile=session.nofile)
-        except UsrsvcError as err:
-            results.append(Result(program, "failed", None, err.message, exitcodes.code_for(err),
-                                  found.notes))
-            continue
-        settlings.append(settle.Settling(launch, offsets))
+        offsets[program.name] = spawn.log_offsets(program)
+        notes[program.name] = found.notes
+        todo.append(program)
+    for program, launch in spawn.launch_many(todo, nofile=session.nofile):
+        if isinstance(launch, UsrsvcError):
+            results.append(Result(program, "failed", None, launch.message,
+                                  exitcodes.code_for(launch), notes[program.name]))
+        else:
+            settlings.append(settle.Settling(launch, offsets[program.name]))
     settle.settle_all(settlings)
     session.forget_table()
     _end_leftovers(settlings)

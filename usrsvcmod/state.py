@@ -47,6 +47,7 @@ class RuntimeState:
 
             key = hashlib.sha256(key.encode()).hexdigest()
         self.key = key
+        self._verified = None  # the path ensure() last created or checked
 
     @property
     def root(self):
@@ -79,9 +80,13 @@ class RuntimeState:
         return [os.path.join(root, self.key) for root in dict.fromkeys(roots)]
 
     def ensure(self):
-        root = self.root
-        _private_dir(root)
-        return _private_dir(os.path.join(root, self.key))
+        """Create (or check) the state directory; checked once per place per process."""
+        path = self.path
+        if path != self._verified or not os.path.isdir(path):
+            _private_dir(os.path.dirname(path))
+            _private_dir(path)
+            self._verified = path
+        return path
 
     def _file(self, kind, name):
         return os.path.join(self.path, "%s.%s" % (_quote(name), kind))

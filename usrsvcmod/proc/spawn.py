@@ -98,6 +98,32 @@ def launch(program, env=None, nofile=None):
     Returns once the exec happened (or failed): the caller then watches the
     pid for the success window.
     """
+    return _finish(program, _begin(program, env, nofile))
+
+
+def launch_many(programs, nofile=None):
+    """Launch several programs at once: every first child is forked before any
+    report is awaited, so their execs overlap. Yields (program, Launch or UsrsvcError)."""
+    from ..errors import UsrsvcError
+
+    begun = []
+    for program in programs:
+        try:
+            begun.append((program, _begin(program, None, nofile)))
+        except UsrsvcError as err:
+            begun.append((program, err))
+    for program, pending in begun:
+        if isinstance(pending, UsrsvcError):
+            yield program, pending
+            continue
+        try:
+            yield program, _finish(program, pending)
+        except UsrsvcError as err:
+            yield program, err
+
+
+def _begin(program, env, nofile):
+    """Fork the first child; returns (its pid, the read end of its report pipe)."""
     if env is None:
         env = environment(program)
     import subprocess  # noqa: F401 - imported before fork, used by the child
@@ -111,19 +137,27 @@ def launch(program, env=None, nofile=None):
         first = os.fork()
         if first == 0:
             _middle(program, env, out_fd, err_fd, null_fd, write_fd, nofile)
-        os.close(write_fd)
-        write_fd = -1
-        chunks = []
+        pending, read_fd = (first, read_fd), -1
+    finally:
+        for fd in {out_fd, err_fd, null_fd, read_fd, write_fd}:
+            if fd >= 0:
+                os.close(fd)
+    return pending
+
+
+def _finish(program, pending):
+    """Wait for the first child's report (EOF comes with the program's exec)."""
+    first, read_fd = pending
+    chunks = []
+    try:
         while True:
             chunk = os.read(read_fd, 4096)
             if not chunk:
                 break
             chunks.append(chunk)
-        os.waitpid(first, 0)
     finally:
-        for fd in {out_fd, err_fd, null_fd, read_fd, write_fd}:
-            if fd >= 0:
-                os.close(fd)
+        os.close(read_fd)
+        os.waitpid(first, 0)
     return _outcome(program, b"".join(chunks))
 
 
