@@ -17,7 +17,7 @@ import os
 from . import main_config_path
 from .model import Config, Main, Monitoring, Program
 
-VERSION = 2
+VERSION = 3
 NAME = "config.cache"
 RACY = 2.0  # seconds: files modified more recently than this are not cached
 
@@ -40,19 +40,28 @@ def _env(config):
 
 
 def _records(config):
+    """Plain data for marshal. Each program is its own marshal blob, so a run
+    that needs one program of thousands unpacks one (bytes load in no time)."""
     programs = []
     for program in config.programs.values():
-        values = {name: getattr(program, name) for name in Program.__slots__}
-        values["monitoring"] = {n: getattr(program.monitoring, n) for n in Monitoring.__slots__}
-        programs.append(values)
+        values = [getattr(program, name) for name in Program.__slots__]
+        values[Program.__slots__.index("monitoring")] = tuple(
+            getattr(program.monitoring, n) for n in Monitoring.__slots__)
+        programs.append((program.name, marshal.dumps(tuple(values))))
     return {
         "version": VERSION,
-        "main": {name: getattr(config.main, name) for name in Main.__slots__},
+        "main": tuple(getattr(config.main, name) for name in Main.__slots__),
         "programs": programs,
         "files": config.files,
         "warnings": config.warnings,
         "env_used": config.env_used,
     }
+
+
+def _program(blob):
+    values = dict(zip(Program.__slots__, marshal.loads(blob)))
+    values["monitoring"] = Monitoring(**dict(zip(Monitoring.__slots__, values["monitoring"])))
+    return Program(**values)
 
 
 def _cache_path(path):
@@ -74,7 +83,7 @@ def _private(directory):
     return True
 
 
-def _read(path, cache_file):
+def _read(path, cache_file, only=None):
     """The cached Config, or None when absent, unreadable or stale."""
     try:
         if not _private(os.path.dirname(cache_file)):
@@ -94,12 +103,10 @@ def _read(path, cache_file):
             return None
     except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
         return None
-    programs = {}
-    for values in data["programs"]:
-        values["monitoring"] = Monitoring(**values["monitoring"])
-        programs[values["name"]] = Program(**values)
-    return Config(main=Main(**data["main"]), programs=programs, files=data["files"],
-                  warnings=data["warnings"], env_used=data["env_used"])
+    programs = {name: _program(blob) for name, blob in data["programs"]
+                if only is None or name in only}
+    return Config(main=Main(**dict(zip(Main.__slots__, data["main"]))), programs=programs,
+                  files=data["files"], warnings=data["warnings"], env_used=data["env_used"])
 
 
 def _write(config, cache_file):
@@ -133,7 +140,7 @@ def cached(path=None, only=None):
     except (OSError, UsrsvcError):
         cache_file = None
     if cache_file:
-        config = _read(path, cache_file)
+        config = _read(path, cache_file, only)
         if config is not None:
             return config
     from .loader import load
