@@ -22,7 +22,7 @@ TABLE = (
     (INVALID_ACTION, "invalid action"),
     (PROGRAM_DISABLED, "program is disabled (only stop and status are allowed)"),
     (PROGRAM_UNDEFINED, "no such program in the configuration"),
-    (EXITED_UNEXPECTEDLY, "exited unexpectedly"),
+    (EXITED_UNEXPECTEDLY, "exited unexpectedly (reserved, as in 1.5.13; not produced)"),
     (DAEMON_RUNNING, "usrsvcd is already running"),
     (INSUFFICIENT_PERMISSIONS, "insufficient permissions (e.g. a log file is not writable)"),
     (FAILED_TO_LAUNCH, "failed to launch (exec failed, died early, never matched)"),

@@ -203,8 +203,6 @@ PROGRAM_KEYS = {
 }
 # Accepted spellings of a key (1.5.13's README says max_restarts).
 ALIASES = {"max_restarts": "maxrestarts"}
-# Keys whose value is one string even if configobj split it at commas.
-STRING_KEYS = {"command", "proctitle_re", "pidfile", "stdout", "stderr", "directory"}
 
 MONITOR_KEYS = {
     "monitor_after": (seconds(), 30.0),

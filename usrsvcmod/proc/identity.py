@@ -154,7 +154,7 @@ class ProcessTable:
         return sorted(tops, key=lambda i: (i.start_time, i.pid))
 
 
-def find(program, table=None, adopt=True):
+def find(program, table=None):
     """Locate ``program``: pidfile first, then a scan. Returns a Found.
 
     ``table`` is a ProcessTable or a zero-argument callable making one, so a
@@ -185,7 +185,7 @@ def find(program, table=None, adopt=True):
         notes.append("%d processes match proctitle_re %r (pids %s); took the oldest, %d"
                      % (len(tops), program.proctitle_re, ", ".join(str(t.pid) for t in tops),
                         chosen.pid))
-    if adopt and program.autopid:
+    if program.autopid:
         try:
             pidfile.write(program.pidfile, chosen.pid)
             notes.append("adopted pid %d found by scan; wrote %s" % (chosen.pid, program.pidfile))
