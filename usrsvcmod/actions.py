@@ -99,13 +99,21 @@ def _locked(session, programs, body):
 
 
 def start(session, programs, parallel=False, user=True):
-    """Start each program not already running; waits out success windows."""
-    if user:
-        for program in programs:
-            session.state.clear_stopped(program.name)
+    """Start each program not already running; waits out success windows.
+
+    The user's stop mark is cleared only once the program's lock is held: a
+    usrsvcd still working through the exits of a `stop all` sees either the
+    mark or the lock, never a window in which to start a copy of its own.
+    """
+    def body(held):
+        if user:
+            for program in held:
+                session.state.clear_stopped(program.name)
+        return _start_batch(session, held)
+
     if parallel:
-        return _locked(session, programs, lambda held: _start_batch(session, held))
-    return [r for p in programs for r in _locked(session, [p], lambda h: _start_batch(session, h))]
+        return _locked(session, programs, body)
+    return [r for p in programs for r in _locked(session, [p], body)]
 
 
 def _start_batch(session, programs):

@@ -291,3 +291,20 @@ def test_crash_ends_only_the_programs_own_descendants(env, daemon):
     assert new_pid(env, "a", pid)
     assert wait_for(lambda: not alive(child), timeout=10), "its own worker must be ended"
     assert all(alive(p) for p in others), "a bystander in the same session must be left alone"
+
+
+def test_stop_all_then_start_all_at_once_never_races_the_daemon(env, daemon):
+    base = int(env.token[-6:], 16) * 1000  # sleep takes no extra words: a unique number instead
+    names = ["p%d" % i for i in range(100)]
+    config(env, *[env.program(n, "sleep %d" % (base + i), success_seconds="0.5")
+                  for i, n in enumerate(names)], main="[Main]\nreconcile_interval = 30\n")
+    daemon.start()
+    daemon.wait_logged(" started:", count=100, timeout=60)
+    launched = daemon.text().count(" launched")
+    env.run("stop", "all", "-P", check=0)
+    env.run("start", "all", "-P", check=0)  # while usrsvcd may still be reading the exits
+    pids = [env.track(env.pid_of(n)) for n in names]
+    time.sleep(1.5)
+    assert daemon.text().count(" launched") == launched, daemon.text()[-3000:]
+    assert all(pid and alive(pid) for pid in pids)
+    env.run("stop", "all", "-P", check=0)

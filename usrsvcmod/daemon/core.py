@@ -23,6 +23,7 @@ from .policy import Tracker
 from .timers import Timers
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STATUS_DELAY = 0.2  # seconds: usrsvcd.status trails events by at most this
 
 
 class Daemon:
@@ -42,6 +43,7 @@ class Daemon:
         self.duty = MonitorDuty(self)
         self.running = False
         self.generation = 0
+        self.status_timer = None
         for program in config.programs.values():
             self.trackers[program.name] = Tracker(program)
 
@@ -93,7 +95,7 @@ class Daemon:
         self._guard(self.reconcile, "first pass")
         self._schedule_reconcile()
         self._schedule_monitors()
-        self._write_status()
+        self._write_status_now()
         notify.notify("READY=1\nSTATUS=managing %d programs" % len(self.trackers))
         try:
             while self.running:
@@ -483,6 +485,12 @@ class Daemon:
         statefiles.write_reload(self._state_dir(), self.generation, status, problems)
 
     def _write_status(self):
+        """Soon, once: a burst of events (a `stop all`) writes the file once, not per event."""
+        if self.status_timer is None:
+            self.status_timer = self.call_later(STATUS_DELAY, self._write_status_now)
+
+    def _write_status_now(self):
+        self.status_timer = None
         statefiles.write_status(self._state_dir(), self.config.files, self.trackers)
 
 
