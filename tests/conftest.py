@@ -244,3 +244,41 @@ def port_free(port):
     with socket.socket() as sock:
         sock.settimeout(1.0)
         return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def pids_in_dir(path):
+    """Live processes of this user whose working directory is ``path`` or below it.
+
+    For services that retitle themselves (their argv loses the token) and
+    may outlive a failed assertion before the test could ``track`` them: a
+    test's HOME is private to that test, so only what it launched runs there.
+    """
+    found = []
+    me = os.getpid()
+    prefix = os.path.realpath(path).rstrip("/") + "/"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            if os.stat("/proc/" + entry).st_uid != os.getuid():
+                continue
+            cwd = os.readlink("/proc/%s/cwd" % entry)
+        except OSError:
+            continue
+        if (cwd.rstrip("/") + "/").startswith(prefix) and alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def kill_in_dir(path):
+    """Kill, by pid, every process of ours running in ``path`` (see pids_in_dir)."""
+    for _ in range(3):
+        pids = pids_in_dir(path)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wait_for(lambda: not pids_in_dir(path), timeout=5)

@@ -17,15 +17,18 @@ class Result:
     """What happened to one program. Field names are the JSON schema."""
 
     __slots__ = ("name", "state", "pid", "started_at", "uptime_s", "rss_kb", "cmdline",
-                 "pidfile", "message", "code", "notes")
+                 "pidfile", "message", "code", "notes", "config_changed", "leftover_pids")
 
-    def __init__(self, program, state, info=None, message="", code=exitcodes.SUCCESS, notes=()):
+    def __init__(self, program, state, info=None, message="", code=exitcodes.SUCCESS, notes=(),
+                 found=None):
         self.name = program.name
         self.state = state
         self.pidfile = program.pidfile
         self.message = message
         self.code = code
         self.notes = list(notes)
+        self.config_changed = list(found.changed) if found is not None and info is not None else []
+        self.leftover_pids = [i.pid for i in found.leftovers] if found is not None else []
         self.pid = info.pid if info else None
         self.started_at = round(info.start_time, 2) if info else None
         self.uptime_s = round(max(0.0, time.time() - info.start_time), 1) if info else None
@@ -59,15 +62,42 @@ class Session:
         self._table = None
 
     def find(self, program):
-        return identity.find(program, self.table)
+        """Look the program up; nothing is written (see identity.Found.repairs)."""
+        return identity.find(program, self.table, self.state)
+
+    def find_and_repair(self, program):
+        """Look up and repair the pidfile and launch record: only under the program's lock."""
+        found = self.find(program)
+        found.notes.extend(identity.repair(program, found, self.state))
+        return found
+
+
+def _changed(found):
+    return " (config changed since start: %s)" % ", ".join(found.changed) if found.changed else ""
+
+
+def _leftovers(found, held=True):
+    """"2 leftover processes of its last run hold on: pids 7, 9" (held=False: no verb)."""
+    count = len(found.leftovers)
+    plural = count > 1
+    verb = (" hold on" if plural else " holds on") if held else ""
+    return "%d leftover process%s of its last run%s: pid%s %s" % (
+        count, "es" if plural else "", verb, "s" if plural else "",
+        ", ".join(str(i.pid) for i in found.leftovers))
 
 
 def status(session, programs):
+    """Read-only: finding a program never writes or removes a file."""
     results = []
     for program in programs:
         found = session.find(program)
         if found.pid:
-            results.append(Result(program, "running", found.info, "running", notes=found.notes))
+            results.append(Result(program, "running", found.info, "running" + _changed(found),
+                                  notes=found.notes, found=found))
+        elif found.leftovers:
+            results.append(Result(program, "stopped", None, "not running; " + _leftovers(found)
+                                  + " (usrsvc stop ends them)", exitcodes.FAILURE, found.notes,
+                                  found))
         else:
             results.append(Result(program, "stopped", None, "not running",
                                   exitcodes.FAILURE, found.notes))
@@ -120,20 +150,25 @@ def _start_batch(session, programs):
     from .proc import settle, spawn
 
     spawn.become_subreaper()
-    results, settlings, todo, offsets, notes = [], [], [], {}, {}
+    results, settlings, todo, offsets, notes, ending = [], [], [], {}, {}, []
     for program in programs:
         if not program.enabled:
             results.append(Result(program, "stopped", None, "program is disabled",
                                   exitcodes.PROGRAM_DISABLED))
             continue
-        found = session.find(program)
+        found = session.find_and_repair(program)
         if found.pid:
-            results.append(Result(program, "running", found.info, "already running",
-                                  notes=found.notes))
+            results.append(Result(program, "running", found.info, "already running" + _changed(found),
+                                  notes=found.notes, found=found))
             continue
-        offsets[program.name] = spawn.log_offsets(program)
+        if found.leftovers:
+            ending.append((program, found))
         notes[program.name] = found.notes
         todo.append(program)
+    for program, found in _end_descendants(session, ending):
+        notes[program.name].append("ended %s first" % _leftovers(found, held=False))
+    for program in todo:
+        offsets[program.name] = spawn.log_offsets(program)
     for program, launch in spawn.launch_many(todo, nofile=session.nofile):
         if isinstance(launch, UsrsvcError):
             results.append(Result(program, "failed", None, launch.message,
@@ -152,14 +187,28 @@ def _start_batch(session, programs):
             results.append(Result(program, "failed", None, "failed to start: " + item.error,
                                   exitcodes.FAILED_TO_LAUNCH))
             continue
-        notes = []
-        if program.autopid:
-            try:
-                pidfile.write(program.pidfile, item.info.pid)
-            except OSError as err:
-                notes.append("cannot write pidfile %s: %s" % (program.pidfile, err.strerror))
-        results.append(Result(program, "running", item.info, "started", notes=notes))
+        results.append(Result(program, "running", item.info, "started",
+                              notes=notes[program.name] + item.confirm(session.state)))
     return results
+
+
+def _end_descendants(session, pairs):
+    """End the leftover processes of each (program, Found); yields the pairs."""
+    from .proc import kill
+
+    if not pairs:
+        return []
+    targets = [kill.StopTarget(program, found.leftovers[0], program.stop_signal,
+                               program.term_to_kill_seconds, found.leftovers[1:])
+               for program, found in pairs]
+    kill.stop_many(targets)
+    session.forget_table()
+    done = []
+    for (program, found), target in zip(pairs, targets):
+        if target.error is None:
+            session.state.clear_record(program.name)
+        done.append((program, found))
+    return done
 
 
 def _end_leftovers(settlings):
@@ -185,26 +234,41 @@ def _stop_batch(session, programs, user):
     for program in programs:
         if user:
             session.state.mark_stopped(program.name)
-        found = session.find(program)
+        found = session.find_and_repair(program)
+        if found.leftovers:  # a crashed master's workers: they hold its port
+            targets.append(kill.StopTarget(program, found.leftovers[0], program.stop_signal,
+                                           program.term_to_kill_seconds, found.leftovers[1:]))
+            targets[-1].found = found
+            continue
         if not found.pid:
             results.append(Result(program, "stopped", None, "not running", notes=found.notes))
             continue
-        descendants = identity.family(session.table(), program, found.pid) if program.kill_descendants else ()
+        descendants = ()
+        if program.kill_descendants:
+            sid = found.record.sid if found.how in ("record", "session") else None
+            descendants = identity.family(session.table(), program, found.pid, sid)
         targets.append(kill.StopTarget(program, found.info, program.stop_signal,
                                        program.term_to_kill_seconds, descendants))
+        targets[-1].found = found
     kill.stop_many(targets)
     session.forget_table()
     for target in targets:
-        program = target.key
+        program, found = target.key, target.found
         if target.error:
-            results.append(Result(program, "running", target.info, target.error, exitcodes.FAILURE))
+            results.append(Result(program, "running", target.info, target.error, exitcodes.FAILURE,
+                                  found.notes))
             continue
         if program.autopid:
             pidfile.remove(program.pidfile, expected_pid=target.info.pid)
+        session.state.clear_record(program.name)
+        if found.leftovers:
+            results.append(Result(program, "stopped", None, "not running; ended "
+                                  + _leftovers(found, held=False), notes=found.notes))
+            continue
         how = "SIGKILL after %gs" % program.term_to_kill_seconds if target.killed else "stop signal"
         extra = ", %d descendant(s) ended" % len(target.descendants) if target.descendants else ""
         results.append(Result(program, "stopped", None, "stopped pid %d (%s%s)"
-                              % (target.info.pid, how, extra)))
+                              % (target.info.pid, how, extra), notes=found.notes))
     return results
 
 
@@ -215,5 +279,30 @@ def restart(session, programs, parallel=False):
     return [started.get(p.name, stopped[p.name]) for p in programs]
 
 
-__all__ = ["Result", "Session", "status", "start", "stop", "restart",
+def update(session, programs, parallel=False):
+    """Restart exactly the running programs whose launch settings changed since
+    their recorded launch (supervisorctl's ``update``); leave the rest alone."""
+    results, stale, changed = {}, [], {}
+    for program in programs:
+        found = session.find(program)
+        if found.pid and found.changed:
+            stale.append(program)
+            changed[program.name] = found.changed
+        elif found.pid:
+            why = "unchanged" if found.record is not None else \
+                "no launch record (not started by this usrsvc); left as it is"
+            results[program.name] = Result(program, "running", found.info, why, notes=found.notes)
+        else:
+            results[program.name] = Result(program, "stopped", None,
+                                           "not running; its next start uses the new config",
+                                           notes=found.notes)
+    for result in restart(session, stale, parallel):
+        if result.ok:
+            result.message = "restarted: config changed since start (%s)" % ", ".join(
+                changed[result.name]) if changed[result.name] else "restarted"
+        results[result.name] = result
+    return [results[p.name] for p in programs]
+
+
+__all__ = ["Result", "Session", "status", "start", "stop", "restart", "update",
            "LaunchError", "PermissionProblem", "ProgramDisabled"]

@@ -10,12 +10,18 @@ import sys
 from . import __version__, exitcodes
 from .errors import UsrsvcError
 
-ACTIONS = ("start", "stop", "restart", "status")
-USAGE = """Usage: usrsvc [options] start|stop|restart|status NAME|all
+ACTIONS = ("start", "stop", "restart", "status", "update", "checkconfig")
+USAGE = """Usage: usrsvc [options] start|stop|restart|status|update NAME|all
+       usrsvc [options] checkconfig
 
 Start, stop, restart or show the status of a program defined in the config,
 or of every program with "all". Programs started here are not our children:
-they keep running whatever happens to usrsvc or usrsvcd.
+they keep running whatever happens to usrsvc or usrsvcd. "update" restarts
+the running programs whose command, environment, directory, umask or log
+files were edited since they were started (alone: every program).
+
+"checkconfig" validates the whole config, lists its programs and warns about
+what would fail at start (exit 0, or 130 if the config is invalid).
 
 Options:
   -c, --config PATH     main config file (default: $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
@@ -172,13 +178,15 @@ def _select(config, name, action):
 
     if name == "all":
         programs = list(config.programs.values())
-        if action in ("start", "restart"):
+        if action in ("start", "restart", "update"):
             return [p for p in programs if p.enabled], True
         return programs, True
     program = config.programs.get(name)
     if program is None:
-        raise ProgramUndefined("no program named %r in %s" % (name, ", ".join(config.files)))
-    if not program.enabled and action in ("start", "restart"):
+        from .config.loader import unknown_program
+
+        raise ProgramUndefined(unknown_program(config, name))
+    if not program.enabled and action in ("start", "restart", "update"):
         raise ProgramDisabled("program %s is disabled (enabled = False); only stop and status"
                               " are allowed" % name)
     return [program], False
@@ -199,6 +207,12 @@ def run(argv, out=sys.stdout, err=sys.stderr):
         if opts.show == "readme":
             out.write(_readme())
             return exitcodes.SUCCESS
+        if opts.words[:1] == ["update"] and len(opts.words) == 1:
+            opts.words.append("all")  # `usrsvc update` alone looks at every program
+        if opts.words[:1] == ["checkconfig"]:
+            if len(opts.words) != 1:
+                raise UsageError("checkconfig takes no program name (it checks the whole config)")
+            return _checkconfig(opts, out, err)
         if len(opts.words) != 2:
             raise UsageError("expected an action and a program name (or all)")
         action, name = opts.words
@@ -214,6 +228,28 @@ def run(argv, out=sys.stdout, err=sys.stderr):
     except KeyboardInterrupt:
         err.write("usrsvc: interrupted\n")
         return exitcodes.FAILURE
+
+
+def _checkconfig(opts, out, err):
+    """Validate everything (never from the cache), summarize, warn about what would fail."""
+    from . import preflight
+    from .config import load
+    from .errors import ConfigError
+
+    try:
+        config = load(opts.config)
+    except ConfigError as error:
+        for line in error.warnings:
+            err.write("usrsvc: warning: %s\n" % line)
+        err.write("usrsvc: invalid configuration (%d problem%s):\n"
+                  % (len(error.problems), "" if len(error.problems) == 1 else "s"))
+        for line in error.problems:
+            err.write("  %s\n" % line)
+        return exitcodes.INVALID_CONFIG
+    for line in list(config.warnings) + preflight.check(config):
+        err.write("usrsvc: warning: %s\n" % line)
+    out.write("\n".join(preflight.summary(config)) + "\n")
+    return exitcodes.SUCCESS
 
 
 def _act(opts, action, name, out, err):
@@ -234,11 +270,9 @@ def _act(opts, action, name, out, err):
     for line in config.warnings:
         err.write("usrsvc: warning: %s\n" % line)
     programs, several = _select(config, name, action)
-    state = None
-    if action != "status":
-        from .state import RuntimeState
+    from .state import RuntimeState
 
-        state = RuntimeState(config.main.path)
+    state = RuntimeState(config.main.path)  # status only reads it (launch records)
     session = actions.Session(state, opts.lock_timeout)
     if opts.parallel and len(programs) > 100:
         session.nofile = _raise_fd_limit()  # a lock and a pidfd or two per program, all at once

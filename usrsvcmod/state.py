@@ -36,6 +36,18 @@ def _private_dir(path):
     return path
 
 
+def _private_now(path):
+    """``path`` and its parent are directories of ours that nobody else may write."""
+    for item in (path, os.path.dirname(path)):
+        try:
+            st = os.lstat(item)
+        except OSError:
+            return False
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return False
+    return True
+
+
 class RuntimeState:
     """The state directory of one main config file."""
 
@@ -112,6 +124,30 @@ class RuntimeState:
 
     def is_stopped(self, name):
         return os.path.exists(self._file("stopped", name))
+
+    # launch records (see proc/record.py) -------------------------------
+    def read_record(self, name):
+        """The program's launch record, or None. Never creates anything."""
+        from .proc import record
+
+        path = self._file("launch", name)
+        if not _private_now(os.path.dirname(path)):
+            return None
+        return record.read_file(path)
+
+    def write_record(self, name, launch_record):
+        """Only while holding the program's lock."""
+        from .proc import record
+
+        self.ensure()
+        record.write_file(self._file("launch", name), launch_record)
+
+    def clear_record(self, name):
+        """Only while holding the program's lock."""
+        try:
+            os.unlink(self._file("launch", name))
+        except FileNotFoundError:
+            pass
 
     # locks ----------------------------------------------------------
     def lock(self, name, timeout=LOCK_TIMEOUT, clock=time.monotonic):

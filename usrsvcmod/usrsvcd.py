@@ -166,18 +166,13 @@ def _print_config_error(ctx, error):
 
 
 def do_checkconfig(ctx):
+    from . import preflight
+
     config = ctx.config
-    for line in config.warnings:
+    for line in list(config.warnings) + preflight.check(config):
         ctx.err.write("usrsvcd: warning: %s\n" % line)
-    ctx.say("configuration OK: %s" % ", ".join(config.files))
-    ctx.say("%d program(s):" % len(config.programs))
-    for program in config.programs.values():
-        flags = ["enabled" if program.enabled else "disabled",
-                 "autostart" if program.autostart else "no autostart",
-                 "autorestart" if program.autorestart else "no autorestart"]
-        if program.monitoring.active:
-            flags.append("monitored")
-        ctx.say("  %-20s %s  (%s)" % (program.name, ", ".join(flags), program.source))
+    for line in preflight.summary(config):
+        ctx.say(line)
     return exitcodes.SUCCESS
 
 

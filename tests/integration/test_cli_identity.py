@@ -41,13 +41,15 @@ def test_adopts_a_process_started_by_hand(env):
     hand = by_hand(env)
     status = env.run("status", "svc", check=0)
     assert "running, pid %d" % hand.pid in status.stdout
-    assert "adopted pid %d" % hand.pid in status.stdout
-    assert env.pid_of("svc") == hand.pid  # written to the pidfile
-    # now found from the pidfile, no note
-    again = env.run("status", "svc", check=0)
-    assert "adopted" not in again.stdout and "pid %d" % hand.pid in again.stdout
+    assert "found pid %d by scan" % hand.pid in status.stdout
+    assert env.pid_of("svc") is None  # status only looks: it writes nothing
     started = env.run("start", "svc", check=0)
     assert "already running" in started.stdout
+    assert "adopted pid %d" % hand.pid in started.stdout
+    assert env.pid_of("svc") == hand.pid  # start adopted it: written to the pidfile
+    # now found from the pidfile, no note
+    again = env.run("status", "svc", check=0)
+    assert "scan" not in again.stdout and "pid %d" % hand.pid in again.stdout
     assert pids_with(env.token) == [hand.pid]
     env.run("stop", "svc", check=0)
     hand.wait(timeout=10)
@@ -110,10 +112,10 @@ def test_stale_pidfile_of_another_users_process_is_never_signalled(env):
     write_pidfile(env, "svc", "%d\n" % foreign.pid)
     status = env.run("status", "svc", check=1)
     assert "belongs to uid 65534" in status.stdout
-    assert not os.path.exists(pidfile_path(env, "svc"))  # stale: removed (autopid)
-    write_pidfile(env, "svc", "%d\n" % foreign.pid)
+    assert env.pid_of("svc") == foreign.pid  # status only looks
     stopped = env.run("stop", "svc", check=0)
     assert "not running" in stopped.stdout
+    assert not os.path.exists(pidfile_path(env, "svc"))  # stale: removed by stop (autopid)
     assert alive(foreign.pid)
     env.run("start", "svc", check=0)
     ours = env.pid_of("svc")
@@ -285,7 +287,9 @@ def test_status_all_reads_many_programs_at_once(env):
             if line.split() and line.split()[0] in names}
     assert rows["m00"] == "RUNNING" and rows["m01"] == "RUNNING"
     assert all(rows[n] == "STOPPED" for n in names[2:])
-    assert env.pid_of("m01") == hand.pid
+    assert env.pid_of("m01") is None  # found by scan; status writes nothing
+    assert "already running" in env.run("start", "m01", check=0).stdout
+    assert env.pid_of("m01") == hand.pid  # start adopted it
 
 
 class _CountingTable:
@@ -336,4 +340,5 @@ def test_status_all_scans_once_for_every_program(env, monkeypatch):
     assert code == 1
     assert scans.built == 1
     assert sum(" STOPPED " in line for line in out.splitlines()) == 200
-    assert env.pid_of("live") in pids_with(env.token)
+    assert any(line.startswith("live ") and " RUNNING " in line for line in out.splitlines())
+    assert env.pid_of("live") is None  # status never rewrites a pidfile

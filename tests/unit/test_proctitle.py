@@ -44,3 +44,28 @@ def test_string_match_agrees_with_the_regex(text):
 
     info = ProcInfo(1, 0, 0, "S", 0.0, 0, text.split(" "))
     assert _matches(P, info) == bool(re.search(pattern, info.cmdline_text))
+
+
+@pytest.mark.parametrize("command, words", [
+    ("~/apps/tick.sh tok | sed s/a/b/", "/home/web/apps/tick.sh tok"),
+    ("$HOME/apps/tick.sh tok 2>&1 | cat", "/home/web/apps/tick.sh tok"),
+    ("${APP}/run --name \"$NAME\" | cat", "/srv/app/run --name two words"),
+    ("cd ~ && exec ./srv '$HOME' x~y", "./srv $HOME x~y"),
+    ("exec $BIN --tag \\$HOME", "/opt/bin/svc --tag $HOME"),
+    ("./run $UNSET tok", "./run tok"),
+])
+def test_useshell_default_expands_home_and_vars_as_the_shell_will(command, words):
+    environ = {"HOME": "/home/web", "APP": "/srv/app", "NAME": "two words", "BIN": "/opt/bin/svc"}
+    used = set()
+    pattern, suffix = default_proctitle_re((), command, True, environ, used)
+    assert suffix == words
+    assert re.search(pattern, "/bin/bash " + words)
+    assert "HOME" in used or "APP" in used or "BIN" in used or "UNSET" in used
+
+
+def test_tilde_user_expands_to_that_users_home():
+    import pwd
+
+    root_home = pwd.getpwnam("root").pw_dir
+    _, suffix = default_proctitle_re((), "~root/bin/svc tok", True, {}, set())
+    assert suffix == root_home + "/bin/svc tok"

@@ -17,7 +17,7 @@ import os
 from . import main_config_path
 from .model import Config, Main, Monitoring, Program
 
-VERSION = 3
+VERSION = 4
 NAME = "config.cache"
 RACY = 2.0  # seconds: files modified more recently than this are not cached
 
@@ -132,7 +132,7 @@ def _write(config, cache_file):
 
 def cached(path=None, only=None):
     """Like load(path, only), from the cache when every stamp still matches."""
-    from ..errors import ConfigError, UsrsvcError
+    from ..errors import UsrsvcError
 
     path = main_config_path(path)
     try:
@@ -143,15 +143,12 @@ def cached(path=None, only=None):
         config = _read(path, cache_file, only)
         if config is not None:
             return config
-    from .loader import load
+    from .loader import load_partial
 
-    try:
-        config = load(path)
-    except ConfigError:
-        if only is None:
-            raise
-        return load(path, only)  # only the named programs must be valid
-    if cache_file:
+    # with ``only``, only the named programs must be valid: a problem elsewhere is one
+    # warning, and such a partial Config is never cached
+    config, skipped = load_partial(path, only)
+    if cache_file and not skipped:
         try:
             _write(config, cache_file)
         except (OSError, UsrsvcError, ValueError):

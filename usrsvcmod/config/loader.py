@@ -14,16 +14,27 @@ from .files import read
 from .model import Config, Main, Monitoring, Program
 from .proctitle import default_proctitle_re, shell_path  # noqa: F401 (public here too)
 
+MAIN = ("main",)  # an error in the main file or [Main]: it concerns every program
+
+
 class _Report:
-    """Problems and warnings, in order, without repeats."""
+    """Problems and warnings, in order, without repeats.
+
+    Each problem is noted with the part of the config it is in (``scope``:
+    MAIN, ("file", path), ("program", name, path) or ("defaults", name,
+    path)), so a single-program command can tell whether it concerns it.
+    """
 
     def __init__(self):
         self.errors = []
         self.warnings = []
+        self.scope = MAIN
+        self.scoped = []  # (text, scope)
 
     def error(self, text):
         if text not in self.errors:
             self.errors.append(text)
+            self.scoped.append((text, self.scope))
 
     def warn(self, text):
         if text not in self.warnings:
@@ -72,7 +83,9 @@ def _files(main_path, main_file, report):
                      % (main_path, config_dir, err.strerror))
         return files, config_dir
     for name in names:
+        report.scope = ("file", os.path.join(config_dir, name))
         parsed = read(os.path.join(config_dir, name), report)
+        report.scope = MAIN
         if parsed is not None:
             files.append(parsed)
     return files, config_dir
@@ -114,8 +127,10 @@ def _collect(files, report):
             else:
                 report.warn("%s: unknown section [%s] is ignored" % (item.path, name))
     if "all" in programs:
+        report.scope = ("program", "all", programs["all"][0].path)
         report.error("%s: [Program:all]: 'all' is reserved for every program; rename it"
                      % programs["all"][0].path)
+        report.scope = MAIN
         del programs["all"]
     return main, programs, defaults
 
@@ -271,8 +286,12 @@ def _program(name, merged, report):
         values["directory"] = os.environ.get("HOME") or os.path.expanduser("~")
     values["title_suffix"] = None
     if values["proctitle_re"] is None:
+        environ = None
+        if values["useshell"]:  # the shell expands ~ and $VARS with the program's environment
+            environ = dict(os.environ) if values["inherit_env"] else {}
+            environ.update(env)
         values["proctitle_re"], values["title_suffix"] = default_proctitle_re(
-            argv, command, values["useshell"])
+            argv, command, values["useshell"], environ, item.context.env_used)
     return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
                    source=item.path, **values)
 
@@ -309,37 +328,150 @@ def load(path=None, only=None):
     """Load and validate the config at ``path`` (see main_config_path()).
 
     Returns a Config; raises ConfigError listing every problem found.
-    ``only`` (a set of names) limits the programs converted and checked to
-    those: ``usrsvc status web`` reads every file but neither pays for nor
-    fails on a typo in another program (``all``, ``checkconfig`` and the
-    daemon check everything).
+    With ``only`` (a set of names: ``usrsvc status web``), a problem that
+    does not concern those programs (another program, an unused
+    [DefaultSettings], a broken file of config_dir that defines none of
+    them) does not stop the command: the Config then holds just those
+    programs and one warning names what was skipped. ``all``,
+    ``checkconfig`` and the daemon pass no ``only`` and refuse any problem.
     """
+    return load_partial(path, only)[0]
+
+
+def load_partial(path=None, only=None):
+    """load(), and whether parts were skipped (such a Config is not for the cache)."""
     path = main_config_path(path)
     report = _Report()
+    if not os.path.lexists(path):
+        raise ConfigError([_missing_main(path)])
     main_file = read(path, report)
     if main_file is None:
         raise ConfigError(report.errors, report.warnings)
     files, config_dir = _files(path, main_file, report)
     main_item, raw_programs, raw_defaults = _collect(files, report)
-    for ditem, dsection in raw_defaults.values():
+    for dname, (ditem, dsection) in raw_defaults.items():
         # checked in full even if no program uses them or every program overrides them
+        report.scope = ("defaults", dname, ditem.path)
         _check_aliases(ditem, dsection, report)
         _convert(_entries(ditem, dsection), spec.PROGRAM_KEYS, report, spec.ALIASES)
         _, dmon = _subsections(ditem, dsection, report)
         _convert(dmon, spec.MONITOR_KEYS, report)
+    report.scope = MAIN
     main = _main(path, main_item, config_dir, report)
     programs = {}
     for name in raw_programs:
-        if only is not None and name not in only:
-            continue
+        report.scope = ("program", name, raw_programs[name][0].path)
         program = _program(name, _merged(name, raw_programs, raw_defaults, report), report)
         if program is not None:
             programs[name] = program
+    report.scope = MAIN
     _warn_same_titles(programs, report)
+    skipped = False
     if report.errors:
-        raise ConfigError(report.errors, report.warnings)
+        if only is None:
+            raise ConfigError(report.errors, report.warnings)
+        fatal, parts = _triage(report, only, raw_programs)
+        if fatal:
+            raise ConfigError(report.errors, report.warnings)
+        report.warn("%s %s errors and %s skipped for this command; run usrsvc checkconfig to see"
+                    " them" % (", ".join(parts), "has" if len(parts) == 1 else "have",
+                               "was" if len(parts) == 1 else "were"))
+        programs = {name: program for name, program in programs.items() if name in only}
+        skipped = True
     used = set()
     for item in files:
         used |= item.context.env_used
-    return Config(main=main, programs=programs, files=tuple(f.path for f in files),
-                  warnings=tuple(report.warnings), env_used=tuple(sorted(used)))
+    config = Config(main=main, programs=programs, files=tuple(f.path for f in files),
+                    warnings=tuple(report.warnings), env_used=tuple(sorted(used)))
+    return config, skipped
+
+
+def _triage(report, only, raw_programs):
+    """(whether a problem concerns a program of ``only``, the parts to name as skipped)."""
+    used_defaults = set()
+    for name in only:
+        if name in raw_programs:
+            item, section = raw_programs[name]
+            value = item.parsed[section].get("defaults")
+            if isinstance(value, str) and value.strip():
+                used_defaults.add(value.strip())
+    fatal, parts = False, []
+    for _, scope in report.scoped:
+        if scope[0] == "main":
+            fatal = True
+        elif scope[0] == "file":
+            if _defines(scope[1], {"Program": only, "DefaultSettings": used_defaults}):
+                fatal = True
+            part = scope[1]
+        elif scope[0] == "program":
+            fatal = fatal or scope[1] in only
+            part = "[Program:%s] in %s" % (scope[1], scope[2])
+        else:
+            fatal = fatal or scope[1] in used_defaults
+            part = "[DefaultSettings:%s] in %s" % (scope[1], scope[2])
+        if scope[0] != "main" and part not in parts:
+            parts.append(part)
+    return fatal, parts
+
+
+def _defines(path, wanted):
+    """Whether the (unparsable) file ``path`` has a section header for one of ``wanted``
+    ({"Program": names, "DefaultSettings": names}): then it may define what the command needs."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(1 << 22).decode("utf-8", "replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("[") and not line.startswith("[["):
+            kind, _, label = line[1:].split("]", 1)[0].strip().partition(":")
+            if label.strip() in wanted.get(kind.strip(), ()):
+                return True
+    return False
+
+
+def _missing_main(path):
+    """No main config file: where we looked, why there, and a minimal one to start from."""
+    given = os.environ.get("USRSVC_CONFIG")
+    if given and main_config_path(None) == path:
+        source = "$USRSVC_CONFIG = %s" % given
+    elif not given and path == main_config_path(None):
+        source = "it is the default, $HOME/usrsvc.cfg: neither --config nor $USRSVC_CONFIG is set"
+    else:
+        source = "--config names it"
+    return ("%s: config file not found (looked here because %s). Create it with at least"
+            " one program, for example:\n"
+            "      [Program:NAME]\n"
+            "      command = /full/path/to/program --its --arguments\n"
+            "      pidfile = ~/run/NAME.pid\n"
+            "      stdout = ~/logs/NAME.log\n"
+            "    or give the path of your config with --config PATH or $USRSVC_CONFIG"
+            % (path, source))
+
+
+def program_names(path=None):
+    """The name of every [Program:NAME] the config's files define, in order (parse only)."""
+    path = main_config_path(path)
+    report = _Report()
+    main_file = read(path, report) if os.path.lexists(path) else None
+    if main_file is None:
+        return []
+    files, _ = _files(path, main_file, report)
+    return list(_collect(files, report)[1])
+
+
+def unknown_program(config, name, limit=20):
+    """The message for a program name the config does not define: the names it does, and
+    the closest one."""
+    names = program_names(config.main.path)
+    where = ", ".join(config.files)
+    if not names:
+        return ("no program named %r: %s define(s) no program yet. Fix: add a [Program:%s] section"
+                " (command, pidfile and stdout are required)" % (name, where, name))
+    listed = ", ".join(names[:limit])
+    if len(names) > limit:
+        listed += ", ... %d more" % (len(names) - limit)
+    close = _hint(name, names)
+    return ("no program named %r in %s%s Defined: %s"
+            % (name, where, close or ".", listed))

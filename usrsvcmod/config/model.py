@@ -67,7 +67,7 @@ class Main(Record):
         "path", "config_dir", "pidfile", "usrsvcd_stdout", "usrsvcd_stderr",
         "sendmail_path", "log_format", "reconcile_interval", "monitor_interval", "alert_interval",
         "alert_timeout", "smtp_host", "smtp_port", "smtp_security", "smtp_user",
-        "smtp_password_file", "email_from",
+        "smtp_password_file", "email_from", "restart_on_change",
     )
 
 

@@ -229,4 +229,5 @@ MAIN_KEYS = {
     "smtp_user": (nonempty_text, None),
     "smtp_password_file": (expand_path, None),
     "email_from": (nonempty_text, None),
+    "restart_on_change": (to_bool, False),
 }

@@ -14,7 +14,7 @@ import signal
 import time
 
 from ..errors import ConfigError, TryAgain, UsrsvcError
-from ..proc import identity, pidfile, procfs, settle, spawn
+from ..proc import identity, procfs, settle, spawn
 from ..proc.watch import ExitWatcher, HAVE_PIDFD, send
 from . import notify, policy, statefiles
 from .alerts import Alerter
@@ -158,7 +158,8 @@ class Daemon:
         except TryAgain:
             return False
         try:
-            found = identity.find(program, table)
+            found = identity.find(program, table, self.state)
+            found.notes.extend(identity.repair(program, found, self.state))
         finally:
             os.close(lock_fd)
         if found.pid:
@@ -177,10 +178,14 @@ class Daemon:
         tracker.was_user_stopped = user_stopped
         if first and policy.wants_start(tracker, True, user_stopped):
             tracker.down_reason = "was not running when usrsvcd found it"
+            if found.leftovers and self._end_leftovers_first(tracker, found, "autostart"):
+                return True
             self._schedule_start(tracker, self.clock(), "autostart", check=False)  # just looked
         elif rearmed and program.enabled and (program.autorestart or program.autostart):
             # `usrsvc start` cleared the stop mark, and the program died before we saw it run
             tracker.down_reason = "exited after usrsvc start re-armed it"
+            if found.leftovers and self._end_leftovers_first(tracker, found, "restart"):
+                return True
             self._schedule_start(tracker, self.clock(), "restart", crashed=True)
             return True
         elif first:
@@ -268,6 +273,15 @@ class Daemon:
         self.call_later(2.0, lambda: self._orphans_gone(tracker, None))
         return True
 
+    def _end_leftovers_first(self, tracker, found, reason):
+        """A crashed master's workers (its recorded session) hold its port:
+        end them, and start once they are gone (see _orphans_gone)."""
+        if tracker.orphans:
+            return True  # already being ended
+        tracker.family = found.leftovers
+        tracker.after_orphans = reason
+        return self._end_orphans(tracker, found.record.pid)
+
     def _orphans_gone(self, tracker, watched):
         """An orphan exited (or time ran out): restart once all are gone."""
         if watched is None:
@@ -279,7 +293,8 @@ class Daemon:
         if not tracker.orphans and tracker.watched is None and not tracker.settling \
                 and tracker.due is None and self.trackers.get(tracker.program.name) is tracker:
             tracker.orphans = set()
-            self._schedule_start(tracker, self.clock(), "restart", crashed=True)
+            reason, tracker.after_orphans = tracker.after_orphans, "restart"
+            self._schedule_start(tracker, self.clock(), reason, crashed=reason == "restart")
 
     # starting ---------------------------------------------------------------
     def _schedule_start(self, tracker, now, reason, crashed=False, check=None):
@@ -349,7 +364,9 @@ class Daemon:
 
     def _already_running(self, tracker):
         """Holding the lock: is the program running after all? Then adopt it."""
-        found = identity.find(tracker.program, settle.TableOnce())
+        found = identity.find(tracker.program, settle.TableOnce(), self.state)
+        for note in identity.repair(tracker.program, found, self.state):
+            self.log.event(tracker.program.name, "note", note, found.pid)
         if not found.pid:
             return False
         self._release_lock(tracker)
@@ -375,19 +392,17 @@ class Daemon:
     def _settled(self, tracker):
         item, tracker.settling = tracker.settling, None
         self.watcher.discard(item.tracked)
-        self._release_lock(tracker)
         if item.error:
+            self._release_lock(tracker)
             if item.leftover:
                 self._end_leftover(tracker.program, item.leftover)
             self._start_failed(tracker, item.error)
             return
         program = tracker.program
-        if program.autopid:
-            try:
-                pidfile.write(program.pidfile, item.info.pid)
-            except OSError as err:
-                self.log.error(program.name, "pidfile_error", "cannot write %s: %s"
-                               % (program.pidfile, err.strerror), item.info.pid)
+        notes = item.confirm(self.state)  # pidfile and launch record, still under the lock
+        self._release_lock(tracker)
+        for note in notes:
+            self.log.event(program.name, "note", note, item.info.pid)
         self._attach(tracker, item.info, "started")
         reason = tracker.start_reason
         if reason == "autostart":
@@ -447,7 +462,13 @@ class Daemon:
         for name in changed:
             tracker = self.trackers[name]
             tracker.program = new.programs[name]
-            self.log.event(name, "changed", "takes effect at its next start")
+            edited = self._edited_since_launch(tracker) if new.main.restart_on_change else []
+            if edited:
+                self.log.event(name, "changed", "restarting: config changed since start (%s)"
+                               % ", ".join(edited), tracker.info.pid)
+                self.duty.restart(tracker, "config changed since start (%s)" % ", ".join(edited))
+            else:
+                self.log.event(name, "changed", "takes effect at its next start")
         self.config = new
         self.log.fmt = new.main.log_format
         self.alerter.configure(new.main)
@@ -463,6 +484,15 @@ class Daemon:
         self._write_reload("ok", [])
         self._write_status()
         notify.notify("READY=1")
+
+    def _edited_since_launch(self, tracker):
+        """Launch settings edited since the running process was launched (its record)."""
+        if not tracker.running or tracker.stopping:
+            return []
+        record = self.state.read_record(tracker.program.name)
+        if record is None or record.pid != tracker.info.pid:
+            return []  # adopted, or started by something that kept no record
+        return record.changed(tracker.program)
 
     def _forget(self, tracker):
         for watched in (tracker.watched, tracker.settling and tracker.settling.tracked):

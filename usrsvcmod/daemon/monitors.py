@@ -116,9 +116,10 @@ class MonitorDuty:
         if result is None or not tracker.running or tracker.info.pid != pid or tracker.stopping:
             return
         d.log.event(tracker.program.name, "monitor_breach", result, pid)
-        self._restart(tracker, result)
+        self.restart(tracker, result)
 
-    def _restart(self, tracker, reason):
+    def restart(self, tracker, reason):
+        """Stop the running program (stop signal, SIGKILL later) and start it again."""
         d, program = self.daemon, tracker.program
         tracker.leftovers = []
         if program.kill_descendants:

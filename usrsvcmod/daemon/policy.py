@@ -34,6 +34,7 @@ class Tracker:
         self.monitor_busy = False
         self.family = []  # ProcInfo of its descendants, noted while it runs
         self.orphans = set()  # Watched leftovers of a crash being ended
+        self.after_orphans = "restart"  # the start that follows once they are gone
         self.lock_fd = None
         self.start_reason = None
         self.leftovers = []  # Watched descendants of a monitor restart in progress

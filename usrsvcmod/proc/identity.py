@@ -15,19 +15,31 @@ from . import pidfile, procfs
 # may appear up to a second younger than it is; a pid recycled that fast
 # after its pidfile was written is not a practical risk.
 START_SLACK = 1.0
+TICK = 0.02  # /proc start times are exact to a clock tick (10 ms)
 _SELF_NAMES = ("usrsvc", "usrsvcd")
 
 
 class Found:
-    """Result of looking a program up. ``pid`` is None when not running."""
+    """Result of looking a program up. ``pid`` is None when not running.
 
-    __slots__ = ("pid", "info", "how", "notes")
+    Finding never writes: ``repairs`` lists what the caller should fix
+    while it holds the program's lock (see repair()); ``leftovers`` are
+    live processes of the recorded launch when the program itself is gone
+    (a crashed master's workers); ``changed`` names the launch settings
+    edited since the recorded launch.
+    """
+
+    __slots__ = ("pid", "info", "how", "notes", "repairs", "leftovers", "changed", "record")
 
     def __init__(self, pid=None, info=None, how=None, notes=()):
         self.pid = pid
         self.info = info
         self.how = how
         self.notes = list(notes)
+        self.repairs = []
+        self.leftovers = []
+        self.changed = []
+        self.record = None
 
 
 def is_self(cmdline):
@@ -72,8 +84,9 @@ def check_pid(program, pid, written_at=None):
         return None, "pid %d is not running" % pid
     if info.zombie:
         return None, "pid %d has exited (zombie)" % pid
-    if info.uid != os.geteuid():
-        return None, "pid %d belongs to uid %d, not to this user" % (pid, info.uid)
+    if not info.owned_by(os.geteuid()):
+        other = next(u for u in info.uids if u != os.geteuid())
+        return None, "pid %d belongs to uid %d, not to this user" % (pid, other)
     if written_at is not None and info.start_time > written_at + START_SLACK:
         return None, "pid %d started after the pidfile was written (a reused pid)" % pid
     if pid == os.getpid() or is_self(info.cmdline) or is_wrapper(program, info.cmdline):
@@ -91,13 +104,15 @@ class ProcessTable:
         import psutil
 
         uid = os.geteuid() if uid is None else uid
+        self.uid = uid
         self.procs = {}
         self.children = {}
         me = os.getpid()
         attrs = ["pid", "ppid", "uids", "cmdline", "create_time", "status"]
         for proc in psutil.process_iter(attrs):
             data = proc.info
-            if data["uids"] is None or data["uids"].effective != uid or data["pid"] == me:
+            uids = data["uids"]
+            if uids is None or not uids.real == uids.effective == uids.saved == uid or data["pid"] == me:
                 continue
             if data["status"] in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD) or not data["cmdline"]:
                 continue
@@ -106,6 +121,18 @@ class ProcessTable:
             self.procs[info.pid] = info
             self.children.setdefault(info.ppid, []).append(info.pid)
         self._suffixes = None
+        self._sessions = None
+
+    def session(self, sid):
+        """Live processes of this user in session ``sid`` (read from /proc once
+        per table: psutil does not report session ids)."""
+        if self._sessions is None:
+            self._sessions = {}
+            for pid in sorted(self.procs):
+                info = procfs.read(pid)
+                if info is not None and not info.zombie and info.owned_by(self.uid):
+                    self._sessions.setdefault(info.sid, []).append(info)
+        return self._sessions.get(sid, [])
 
     def _suffix_index(self):
         """Every tail of every command line that starts after a space or a slash."""
@@ -154,49 +181,159 @@ class ProcessTable:
         return sorted(tops, key=lambda i: (i.start_time, i.pid))
 
 
-def find(program, table=None):
-    """Locate ``program``: pidfile first, then a scan. Returns a Found.
+def _table(table):
+    if table is None:
+        return ProcessTable()
+    return table() if callable(table) else table
+
+
+def _recorded(program, record):
+    """ProcInfo of the recorded process when it still lives, else None."""
+    info = procfs.read(record.pid)
+    if info is None or info.zombie or not info.owned_by(os.geteuid()):
+        return None
+    if abs(info.start_time - record.start_time) >= TICK:
+        return None  # the pid was reused
+    return info
+
+
+def _own_pidfile(record, pid):
+    """A pidfile the service wrote itself (autopid = False): trusted for a pid
+    that started after the recorded launch, in the launched session."""
+    info = procfs.read(pid)
+    if info is None or info.zombie or not info.owned_by(os.geteuid()):
+        return None
+    if info.sid != record.sid or info.start_time < record.launched_at - TICK:
+        return None
+    return info
+
+
+def find(program, table=None, records=None):
+    """Locate ``program``: launch record, pidfile, then a scan. Returns a Found.
 
     ``table`` is a ProcessTable or a zero-argument callable making one, so a
     command over many programs builds it at most once and only if needed.
+    ``records`` (a RuntimeState) gives the launch records; None: none.
+    Nothing is written or removed here (see Found.repairs).
     """
-    notes = []
-    pid, written_at, reason = pidfile.read(program.pidfile)
-    if pid is not None:
-        info, reason = check_pid(program, pid, written_at)
+    notes, repairs = [], []
+    record = records.read_record(program.name) if records is not None else None
+    if record is not None:
+        info = _recorded(program, record)
         if info is not None:
-            return Found(pid, info, "pidfile")
-        notes.append("stale pidfile %s: %s" % (program.pidfile, reason))
-        if program.autopid:
-            pidfile.remove(program.pidfile, expected_pid=pid)
-    elif reason != "no pidfile":
-        notes.append("ignored %s" % reason)  # garbage: not running, but say why
-    if not program.scan_for_process:
-        return Found(notes=notes)
-    if table is None:
-        table = ProcessTable()
-    elif callable(table):
-        table = table()
+            found = Found(info.pid, info, "record")
+            found.record, found.changed = record, record.changed(program)
+            if program.autopid:
+                written = pidfile.read(program.pidfile)[0]
+                if written != info.pid:
+                    found.repairs.append(("write_pidfile", info.pid))
+                if written is not None and written != info.pid:
+                    found.notes.append("stale pidfile %s: names pid %d, not the recorded pid %d"
+                                       " (rewritten by the next start, stop or usrsvcd)"
+                                       % (program.pidfile, written, info.pid))
+            return found
+    found = _by_pidfile(program, record, notes, repairs)
+    if found is None and program.scan_for_process:
+        found = _by_scan(program, _table(table), notes, repairs)
+    if found is None:
+        found = Found(notes=notes)
+        if record is not None:
+            found.leftovers = session_members(_table(table), record)
+    found.record = record
+    if found.how == "session":
+        # the service handed over to a new process in its launch session (a
+        # binary upgrade): the record follows it, digests and session kept
+        found.changed = record.changed(program)
+        repairs.append(("follow_record", found.info))
+    elif record is not None and not found.leftovers:
+        repairs.append(("clear_record",))
+    found.repairs = repairs
+    return found
+
+
+def _by_pidfile(program, record, notes, repairs):
+    pid, written_at, reason = pidfile.read(program.pidfile)
+    if pid is None:
+        if reason != "no pidfile":
+            notes.append("ignored %s" % reason)  # garbage: not running, but say why
+        return None
+    info, reason = check_pid(program, pid, written_at)
+    if info is not None:
+        return Found(pid, info, "pidfile", notes)
+    if record is not None and not program.autopid:
+        info = _own_pidfile(record, pid)
+        if info is not None:
+            return Found(pid, info, "session", notes)
+    notes.append("stale pidfile %s: %s" % (program.pidfile, reason))
+    if program.autopid:
+        repairs.append(("remove_pidfile", pid))
+    return None
+
+
+def _by_scan(program, table, notes, repairs):
     tops = table.top_most(table.matching(program))
     if not tops:
-        return Found(notes=notes)
+        return None
     chosen = tops[0]
     if len(tops) > 1:
         notes.append("%d processes match proctitle_re %r (pids %s); took the oldest, %d"
                      % (len(tops), program.proctitle_re, ", ".join(str(t.pid) for t in tops),
                         chosen.pid))
+    notes.append("found pid %d by scan" % chosen.pid)
     if program.autopid:
-        try:
-            pidfile.write(program.pidfile, chosen.pid)
-            notes.append("adopted pid %d found by scan; wrote %s" % (chosen.pid, program.pidfile))
-        except OSError as err:
-            notes.append("found pid %d by scan but cannot write %s: %s"
-                         % (chosen.pid, program.pidfile, err.strerror))
+        repairs.append(("write_pidfile", chosen.pid))
     return Found(chosen.pid, chosen, "scan", notes)
 
 
-def family(table, program, pid):
-    """Descendants to end with the program: of its wrapping shell, if it has one."""
+def session_members(table, record):
+    """Live processes of ours in the recorded launch's session, started since.
+
+    setsid() made that session for the launch: only what the launch
+    started can be in it. If its leader's pid was recycled by a process
+    started after the record, the session is someone else's: none.
+    """
+    leader = procfs.read(record.sid)
+    if leader is not None and not leader.zombie and leader.start_time > record.at:
+        return []
+    return [info for info in table.session(record.sid)
+            if info.start_time >= record.launched_at - TICK and not is_self(info.cmdline)]
+
+
+def repair(program, found, records):
+    """Apply ``found.repairs`` (the caller holds the program's lock); returns notes."""
+    notes = []
+    for action in found.repairs:
+        if action[0] == "write_pidfile":
+            try:
+                pidfile.write(program.pidfile, action[1])
+                if found.how == "scan":
+                    notes.append("adopted pid %d: wrote %s" % (action[1], program.pidfile))
+            except OSError as err:
+                notes.append("cannot write pidfile %s: %s" % (program.pidfile, err.strerror))
+        elif action[0] == "remove_pidfile" and action[1] is not None:
+            pidfile.remove(program.pidfile, expected_pid=action[1])
+        elif action[0] == "follow_record" and records is not None and found.record is not None:
+            from .record import LaunchRecord
+
+            info, old = action[1], found.record
+            try:
+                records.write_record(program.name, LaunchRecord(
+                    info.pid, info.start_time, old.sid, old.launched_at, old.at, old.keys,
+                    info.cmdline_text))
+            except Exception:  # OSError, an unusable state dir: found again next time anyway
+                pass
+        elif action[0] == "clear_record" and records is not None:
+            try:
+                records.clear_record(program.name)
+            except OSError:
+                pass
+    found.repairs = []
+    return notes
+
+
+def family(table, program, pid, sid=None):
+    """Descendants to end with the program: of its wrapping shell, if it has one,
+    and (``sid``: a recorded launch) every other process of its session."""
     root = pid
     parent = table.procs.get(table.procs[pid].ppid) if pid in table.procs else None
     if parent is not None and is_wrapper(program, parent.cmdline):
@@ -204,4 +341,7 @@ def family(table, program, pid):
     family = [i for i in table.descendants(root) if i.pid != pid]
     if root != pid:
         family.insert(0, table.procs[root])
+    if sid is not None:
+        have = {i.pid for i in family} | {pid}
+        family.extend(i for i in table.session(sid) if i.pid not in have)
     return family

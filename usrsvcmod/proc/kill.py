@@ -23,6 +23,7 @@ class StopTarget:
         self.error = None
         self.main = None
         self.left = []  # Watched descendants still to end
+        self.found = None  # the caller's identity.Found, if any
 
 
 KILL_WAIT = 5.0  # how long a SIGKILLed process may take (uninterruptible sleep)

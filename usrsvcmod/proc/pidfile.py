@@ -71,5 +71,5 @@ def remove(path, expected_pid=None):
     try:
         os.unlink(path)
         return True
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False

@@ -25,16 +25,21 @@ def _constants():
 class ProcInfo:
     """What usrsvc needs to know of one process, read once."""
 
-    __slots__ = ("pid", "ppid", "sid", "state", "start_time", "uid", "cmdline")
+    __slots__ = ("pid", "ppid", "sid", "state", "start_time", "uid", "cmdline", "uids")
 
-    def __init__(self, pid, ppid, sid, state, start_time, uid, cmdline):
+    def __init__(self, pid, ppid, sid, state, start_time, uid, cmdline, uids=None):
         self.pid = pid
         self.ppid = ppid
         self.sid = sid
         self.state = state
         self.start_time = start_time
-        self.uid = uid
+        self.uid = uid  # the effective uid
         self.cmdline = cmdline
+        self.uids = (uid, uid, uid) if uids is None else uids  # real, effective, saved
+
+    def owned_by(self, uid):
+        """A process is ours only when its real, effective and saved uids all are."""
+        return all(u == uid for u in self.uids)
 
     @property
     def zombie(self):
@@ -65,7 +70,8 @@ def read(pid):
     try:
         with open(base + "/stat", "rb") as handle:
             stat = handle.read()
-        uid = os.stat(base).st_uid
+        with open(base + "/status", "rb") as handle:
+            status = handle.read()
         with open(base + "/cmdline", "rb") as handle:
             raw = handle.read()
     except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
@@ -76,7 +82,10 @@ def read(pid):
     consts = _constants()
     start = consts["btime"] + int(fields[19]) / consts["tick"]
     cmdline = trim([a.decode("utf-8", "replace") for a in raw.split(b"\0")])
-    return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(), start, uid, cmdline)
+    at = status.find(b"\nUid:")
+    uids = tuple(int(u) for u in status[at + 5:status.find(b"\n", at + 5)].split()[:3])
+    return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(), start, uids[1], cmdline,
+                    uids)
 
 
 def rss_kb(pid):

@@ -10,9 +10,10 @@ The daemon drives Settlings from its event loop; ``settle_all`` drives
 them for the command-line tool.
 """
 
+import os
 import time
 
-from . import identity, procfs, spawn
+from . import identity, pidfile, procfs, spawn
 from .watch import ExitWatcher
 
 # /proc start times have 10 ms resolution: a child may look that much older
@@ -28,8 +29,11 @@ class Settling:
         self.tracked = None  # Watched
         self.done = False
         self.info = None  # ProcInfo of the program on success
+        self.how = None  # how it was told apart: proctitle, record, pidfile, session
+        self.note = None  # said once on success (a retitled process, say)
         self.error = None
         self.leftover = []  # processes launched that never became the program
+        self.awaiting_pidfile = False  # a forking launcher exited 0; its pidfile may come
 
     def watch(self, watcher):
         self.tracked = watcher.add(self.launch.pid, self.launch.start_time, self)
@@ -41,48 +45,144 @@ class Settling:
         tail = spawn.log_tail(self.program, self.offsets)
         self.error = why + ("\n  last lines of the log:\n    " + "\n    ".join(tail) if tail else "")
 
+    def _since(self):
+        return (self.launch.start_time or 0) - _TICK
+
     def _survivor(self, table):
-        """A matching process this launch left behind (forking daemons)."""
-        since = (self.launch.start_time or 0) - _TICK
-        matches = [m for m in table.matching(self.program) if m.start_time >= since]
-        tops = table.top_most(matches)
-        return tops[0] if tops else None
+        """What a launcher that exited 0 left behind (forking daemons), as
+        (ProcInfo, how) or (None, why): a process matching proctitle_re, the
+        pid in a pidfile the program writes itself, or the one top-most
+        process left in the launch's session."""
+        since, program = self._since(), self.program
+        tops = table.top_most([m for m in table.matching(program) if m.start_time >= since])
+        if tops:
+            return tops[0], "proctitle"
+        if not program.autopid:
+            pid, written_at, _ = pidfile.read(program.pidfile)
+            info = procfs.read(pid) if pid is not None else None
+            if info is not None and not info.zombie and info.owned_by(os.geteuid()) \
+                    and info.start_time >= since and written_at >= since - identity.START_SLACK:
+                return info, "pidfile"
+        members = table.session(self.launch.sid) if self.launch.sid is not None else []
+        members = table.top_most([m for m in members if m.start_time >= since and m.pid != self.launch.pid])
+        if len(members) == 1:
+            return members[0], "session"
+        if members:
+            return None, "it left %d processes in its session, none matching proctitle_re %r:\n%s\n" \
+                "  set proctitle_re to the one that is the service, e.g.%s" % (
+                    len(members), program.proctitle_re,
+                    "\n".join("    pid %d: %s" % (m.pid, m.cmdline_text[:200]) for m in members),
+                    _suggest(members[0], True))
+        return None, None
 
     def exited(self, watcher, table_factory=identity.ProcessTable):
         """The tracked process ended inside the window."""
         pid = self.tracked.pid
         how = spawn.exit_status(pid)
         if pid == self.launch.pid and how in (None, "exited with status 0"):
-            survivor = self._survivor(table_factory())
+            survivor, kind = self._survivor(table_factory())
             if survivor is not None:
-                self.tracked = watcher.add(survivor.pid, survivor.start_time, self)
+                self.tracked, self.how = watcher.add(survivor.pid, survivor.start_time, self), kind
                 if not self.tracked.exited:
                     return
                 how = spawn.exit_status(survivor.pid)
                 pid = survivor.pid
+            elif not self.program.autopid and kind is None:
+                self.awaiting_pidfile = True  # it may write its pidfile a moment later
+                return
+            elif kind:
+                self._fail("pid %d %s within success_seconds (%gs), and %s" % (
+                    pid, how or "exited", self.program.success_seconds, kind))
+                return
         self._fail("pid %d %s within success_seconds (%gs)"
                    % (pid, how or "exited", self.program.success_seconds))
 
     def expire(self, table_factory=identity.ProcessTable):
         """The window is over: settle on the process that is the program."""
-        info = procfs.read(self.tracked.pid)
-        if info is not None and not info.zombie and info.start_time is not None:
-            checked, _ = identity.check_pid(self.program, info.pid)
-            if checked is not None:
-                self.info, self.done = checked, True
+        if self.awaiting_pidfile:
+            survivor, kind = self._survivor(table_factory())
+            if survivor is not None and procfs.alive(survivor.pid, survivor.start_time):
+                self._accept(survivor, kind)
                 return
-        if info is not None and not info.zombie:
-            table = table_factory()
-            family = table.descendants(info.pid)
-            for child in family:
-                if child in table.matching(self.program):
-                    self.info, self.done = child, True
-                    return
-            # it runs but is not the program: end what we launched, or the
-            # next start would run a second copy beside it
-            self.leftover = [info] + family
-        self._fail("no process matching proctitle_re %r was running after success_seconds (%gs)"
-                   % (self.program.proctitle_re, self.program.success_seconds))
+            self._fail("pid %d exited with status 0 and left no process: none matches"
+                       " proctitle_re %r, and pidfile %s names none started since"
+                       % (self.launch.pid, self.program.proctitle_re, self.program.pidfile))
+            return
+        info = procfs.read(self.tracked.pid)
+        if info is None or info.zombie or info.start_time is None:
+            self._fail("pid %d was gone at the end of success_seconds (%gs)"
+                       % (self.tracked.pid, self.program.success_seconds))
+            return
+        checked, _ = identity.check_pid(self.program, info.pid)
+        if checked is not None:
+            self._accept(checked, self.how or "proctitle")
+            return
+        table = table_factory()
+        matching = {m.pid for m in table.matching(self.program)}
+        for child in table.descendants(info.pid):
+            if child.pid in matching:
+                self._accept(child, "proctitle")
+                return
+        if self.program.title_suffix is None and self.how not in ("pidfile", "session"):
+            # proctitle_re was set by hand: it is a promise of what the service
+            # looks like, and this is not it. Stop what we launched, or the
+            # next start would run a second copy beside it.
+            self.leftover = [info] + table.descendants(info.pid)
+            self._fail("pid %d is alive but runs %r, which does not match proctitle_re %r;"
+                       " if it is the service, set:%s"
+                       % (info.pid, info.cmdline_text[:200], self.program.proctitle_re,
+                          _suggest(info, True)))
+            return
+        # Alive, yet its title does not match the default proctitle_re: it
+        # retitled itself (redis, gunicorn, node...). It is the process we
+        # launched (or the one its launcher left), so its launch record
+        # identifies it from now on.
+        self._accept(info, self.how if self.how in ("pidfile", "session") else "record")
+        self.note = "pid %d %s; tracked by its launch record%s" % (
+            info.pid, _retitled(self.program, info), _suggest(info))
+
+    def _accept(self, info, how):
+        self.info, self.how, self.done = info, how, True
+
+    def confirm(self, records):
+        """The start succeeded: write the pidfile (autopid) and the launch record.
+        Only under the program's lock. Returns notes for the user or the log."""
+        from . import record
+
+        program, notes = self.program, []
+        if self.note:
+            notes.append(self.note)
+        if program.autopid:
+            try:
+                pidfile.write(program.pidfile, self.info.pid)
+            except OSError as err:
+                notes.append("cannot write pidfile %s: %s" % (program.pidfile, err.strerror))
+        if records is not None:
+            try:
+                records.write_record(program.name, record.make(program, self.info,
+                                                               self.launch.start_time))
+            except Exception as err:  # OSError, or an unusable state directory
+                notes.append("cannot write its launch record: %s"
+                             % (getattr(err, "strerror", None) or err))
+        return notes
+
+
+def _retitled(program, info):
+    if tuple(info.cmdline) == tuple(program.argv):
+        return "runs %r, which does not match proctitle_re %r" % (info.cmdline_text[:200],
+                                                                 program.proctitle_re)
+    return "retitled itself to %r" % info.cmdline_text[:200]
+
+
+def _suggest(info, bare=False):
+    """A proctitle_re matching ``info``, as it would be pasted into the config."""
+    import re
+
+    text = re.escape(info.cmdline_text[:200]).replace("\\ ", " ").replace("\\-", "-")
+    line = "proctitle_re = ^%s$" % text
+    if bare:
+        return "\n    " + line
+    return " (set %s to find it by its title as well)" % line
 
 
 def settle_all(settlings, clock=time.monotonic):

@@ -18,18 +18,25 @@ _DEFAULTED = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL
 
 
 class Launch:
-    """A launched program: its pid and start time (for identity)."""
+    """A launched program: its pid and start time (for identity), and the
+    session the launch made (every process it starts inherits it)."""
 
-    __slots__ = ("program", "pid", "start_time")
+    __slots__ = ("program", "pid", "start_time", "sid")
 
-    def __init__(self, program, pid, start_time):
+    def __init__(self, program, pid, start_time, sid=None):
         self.program = program
         self.pid = pid
         self.start_time = start_time
+        self.sid = sid
 
 
-def open_log(path):
-    """Open a log file for appending, creating its directory if it is missing."""
+def open_log(path, program=None, key="stdout"):
+    """Open a log file for appending, creating its directory if it is missing.
+
+    Any failure is PermissionProblem (exit 136, as 1.5.13), whatever the
+    reason (permissions, a directory in its place, a read-only filesystem),
+    with the setting to fix when ``program`` is given.
+    """
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
     try:
         try:
@@ -37,10 +44,33 @@ def open_log(path):
         except FileNotFoundError:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
             return os.open(path, flags, 0o644)
-    except PermissionError as err:
-        raise PermissionProblem("cannot open log file %s: %s" % (path, err.strerror), path=path)
     except OSError as err:
-        raise LaunchError("cannot open log file %s: %s" % (path, err.strerror), path=path)
+        raise PermissionProblem(_log_message(path, err, program, key), path=path) from None
+
+
+def _log_message(path, err, program, key):
+    import errno
+
+    reason = err.strerror or str(err)
+    if err.filename and err.filename != path:
+        reason = "%s: %s" % (err.filename, reason)  # its directory could not be made
+    if err.errno == errno.EISDIR:
+        fix = "%s is a directory: set %s to a file (e.g. %s/%s.log)" % (
+            path, key, path.rstrip("/"), program.name if program else "output")
+    elif err.errno in (errno.ENOTDIR, errno.EEXIST):
+        fix = "a part of its path is not a directory: set %s to a file in a directory" \
+              " of yours" % key
+    elif err.errno == errno.ENOSPC:
+        fix = "its filesystem is full: free some space"
+    elif err.errno == errno.EROFS:
+        fix = "its filesystem is read-only: set %s to a file on a writable one" % key
+    else:
+        fix = "make it writable by you (chmod u+w, or its directory's permissions; chattr -i if" \
+              " it is immutable), or set %s to another file" % key
+    where = ""
+    if program is not None:
+        where = " (%s: [Program:%s] %s = %s)" % (program.source, program.name, key, path)
+    return "cannot open log file %s: %s%s. Fix: %s" % (path, reason, where, fix)
 
 
 def environment(program, base=None):
@@ -82,12 +112,13 @@ def _middle(program, env, out_fd, err_fd, null_fd, report_fd, nofile):
             stderr=err_fd, close_fds=True, restore_signals=True,
             umask=-1 if program.umask is None else program.umask)
         os.write(report_fd, b"P %d\n" % child.pid)
-    except OSError as err:
-        what = err.filename if err.filename else program.argv[0]
-        os.write(report_fd, b"E %d %s: %s" % (err.errno or 0, os.fsencode(str(what)),
-                                             (err.strerror or str(err)).encode()))
+    except OSError as err:  # "E errno NUL filename NUL message NUL the PATH searched"
+        what = os.fsencode(str(err.filename)) if err.filename else b""
+        os.write(report_fd, b"E %d\0%s\0%s\0%s" % (
+            err.errno or 0, what, (err.strerror or str(err)).encode(errors="replace"),
+            os.fsencode(os.pathsep.join(os.get_exec_path(env)))))
     except BaseException as err:  # anything: report it rather than run parent code
-        os.write(report_fd, b"E 0 %s" % repr(err).encode())
+        os.write(report_fd, b"E 0\0\0%s\0" % repr(err).encode(errors="replace"))
     finally:
         os._exit(0)
 
@@ -130,8 +161,8 @@ def _begin(program, env, nofile):
 
     out_fd = err_fd = null_fd = read_fd = write_fd = -1
     try:
-        out_fd = open_log(program.stdout)
-        err_fd = out_fd if program.stderr is None else open_log(program.stderr)
+        out_fd = open_log(program.stdout, program, "stdout")
+        err_fd = out_fd if program.stderr is None else open_log(program.stderr, program, "stderr")
         null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         first = os.fork()
@@ -163,19 +194,71 @@ def _finish(program, pending):
 
 def _outcome(program, report):
     pid = None
-    for line in report.split(b"\n"):
-        if line.startswith(b"P "):
-            pid = int(line[2:])
-        elif line.startswith(b"E "):
-            _, errno, message = (line.split(b" ", 2) + [b""])[:3]
-            raise LaunchError("cannot execute %r: %s" % (program.command, message.decode(errors="replace")),
-                              errno=int(errno), pid=pid)
+    if report.startswith(b"P "):
+        line, _, report = report.partition(b"\n")
+        pid = int(line[2:])
+    if report.startswith(b"E "):
+        fields = (report[2:].split(b"\0") + [b""] * 4)[:4]
+        number = int(fields[0] or 0)
+        filename = os.fsdecode(fields[1]) if fields[1] else None
+        message = fields[2].decode(errors="replace")
+        raise LaunchError(exec_failure(program, number, filename, message, os.fsdecode(fields[3])),
+                          errno=number, pid=pid)
     if pid is None:
         raise LaunchError("launching %r failed: the intermediate process died" % program.command)
     from . import procfs
 
     info = procfs.read(pid)
     return Launch(program, pid, info.start_time if info else None)
+
+
+def exec_failure(program, number, filename, message, exec_path):
+    """Why the exec of ``program`` failed, with the setting to fix (and how)."""
+    import errno
+
+    from .. import preflight
+
+    head = "cannot execute %r" % program.command
+    where = "%s: [Program:%s]" % (program.source, program.name)
+    word = program.argv[0] if program.argv else ""
+    if filename and filename == program.directory and filename != word:
+        if number == errno.ENOENT:
+            what = "does not exist"
+            fix = "create it (mkdir -p %s) or set directory to an existing one" % filename
+        elif number == errno.ENOTDIR:
+            what = "is not a directory"
+            fix = "set directory to a directory"
+        else:
+            what = "cannot be entered"
+            fix = "make it accessible (chmod u+x) or set directory to another one"
+        return ("%s: the working directory %s %s (%s), so the command was not run; it is the"
+                " working directory that is wrong (%s directory = %s), not the command. Fix: %s"
+                % (head, filename, what, message, where, filename, fix))
+    setting = "%s command = %s" % (where, program.command)
+    if program.useshell:
+        return "%s: %s: %s (%s)" % (head, filename or word, message, setting)
+    if word.startswith("~"):
+        return ("%s: %s: %s; '~' is not expanded in a command without useshell (%s). Fix: write"
+                " the full path (%s), or set useshell = True"
+                % (head, word, message, setting, os.path.expanduser(word)))
+    if "/" not in word and number in (errno.ENOENT, errno.EACCES, errno.ENOTDIR):
+        _, origin = preflight.program_path(program)
+        if number == errno.ENOENT:
+            return ("%s: command '%s' not found in PATH (%s: %s) (%s). Fix: write its full path in"
+                    " command, or set PATH in the program's [[Env]]"
+                    % (head, word, origin, exec_path, setting))
+        return ("%s: '%s' found in PATH (%s: %s) is not executable: %s (%s). Fix: chmod +x it, or"
+                " write the full path of the right program" % (head, word, origin, exec_path,
+                                                              message, setting))
+    path = os.path.normpath(os.path.join(program.directory, word))
+    problem = preflight.exec_problem(path, word) if "/" in word else None
+    if number == errno.ENOEXEC:
+        return ("%s: %s: %s: it is neither a binary nor a script with a #! line (%s). Fix: add a"
+                " #! line (e.g. #!/bin/sh) to it, or put its interpreter first (command = sh %s"
+                " ...)" % (head, word, message, setting, word))
+    if problem:
+        return "%s: %s: %s; %s (%s). %s" % (head, word, message, problem[0], setting, problem[1])
+    return "%s: %s: %s (%s)" % (head, filename or word, message, setting)
 
 
 def become_subreaper():

@@ -1,0 +1,87 @@
+"""Launch records: the file format, damaged files, and which settings changed."""
+
+import os
+
+import pytest
+
+from usrsvcmod.config.model import Monitoring, Program
+from usrsvcmod.proc import record
+from usrsvcmod.proc.settle import _suggest
+from usrsvcmod.proc.procfs import ProcInfo
+
+
+def program(**changes):
+    values = dict(
+        name="web", command="/srv/web --port 80", argv=("/srv/web", "--port", "80"), useshell=False,
+        pidfile="/tmp/x.pid", stdout="/tmp/x.log", stderr=None, enabled=True, autopid=True,
+        scan_for_process=True, proctitle_re="x", autostart=True, autorestart=True, maxrestarts=0,
+        restart_delay=0.0, restart_delay_max=0.0, success_seconds=2.0, term_to_kill_seconds=8.0,
+        inherit_env=True, email_alerts=(), directory="/srv", umask=None, stop_signal=15,
+        kill_descendants=True, env=(("SECRET", "hunter2-very-secret"),),
+        monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
+                              activityfile_limit=120.0),
+        source="/tmp/usrsvc.cfg", title_suffix="/srv/web --port 80")
+    values.update(changes)
+    return Program(**values)
+
+
+def info(pid=4242, start=1700000000.25, cmdline=("redis-server", "127.0.0.1:6379")):
+    return ProcInfo(pid, 1, 4241, "S", start, os.geteuid(), list(cmdline))
+
+
+def test_round_trip_keeps_every_field():
+    made = record.make(program(), info(), 1700000000.24, sid=4241)
+    back = record.LaunchRecord.loads(made.dumps())
+    assert (back.pid, back.start_time, back.sid, back.launched_at) == (4242, 1700000000.25, 4241,
+                                                                     1700000000.24)
+    assert back.keys == made.keys and back.title == "redis-server 127.0.0.1:6379"
+    assert back.changed(program()) == []
+
+
+@pytest.mark.parametrize("edit, keys", [
+    ({"command": "/srv/web --port 81"}, ["command"]),
+    ({"env": (("SECRET", "other"),)}, ["env"]),
+    ({"directory": "/tmp", "umask": 0o22}, ["directory", "umask"]),
+    ({"success_seconds": 9.0, "autorestart": False}, []),  # not a launch setting
+])
+def test_changed_names_the_launch_settings_edited(edit, keys):
+    made = record.make(program(), info(), None, sid=1)
+    assert made.changed(program(**edit)) == keys
+
+
+def test_environment_values_are_never_written():
+    data = record.make(program(), info(), None, sid=1).dumps()
+    assert b"hunter2" not in data and b"SECRET" not in data
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"garbage", b"usrsvc-launch 1\npid x\n", b"usrsvc-launch 2\npid 5\n",
+    b"usrsvc-launch 1\npid 5\nstart_time 1.0\n",  # incomplete
+    b"usrsvc-launch 1\npid -3\nstart_time 1.0\nsid 1\nlaunched_at 1.0\nat 1.0\n",
+    b"\xff\xfe\x00" * 30,
+])
+def test_damaged_records_mean_no_record(data):
+    assert record.LaunchRecord.loads(data) is None
+
+
+def test_files_others_could_write_or_symlinks_are_ignored(tmp_path):
+    path = str(tmp_path / "web.launch")
+    made = record.make(program(), info(), None, sid=1)
+    record.write_file(path, made)
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert record.read_file(path).pid == 4242
+    os.chmod(path, 0o622)
+    assert record.read_file(path) is None
+    os.chmod(path, 0o600)
+    link = str(tmp_path / "link.launch")
+    os.symlink(path, link)
+    assert record.read_file(link) is None
+    assert [n for n in os.listdir(str(tmp_path)) if n.endswith(".tmp")] == []
+
+
+def test_suggested_proctitle_re_pastes_into_a_config_as_is():
+    import re
+
+    text = _suggest(info(cmdline=("gunicorn:", "master", "[app:app]")), True).strip()
+    assert text == r"proctitle_re = ^gunicorn: master \[app:app\]$"
+    assert re.search(text.split(" = ", 1)[1], "gunicorn: master [app:app]")
