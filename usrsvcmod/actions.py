@@ -17,7 +17,8 @@ class Result:
     """What happened to one program. Field names are the JSON schema."""
 
     __slots__ = ("name", "state", "pid", "started_at", "uptime_s", "rss_kb", "cmdline",
-                 "pidfile", "message", "code", "notes", "config_changed", "leftover_pids")
+                 "pidfile", "message", "code", "notes", "config_changed", "leftover_pids",
+                 "restarts", "last_exit", "reason", "next_retry", "stdout", "stderr")
 
     def __init__(self, program, state, info=None, message="", code=exitcodes.SUCCESS, notes=(),
                  found=None):
@@ -29,6 +30,9 @@ class Result:
         self.notes = list(notes)
         self.config_changed = list(found.changed) if found is not None and info is not None else []
         self.leftover_pids = [i.pid for i in found.leftovers] if found is not None else []
+        self.stdout, self.stderr = program.stdout, program.stderr or program.stdout
+        # what only usrsvcd knows (see with_daemon); None when it is not running
+        self.restarts = self.last_exit = self.reason = self.next_retry = None
         self.pid = info.pid if info else None
         self.started_at = round(info.start_time, 2) if info else None
         self.uptime_s = round(max(0.0, time.time() - info.start_time), 1) if info else None
@@ -86,22 +90,76 @@ def _leftovers(found, held=True):
         ", ".join(str(i.pid) for i in found.leftovers))
 
 
-def status(session, programs):
-    """Read-only: finding a program never writes or removes a file."""
+def status(session, programs, health=False):
+    """Read-only: finding a program never writes or removes a file.
+
+    With ``health`` (``status all``), a program that is down because it is
+    disabled or because the user stopped it is not a failure, so the exit
+    code answers "is everything up that should be?". When usrsvcd runs, its
+    last snapshot adds its state, restarts, last exit and next retry.
+    """
+    view = daemon_view(session.state)
     results = []
     for program in programs:
         found = session.find(program)
+        user_stopped = session.state is not None and session.state.is_stopped(program.name)
         if found.pid:
-            results.append(Result(program, "running", found.info, "running" + _changed(found),
-                                  notes=found.notes, found=found))
-        elif found.leftovers:
-            results.append(Result(program, "stopped", None, "not running; " + _leftovers(found)
-                                  + " (usrsvc stop ends them)", exitcodes.FAILURE, found.notes,
-                                  found))
+            result = Result(program, "running", found.info, "running" + _changed(found),
+                            notes=found.notes, found=found)
+        elif not program.enabled:
+            result = Result(program, "disabled", None, "not running (disabled)",
+                            exitcodes.SUCCESS if health else exitcodes.FAILURE, found.notes, found)
+        elif user_stopped:
+            result = Result(program, "stopped_by_user", None, "not running (stopped with usrsvc stop)",
+                            exitcodes.SUCCESS if health else exitcodes.FAILURE, found.notes, found)
         else:
-            results.append(Result(program, "stopped", None, "not running",
-                                  exitcodes.FAILURE, found.notes))
+            message = "not running"
+            if found.leftovers:
+                message += "; %s (usrsvc stop ends them)" % _leftovers(found)
+            result = Result(program, "stopped", None, message, exitcodes.FAILURE, found.notes, found)
+        if view is not None:
+            with_daemon(result, view.get(program.name))
+        results.append(result)
     return results
+
+
+def daemon_view(state):
+    """usrsvcd's last snapshot (programs by name) if a usrsvcd runs for this config."""
+    if state is None:
+        return None
+    try:
+        with open(os.path.join(state.path, "usrsvcd.status"), "rb") as handle:
+            data = handle.read(1 << 24)
+    except OSError:
+        return None
+    import json
+
+    try:
+        snapshot = json.loads(data)
+        info = procfs.read(int(snapshot["pid"]))
+        programs = snapshot["programs"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if info is None or info.zombie or not info.cmdline or not info.cmdline[0].startswith("usrsvcd:"):
+        return None  # the daemon that wrote it is gone
+    return programs if isinstance(programs, dict) else None
+
+
+def with_daemon(result, entry):
+    """Add what usrsvcd knows of the program (its snapshot ``entry``) to ``result``."""
+    if not isinstance(entry, dict):
+        return
+    result.restarts = entry.get("restarts")
+    result.last_exit = entry.get("last_exit")
+    result.reason = entry.get("reason")
+    result.next_retry = entry.get("next_retry")
+    state = entry.get("state")
+    if result.pid is None and state in ("starting", "stopping", "backoff", "gave_up"):
+        result.state = state
+        result.message += "; usrsvcd: %s: %s" % (state, entry.get("reason"))
+    text = entry.get("last_exit_text")
+    if text and result.last_exit is not None:
+        result.last_exit = dict(result.last_exit, text=text)
 
 
 def _locked(session, programs, body):
@@ -245,8 +303,8 @@ def _stop_batch(session, programs, user):
             continue
         descendants = ()
         if program.kill_descendants:
-            sid = found.record.sid if found.how in ("record", "session") else None
-            descendants = identity.family(session.table(), program, found.pid, sid)
+            record = found.record if found.how in ("record", "session") else None
+            descendants = identity.family(session.table(), program, found.pid, record)
         targets.append(kill.StopTarget(program, found.info, program.stop_signal,
                                        program.term_to_kill_seconds, descendants))
         targets[-1].found = found
@@ -293,8 +351,7 @@ def update(session, programs, parallel=False):
                 "no launch record (not started by this usrsvc); left as it is"
             results[program.name] = Result(program, "running", found.info, why, notes=found.notes)
         else:
-            results[program.name] = Result(program, "stopped", None,
-                                           "not running; its next start uses the new config",
+            results[program.name] = Result(program, "stopped", None, "not running",
                                            notes=found.notes)
     for result in restart(session, stale, parallel):
         if result.ok:

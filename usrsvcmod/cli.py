@@ -4,10 +4,9 @@ Arguments are parsed by hand: argparse alone costs a third of the time
 ``usrsvc status NAME`` may take.
 """
 
-import os
 import sys
 
-from . import __version__, exitcodes
+from . import exitcodes, frontend
 from .errors import UsrsvcError
 
 ACTIONS = ("start", "stop", "restart", "status", "update", "checkconfig")
@@ -91,23 +90,6 @@ def parse(argv):
     return opts
 
 
-def _readme():
-    try:
-        from importlib.metadata import metadata
-
-        text = metadata("usrsvc").get_payload()
-        if text and text.strip():
-            return text
-    except Exception:  # metadata missing in an odd install: fall back below
-        pass
-    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
-    try:
-        with open(here) as handle:
-            return handle.read()
-    except OSError:
-        return "README not found; see the project's README.md\n"
-
-
 def _fmt_uptime(seconds):
     if seconds is None:
         return "-"
@@ -132,7 +114,32 @@ def _line(result):
             _fmt_rss(result.rss_kb), result.cmdline)
     else:
         text = "%s: %s" % (result.name, result.message)
-    return text
+    extra = _daemon_facts(result)
+    return text + ("\n  " + "; ".join(extra) if extra else "")
+
+
+def _daemon_facts(result):
+    """What usrsvcd knows (restarts, last exit, next retry), when it runs."""
+    import time
+
+    facts = []
+    if result.restarts:
+        facts.append("restarts: %d" % result.restarts)
+    if result.last_exit:
+        when = result.last_exit.get("at")
+        facts.append("last exit: %s%s" % (result.last_exit.get("text") or _exit_text(result.last_exit),
+                                           time.strftime(" at %H:%M:%S", time.localtime(when))
+                                           if when else ""))
+    if result.next_retry:
+        facts.append("next start at %s" % time.strftime("%H:%M:%S", time.localtime(result.next_retry)))
+    return facts
+
+
+def _exit_text(last_exit):
+    if last_exit.get("code") is not None:
+        return "exited with status %d" % last_exit["code"]
+    return "killed by signal %s%s" % (last_exit.get("signal"),
+                                      " (core dumped)" if last_exit.get("core") else "")
 
 
 def _table(results):
@@ -146,6 +153,9 @@ def _table(results):
     for r in results:
         if r.message and r.message not in ("running", "not running"):
             lines.append("%s: %s" % (r.name, r.message))
+        facts = _daemon_facts(r)
+        if facts:
+            lines.append("%s: %s" % (r.name, "; ".join(facts)))
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -198,15 +208,8 @@ def run(argv, out=sys.stdout, err=sys.stderr):
 
     try:
         opts = parse(argv)
-        if opts.show == "help":
-            out.write(USAGE)
-            return exitcodes.SUCCESS
-        if opts.show == "version":
-            out.write("usrsvc %s\n" % __version__)
-            return exitcodes.SUCCESS
-        if opts.show == "readme":
-            out.write(_readme())
-            return exitcodes.SUCCESS
+        if opts.show:
+            return frontend.show("usrsvc", opts.show, USAGE, out)
         if opts.words[:1] == ["update"] and len(opts.words) == 1:
             opts.words.append("all")  # `usrsvc update` alone looks at every program
         if opts.words[:1] == ["checkconfig"]:
@@ -219,12 +222,8 @@ def run(argv, out=sys.stdout, err=sys.stderr):
         if action not in ACTIONS:
             raise InvalidAction("invalid action %r; expected one of: %s" % (action, ", ".join(ACTIONS)))
         return _act(opts, action, name, out, err)
-    except UsageError as error:
-        err.write("usrsvc: %s\n\n%s" % (error.message, USAGE))
-        return exitcodes.FAILURE
     except UsrsvcError as error:
-        err.write("usrsvc: %s\n" % error)
-        return exitcodes.code_for(error)
+        return frontend.report("usrsvc", error, err, USAGE)
     except KeyboardInterrupt:
         err.write("usrsvc: interrupted\n")
         return exitcodes.FAILURE
@@ -239,36 +238,24 @@ def _checkconfig(opts, out, err):
     try:
         config = load(opts.config)
     except ConfigError as error:
-        for line in error.warnings:
-            err.write("usrsvc: warning: %s\n" % line)
-        err.write("usrsvc: invalid configuration (%d problem%s):\n"
-                  % (len(error.problems), "" if len(error.problems) == 1 else "s"))
-        for line in error.problems:
-            err.write("  %s\n" % line)
-        return exitcodes.INVALID_CONFIG
-    for line in list(config.warnings) + preflight.check(config):
-        err.write("usrsvc: warning: %s\n" % line)
+        return frontend.config_error("usrsvc", error, err)
+    frontend.warn("usrsvc", list(config.warnings) + preflight.check(config), err)
     out.write("\n".join(preflight.summary(config)) + "\n")
     return exitcodes.SUCCESS
 
 
 def _act(opts, action, name, out, err):
     from . import actions
-    from .config import cached
+    from .config import cached, main_config_path
     from .errors import ConfigError
+    from .state import RuntimeState
 
-    try:
-        config = cached(opts.config, None if name == "all" else {name})
+    path = main_config_path(opts.config)
+    try:  # the validated config is remembered in the runtime state directory
+        config = cached(path, None if name == "all" else {name}, RuntimeState(path).path)
     except ConfigError as error:
-        for line in error.warnings:
-            err.write("usrsvc: warning: %s\n" % line)
-        err.write("usrsvc: invalid configuration (%d problem%s):\n"
-                  % (len(error.problems), "" if len(error.problems) == 1 else "s"))
-        for line in error.problems:
-            err.write("  %s\n" % line)
-        return exitcodes.INVALID_CONFIG
-    for line in config.warnings:
-        err.write("usrsvc: warning: %s\n" % line)
+        return frontend.config_error("usrsvc", error, err)
+    frontend.warn("usrsvc", config.warnings, err)
     programs, several = _select(config, name, action)
     from .state import RuntimeState
 
@@ -277,7 +264,7 @@ def _act(opts, action, name, out, err):
     if opts.parallel and len(programs) > 100:
         session.nofile = _raise_fd_limit()  # a lock and a pidfd or two per program, all at once
     if action == "status":
-        results = actions.status(session, programs)
+        results = actions.status(session, programs, health=several)
     else:
         results = getattr(actions, action)(session, programs, parallel=opts.parallel)
     text = render(results, opts.json, several)

@@ -63,7 +63,15 @@ class LaunchError(UsrsvcError):
 
 
 class DaemonRunning(UsrsvcError):
+    """usrsvcd already runs for this config; ``pid`` in fields (None if unknown)."""
+
     kind = "daemon_running"
+
+
+class DaemonFailed(UsrsvcError):
+    """A detached usrsvcd never said it was up (its report, or none, is the message)."""
+
+    kind = "daemon_failed"
 
 
 class UsageError(UsrsvcError):

@@ -40,6 +40,7 @@ _BY_KIND = {
     "daemon_running": DAEMON_RUNNING,
     "permission": INSUFFICIENT_PERMISSIONS,
     "launch": FAILED_TO_LAUNCH,
+    "daemon_failed": UNKNOWN_FAILURE,  # as before: usrsvcd start that never came up
 }
 
 

@@ -62,7 +62,7 @@ def program_warnings(program, environ=None):
     directory_ok = _directory(program, out)
     if not program.useshell:
         _command(program, environ, directory_ok, out)
-        _proctitle(program, directory_ok, out)
+    _proctitle(program, directory_ok, out)  # for useshell: the command after ~/$VAR expansion
     for key in ("stdout", "stderr"):
         path = getattr(program, key)
         if path:
@@ -231,15 +231,12 @@ def _pidfile_problem(path):
 
 def _proctitle(program, directory_ok, out):
     """A one-path command with the default proctitle_re also matches `less PATH`."""
-    if len(program.argv) != 1 or "/" not in program.argv[0] or program.argv[0].startswith("~"):
-        return
-    from .config.proctitle import default_proctitle_re
-
-    word = program.argv[0]
-    default, _ = default_proctitle_re(program.argv, program.command, False)
-    if program.proctitle_re != default:
+    suffix = program.title_suffix  # set only for the default proctitle_re
+    if suffix is None or " " in suffix or "/" not in suffix or suffix.startswith("~"):
         return
     import re
+
+    word, default = suffix, program.proctitle_re
 
     shown = [word]
     interpreter = _shebang(os.path.join(program.directory, word)) if directory_ok else None

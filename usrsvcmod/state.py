@@ -13,7 +13,7 @@ import stat
 import time
 
 from .config import safety
-from .errors import PermissionProblem, TryAgain, UnsafePathError
+from .errors import PermissionProblem, TryAgain
 
 LOCK_TIMEOUT = 30.0
 
@@ -22,18 +22,8 @@ def _quote(text):
     return text.replace("%", "%25").replace("/", "%2F")
 
 
-def _private_dir(path):
-    """Create ``path`` 0700 if needed; refuse a symlink or someone else's dir."""
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode):
-        raise UnsafePathError(["%s: refused: runtime state path is not a directory"
-                               " (a symlink?); remove it" % path])
-    safety.check(path, st)
-    return path
+def _unquote(text):
+    return text.replace("%2F", "/").replace("%25", "%")
 
 
 def _private_now(path):
@@ -95,8 +85,8 @@ class RuntimeState:
         """Create (or check) the state directory; checked once per place per process."""
         path = self.path
         if path != self._verified or not os.path.isdir(path):
-            _private_dir(os.path.dirname(path))
-            _private_dir(path)
+            safety.private_dir(os.path.dirname(path))
+            safety.private_dir(path)
             self._verified = path
         return path
 
@@ -143,11 +133,30 @@ class RuntimeState:
         record.write_file(self._file("launch", name), launch_record)
 
     def clear_record(self, name):
-        """Only while holding the program's lock."""
+        """Only while holding the program's lock. A record that cannot be removed
+        (a directory planted in its place) is left: it is never read as one."""
         try:
             os.unlink(self._file("launch", name))
-        except FileNotFoundError:
+        except OSError:
             pass
+
+    def all_records(self):
+        """(name, LaunchRecord) for every readable record of this config."""
+        from .proc import record
+
+        directory = self.path
+        if not _private_now(directory):
+            return []
+        found = []
+        try:
+            names = [n for n in os.listdir(directory) if n.endswith(".launch")]
+        except OSError:
+            return []
+        for entry in names:
+            launch = record.read_file(os.path.join(directory, entry))
+            if launch is not None:
+                found.append((_unquote(entry[:-len(".launch")]), launch))
+        return found
 
     # locks ----------------------------------------------------------
     def lock(self, name, timeout=LOCK_TIMEOUT, clock=time.monotonic):

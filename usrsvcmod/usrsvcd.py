@@ -6,12 +6,13 @@ the daemon never touches a service.
 
 import json
 import os
-import signal
 import sys
 import time
 
-from . import __version__, exitcodes
-from .errors import ConfigError, DaemonRunning, UsageError, UsrsvcError
+from . import exitcodes, frontend
+from .errors import ConfigError, UsageError, UsrsvcError
+
+NAME = "usrsvcd"
 
 ACTIONS = ("start", "stop", "restart", "status", "reread", "checkconfig")
 USAGE = """Usage: usrsvcd [start|stop|restart|status|reread|checkconfig] [options]
@@ -36,7 +37,6 @@ Options:
   -h, --help          show this help and exit
   --version           show the version and exit
 """
-STOP_TIMEOUT = 10.0
 
 
 class Options:
@@ -106,78 +106,45 @@ class Context:
 
     @property
     def pidfile(self):
-        """The daemon's pidfile; with a broken config, the default one (so that
-        a running daemon can still be found, stopped and asked about)."""
-        if self._pidfile is not None:
-            return self._pidfile
-        try:
-            configured = self.config.main.pidfile
-        except ConfigError as error:
-            if self.opts.action not in ("stop", "status"):
-                raise
-            self.err.write("usrsvcd: warning: the configuration is invalid (%d problem(s); see"
-                           " usrsvcd checkconfig); looking for the daemon by its default pidfile\n"
-                           % len(error.problems))
-            configured = None
-        self._pidfile = configured or os.path.join(self.state.path, "usrsvcd.pid")
+        """The daemon's pidfile; with a broken config, for stop and status, the
+        default one (the daemon is found by its lock anyway)."""
+        from .daemon import runner
+
+        if self._pidfile is None:
+            try:
+                self._pidfile = runner.pidfile_path(self.config.main, self.state)
+            except ConfigError as error:
+                if self.opts.action not in ("stop", "status"):
+                    raise
+                frontend.warn(NAME, ["the configuration is invalid (%d problem(s); see usrsvcd"
+                                     " checkconfig); looking for the daemon by its lock and its"
+                                     " default pidfile" % len(error.problems)], self.err)
+                self._pidfile = runner.default_pidfile(self.state)
         return self._pidfile
 
-    def running_pid(self):
-        """The live daemon's ProcInfo per its pidfile (same identity rule), or None.
+    def find_daemon(self):
+        """The running daemon's ProcInfo, or None (see runner.find_daemon)."""
+        from .daemon import runner
 
-        The default pidfile is looked for in every place the runtime state
-        could have been when that daemon started (see RuntimeState.root).
-        """
-        paths = [self.pidfile]
-        if self.pidfile == os.path.join(self.state.path, "usrsvcd.pid"):
-            paths = [os.path.join(d, "usrsvcd.pid") for d in self.state.candidates()]
-        for path in paths:
-            info = self._daemon_in(path)
-            if info is not None:
-                return info
-        return None
-
-    def _daemon_in(self, path):
-        from .proc import pidfile, procfs
-
-        pid, written_at, _ = pidfile.read(path)
-        if pid is None:
-            return None
-        info = procfs.read(pid)
-        if info is None or info.zombie or info.uid != os.geteuid() or pid == os.getpid():
-            return None
-        if info.start_time > written_at + 1.0 or "usrsvcd" not in info.cmdline_text:
-            return None
-        return info
+        return runner.find_daemon(self.state, self.path, self.pidfile)
 
     def say(self, text):
         self.out.write(text + "\n")
         self.out.flush()
 
 
-def _print_config_error(ctx, error):
-    for line in error.warnings:
-        ctx.err.write("usrsvcd: warning: %s\n" % line)
-    ctx.err.write("usrsvcd: invalid configuration (%d problem%s):\n"
-                  % (len(error.problems), "" if len(error.problems) == 1 else "s"))
-    for line in error.problems:
-        ctx.err.write("  %s\n" % line)
-    return exitcodes.INVALID_CONFIG
-
-
 def do_checkconfig(ctx):
     from . import preflight
 
     config = ctx.config
-    for line in list(config.warnings) + preflight.check(config):
-        ctx.err.write("usrsvcd: warning: %s\n" % line)
+    frontend.warn(NAME, list(config.warnings) + preflight.check(config), ctx.err)
     for line in preflight.summary(config):
         ctx.say(line)
     return exitcodes.SUCCESS
 
 
 def do_status(ctx):
-    info = ctx.running_pid()
+    info = ctx.find_daemon()
     if info is None:
         ctx.say("usrsvcd is not running (pidfile %s)" % ctx.pidfile)
         return exitcodes.FAILURE
@@ -198,70 +165,50 @@ def do_status(ctx):
     return exitcodes.SUCCESS
 
 
-def _wait_gone(info, timeout):
-    from .proc import procfs
-
-    deadline = time.monotonic() + timeout
-    while procfs.alive(info.pid, info.start_time):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def do_stop(ctx):
-    info = ctx.running_pid()
+    from .daemon import runner
+
+    info = ctx.find_daemon()
     if info is None:
         ctx.say("usrsvcd is not running")
         return exitcodes.SUCCESS
-    try:
-        os.kill(info.pid, signal.SIGTERM)
-        if not _wait_gone(info, STOP_TIMEOUT):
-            os.kill(info.pid, signal.SIGKILL)  # it owns no service: nothing is lost
-            _wait_gone(info, 5.0)
-    except ProcessLookupError:
-        pass  # it exited on its own meanwhile
+    runner.stop(info)
     ctx.say("usrsvcd stopped (pid %d); services left running" % info.pid)
     return exitcodes.SUCCESS
 
 
 def do_reread(ctx):
+    from .daemon import runner
+
     ctx.config  # validate first: on error nothing is signalled
-    info = ctx.running_pid()
+    info = ctx.find_daemon()
     if info is None:
         ctx.say("configuration is valid; usrsvcd is not running, nothing to reread")
         return exitcodes.SUCCESS
-    path = os.path.join(ctx.state.path, "usrsvcd.reload")
-    before = _read_json(path).get("generation") if _read_json(path).get("pid") == info.pid else 0
-    os.kill(info.pid, signal.SIGUSR1)
-    deadline = time.monotonic() + 15.0
-    while time.monotonic() < deadline:
-        report = _read_json(path)
-        if report.get("pid") == info.pid and (report.get("generation") or 0) > (before or 0):
-            if report.get("status") == "ok":
-                ctx.say("usrsvcd (pid %d) applied the new configuration" % info.pid)
-                return exitcodes.SUCCESS
-            ctx.err.write("usrsvcd rejected the configuration and kept the old one:\n")
-            for line in report.get("problems", ()):
-                ctx.err.write("  %s\n" % line)
-            return exitcodes.INVALID_CONFIG
-        time.sleep(0.02)
-    ctx.err.write("usrsvcd (pid %d) did not confirm the reread in 15s\n" % info.pid)
-    return exitcodes.FAILURE
-
-
-def _read_json(path):
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return {}
+    answer = runner.reread(ctx.state, info)
+    if answer is None:
+        ctx.err.write("usrsvcd (pid %d) did not confirm the reread in %ds\n"
+                      % (info.pid, runner.REREAD_TIMEOUT))
+        return exitcodes.FAILURE
+    status, problems = answer
+    if status == "ok":
+        ctx.say("usrsvcd (pid %d) applied the new configuration" % info.pid)
+        return exitcodes.SUCCESS
+    ctx.err.write("usrsvcd rejected the configuration and kept the old one:\n")
+    for line in problems:
+        ctx.err.write("  %s\n" % line)
+    return exitcodes.INVALID_CONFIG
 
 
 def do_start(ctx):
     from .daemon import runner
 
-    return runner.start(ctx)
+    config = ctx.config  # validated before anything else happens
+    started = runner.start(ctx.path, config, ctx.state, ctx.load,
+                           foreground=ctx.opts.foreground, debug=ctx.opts.debug)
+    if started is not None:
+        ctx.say("usrsvcd started, pid %d; log: %s" % (started.pid, started.log))
+    return exitcodes.SUCCESS
 
 
 def do_restart(ctx):
@@ -273,30 +220,19 @@ def do_restart(ctx):
 def run(argv, out=sys.stdout, err=sys.stderr):
     try:
         opts = parse(argv)
-        if opts.show == "help":
-            out.write(USAGE)
-            return exitcodes.SUCCESS
-        if opts.show == "version":
-            out.write("usrsvcd %s\n" % __version__)
-            return exitcodes.SUCCESS
+        if opts.show:
+            return frontend.show(NAME, opts.show, USAGE, out)
         ctx = Context(opts, out, err)
         try:
             return globals()["do_" + opts.action](ctx)
         except ConfigError as error:
-            return _print_config_error(ctx, error)
-    except UsageError as error:
-        err.write("usrsvcd: %s\n\n%s" % (error.message, USAGE))
-        return exitcodes.FAILURE
-    except DaemonRunning as error:
-        err.write("usrsvcd: %s\n" % error.message)
-        return exitcodes.DAEMON_RUNNING
+            return frontend.config_error(NAME, error, err)
     except UsrsvcError as error:
-        err.write("usrsvcd: %s\n" % error.message)
-        return exitcodes.code_for(error)
+        return frontend.report(NAME, error, err, USAGE)
 
 
 def main():
     """Entry point of ``usrsvcd`` (console_scripts and bin/usrsvcd)."""
     from .entry import main as run_main
 
-    run_main("usrsvcd", run)
+    run_main(NAME, run)

@@ -27,11 +27,12 @@ def label(results, key):
     return results["peers"][key]["label"]
 
 
-def crash_chart(results, outdir):
-    recs = [r for r in results["records"] if r["measure"] == "crash_recovery" and r["samples"]]
+def crash_chart(results, outdir, measure="crash_recovery", filename="crash_recovery.png",
+                title="Crash recovery", xlabel="ms until a new process is alive (log scale)"):
+    recs = [r for r in results["records"] if r["measure"] == measure and r["samples"]]
     ns = sorted({r["n"] for r in recs})
     if not ns:
-        return
+        return False
     fig, axes = plt.subplots(1, len(ns), figsize=(6 * len(ns), 4.5), squeeze=False)
     for ax, n in zip(axes[0], ns):
         keys = [k for k in order(results)
@@ -46,12 +47,13 @@ def crash_chart(results, outdir):
             ax.scatter(values, [i] * len(values), s=10, alpha=0.6)
         ax.set_yticks(range(1, len(keys) + 1), [label(results, k) for k in keys])
         ax.set_xscale("log")
-        ax.set_xlabel("ms until a new process is alive (log scale)")
-        ax.set_title(f"Crash recovery, N = {n}")
+        ax.set_xlabel(xlabel)
+        ax.set_title(f"{title}, N = {n}")
         ax.grid(True, axis="x", which="both", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "crash_recovery.png"), dpi=110)
+    fig.savefig(os.path.join(outdir, filename), dpi=110)
     plt.close(fig)
+    return True
 
 
 def median(values):
@@ -62,6 +64,8 @@ def median(values):
 
 def scaling_chart(results, outdir):
     recs = results["records"]
+    if not any(r["measure"] in ("status_all", "idle") for r in recs):
+        return False
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for key in order(results):
         points = sorted((r["n"], median(r["samples"]) * 1000) for r in recs
@@ -85,13 +89,22 @@ def scaling_chart(results, outdir):
     fig.tight_layout()
     fig.savefig(os.path.join(outdir, "scaling.png"), dpi=110)
     plt.close(fig)
+    return True
 
 
 def main():
     outdir = sys.argv[1]
     results = load(outdir)
-    crash_chart(results, outdir)
-    scaling_chart(results, outdir)
+    drawn = {
+        "crash_recovery.png": crash_chart(results, outdir),
+        "mass_crash.png": crash_chart(results, outdir, "mass_crash", "mass_crash.png",
+                                      "Mass crash (all N SIGKILLed at once)",
+                                      "ms until all N are alive again (log scale)"),
+        "scaling.png": scaling_chart(results, outdir),
+    }
+    for name, done in drawn.items():  # a chart of an earlier run must not be shown as this one's
+        if not done and os.path.exists(os.path.join(outdir, name)):
+            os.unlink(os.path.join(outdir, name))
 
 
 if __name__ == "__main__":

@@ -40,14 +40,30 @@ class Plan:
     settle: float            # success_seconds / startsecs for every peer
     pre_idle: float          # quiet time before the idle window
     crash_wait: tuple        # random extra wait before each kill
+    mass_ns: list            # mass crash: every service SIGKILLed at once
+    mass_trials: int
+    mass_wait: float         # extra quiet time (beyond settle) before each mass kill
 
 
 PLANS = {
-    "smoke": Plan("smoke", [3], [3], 1, 1, 1, [3], 1.0, [3], 1, [3], 2, 0.5, 0.5, (0.0, 0.2)),
+    "smoke": Plan("smoke", [3], [3], 1, 1, 1, [3], 1.0, [3], 1, [3], 2, 0.5, 0.5, (0.0, 0.2),
+                  [3], 1, 0.3),
     "quick": Plan("quick", [10, 100], [10, 100], 5, 10, 20, [10, 100], 8.0, [100], 1, [100],
-                  4, 1.0, 1.0, (0.2, 1.2)),
+                  4, 1.0, 1.0, (0.2, 1.2), [10, 100], 3, 1.0),
     "full": Plan("full", [10, 100, 1000], [10, 100], 15, 20, 30, [10, 100, 1000], 60.0,
-                 [10, 100], 3, [10, 100], 10, 1.0, 3.0, (0.2, 2.2)),
+                 [10, 100], 3, [10, 100], 10, 1.0, 3.0, (0.2, 2.2), [10, 100], 5, 1.0),
+}
+
+# --only names -> the measurements they run (bring_up always runs)
+SCENARIOS = {
+    "crash_recovery": {"crash_recovery"},
+    "mass_crash": {"mass_crash"},
+    "idle": {"idle"},
+    "status": {"status_one", "status_all"},
+    "reload": {"reload"},
+    "start_stop": {"start_stop"},
+    "manager": {"manager_restart", "manager_kill"},
+    "shell_stop": {"shell_stop"},
 }
 
 
@@ -75,14 +91,19 @@ def parse_args(argv):
                         help="use the usrsvc/usrsvcd found on PATH instead of installing")
     parser.add_argument("--ours-bin", help="directory holding usrsvc and usrsvcd to use")
     parser.add_argument("--out", help="where to write results (default: bench/ for --full, "
-                        "bench/.cache/quick for quick, a temp dir for --smoke)")
+                        "bench/.cache/quick for quick, bench/.cache/only-NAMES with --only, "
+                        "a temp dir for --smoke)")
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     parser.add_argument("--seed", type=int, default=None, help="random seed (kill order)")
     parser.add_argument("--render", metavar="DIR",
                         help="only rewrite DIR/RESULTS.md and charts from DIR/results.json")
     parser.add_argument("--ns", help="comma list of N to run instead of the mode's (e.g. 10)")
-    parser.add_argument("--trials", type=int, help="trials for crash recovery and status")
+    parser.add_argument("--trials", type=int, help="trials for crash recovery, mass crash and status")
     parser.add_argument("--idle", type=float, help="idle window in seconds")
+    parser.add_argument("--only", help="comma list of scenarios to run (default: all): "
+                        + ",".join(SCENARIOS))
+    parser.add_argument("--mass-ns", help="comma list of N for the mass crash (e.g. "
+                        "10,100,1000; default: the mode's, or --ns)")
     return parser.parse_args(argv)
 
 
@@ -137,6 +158,25 @@ class Runner:
         self.install_log = os.path.join(CACHE, "install.log")
         self.started = datetime.datetime.now(datetime.timezone.utc)
         self.t0 = time.monotonic()
+        self.measures = set().union(*SCENARIOS.values())
+        if args.only:
+            self.measures = set().union(*(SCENARIOS[k] for k in args.only.split(",")))
+
+    def wants(self, measure_name):
+        return measure_name in self.measures
+
+    def world_measures(self, peer, n):
+        """The measurements a sleep world of this peer and N would run."""
+        plan = self.plan
+        if isinstance(peer, peers.Floor):
+            planned = {"crash_recovery": n in plan.crash_ns, "mass_crash": n in plan.mass_ns}
+        else:
+            planned = {"idle": n in plan.idle_ns, "status_one": True, "status_all": True,
+                       "crash_recovery": n in plan.crash_ns, "mass_crash": n in plan.mass_ns,
+                       "reload": n in plan.restart_ns, "start_stop": n in plan.startstop_ns,
+                       "manager_restart": n in plan.restart_ns,
+                       "manager_kill": n in plan.restart_ns}
+        return {m for m, yes in planned.items() if yes and self.wants(m)}
 
     # -- peers ---------------------------------------------------------------
     def wanted(self, key):
@@ -289,15 +329,18 @@ class Runner:
     def run_peer(self, peer):
         plan = self.plan
         index = 0
-        ns = plan.crash_ns if isinstance(peer, peers.Floor) else plan.ns
+        ns = sorted(set(plan.crash_ns) | set(plan.mass_ns)) if isinstance(peer, peers.Floor) \
+            else sorted(set(plan.ns) | set(plan.mass_ns))
         for n in ns:
+            if not self.world_measures(peer, n):
+                continue
             world = self.new_world(peer, n, "sleep", index)
             index += 1
             try:
                 self.run_world(peer, world)
             finally:
                 self.close_world(peer, world)
-        if isinstance(peer, peers.Floor):
+        if isinstance(peer, peers.Floor) or not self.wants("shell_stop"):
             return
         world = self.new_world(peer, plan.shell_n, "shell", index)
         try:
@@ -322,34 +365,37 @@ class Runner:
 
     def run_world(self, peer, world):
         plan, n = self.plan, world.n
+        todo = self.world_measures(peer, n)
         if not self.setup(peer, world):
             return
         if self.step("bring_up", peer, n, self.bring_up, peer, world) is None:
             return
         time.sleep(plan.settle + plan.pre_idle)
-        if isinstance(peer, peers.Floor):
-            self.step("crash_recovery", peer, n, measure.crash_recovery, world,
-                      plan.crash_trials, self.rng, 30.0, plan.crash_wait)
-            return
-        if n in plan.idle_ns:
+        if "idle" in todo:
             window = plan.idle_window
             if plan.mode != "smoke":  # long enough to hold at least one periodic pass
                 window = max(window, peer.pass_period * 1.1 + 1)
             self.step("idle", peer, n, measure.idle_cost, peer, world, window)
         name = world.names[n // 2]
-        self.step("status_one", peer, n, measure.time_command, world,
-                  peer.status_one(world, name), plan.status_trials)
-        self.step("status_all", peer, n, measure.time_command, world,
-                  peer.status_all(world), plan.status_trials)
-        if n in plan.crash_ns:
+        if "status_one" in todo:
+            self.step("status_one", peer, n, measure.time_command, world,
+                      peer.status_one(world, name), plan.status_trials)
+        if "status_all" in todo:
+            self.step("status_all", peer, n, measure.time_command, world,
+                      peer.status_all(world), plan.status_trials)
+        if "crash_recovery" in todo:
             self.step("crash_recovery", peer, n, measure.crash_recovery, world,
                       plan.crash_trials, self.rng, 30.0, plan.crash_wait)
-        if n in plan.restart_ns:
+        if "mass_crash" in todo:
+            self.step("mass_crash", peer, n, measure.mass_crash, peer, world,
+                      plan.mass_trials, plan.mass_wait)
+        if "reload" in todo:
             self.step("reload", peer, n, measure.reload, peer, world)
-        if n in plan.startstop_ns:
+        if "start_stop" in todo:
             self.step("start_stop", peer, n, measure.start_stop, peer, world, plan.cycles)
-        if n in plan.restart_ns:
+        if "manager_restart" in todo:
             self.step("manager_restart", peer, n, measure.manager_restart, peer, world)
+        if "manager_kill" in todo:
             self.step("manager_kill", peer, n, measure.manager_kill, peer, world)
 
     def run(self, checkpoint):
@@ -384,8 +430,10 @@ def out_dir(args):
     if args.smoke:
         import tempfile
         return tempfile.mkdtemp(prefix="usrsvc-bench-smoke-")
-    if args.full:
+    if args.full and not args.only:
         return BENCH_DIR
+    if args.only:  # a part of a run never overwrites bench/RESULTS.md unless --out says so
+        return os.path.join(CACHE, "only-" + args.only.replace(",", "-"))
     return os.path.join(CACHE, "quick")
 
 
@@ -422,20 +470,23 @@ def draw_charts(outdir):
     if code != 0:
         log("chart drawing failed; RESULTS.md is written without charts")
         return []
-    return [name for name in ("crash_recovery.png", "scaling.png")
+    return [name for name in ("crash_recovery.png", "mass_crash.png", "scaling.png")
             if os.path.exists(os.path.join(outdir, name))]
 
 
 def adjust(plan, args):
-    """Apply --ns / --trials / --idle to a mode's plan."""
+    """Apply --ns / --mass-ns / --trials / --idle to a mode's plan."""
     changes = {}
     if args.ns:
         ns = [int(v) for v in args.ns.split(",")]
-        for field in ("ns", "crash_ns", "idle_ns", "startstop_ns", "restart_ns"):
+        for field in ("ns", "crash_ns", "idle_ns", "startstop_ns", "restart_ns", "mass_ns"):
             kept = [n for n in ns if n in getattr(plan, field)] or ns
             changes[field] = kept if field != "ns" else ns
+    if args.mass_ns:
+        changes["mass_ns"] = [int(v) for v in args.mass_ns.split(",")]
     if args.trials:
         changes["crash_trials"] = changes["status_trials"] = args.trials
+        changes["mass_trials"] = args.trials
     if args.idle:
         changes["idle_window"] = args.idle
     return dataclasses.replace(plan, **changes)
@@ -443,6 +494,11 @@ def adjust(plan, args):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    unknown = set(args.only.split(",")) - set(SCENARIOS) if args.only else set()
+    if unknown:
+        print(f"bench/run: unknown scenario(s) {', '.join(sorted(unknown))}; known: "
+              + ", ".join(SCENARIOS), file=sys.stderr)
+        return 2
     if args.render:
         with open(os.path.join(args.render, "results.json")) as handle:
             results = json.load(handle)
@@ -487,18 +543,19 @@ def main(argv=None):
     if status:
         return status
     if args.smoke:
-        return smoke_verdict(results)
+        return smoke_verdict(results, runner.measures)
     return 0
 
 
-def smoke_verdict(results):
+def smoke_verdict(results, wanted):
     if "ours" in results["skipped"]:
         log(f"smoke: ours not measured: {results['skipped']['ours']}")
         return 1
     ours_errors = [e for e in results["errors"] if e["peer"] == "ours"]
     measured = {r["measure"] for r in results["records"] if r["peer"] == "ours"}
     expected = {"bring_up", "idle", "status_one", "status_all", "crash_recovery", "reload",
-                "start_stop", "manager_restart", "manager_kill", "shell_stop"}
+                "start_stop", "manager_restart", "manager_kill", "shell_stop", "mass_crash"}
+    expected &= wanted | {"bring_up"}
     missing = expected - measured
     if ours_errors or missing:
         log(f"smoke: FAILED ({len(ours_errors)} errors; missing: {sorted(missing)})")

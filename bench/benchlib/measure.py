@@ -4,6 +4,8 @@ Every function returns plain data (lists of seconds, counts) for results.json;
 statistics and ratios are computed later by the report.
 """
 
+import os
+import resource
 import signal
 import subprocess
 import time
@@ -139,6 +141,210 @@ def crash_recovery(world, trials, rng, timeout=60.0, wait_range=(0.2, 1.2)):
     if not samples:
         raise BenchError(f"{world.peer.key}: no crash was recovered ({failures} failures)")
     return {"samples": samples, "failures": failures, "poll": gap_summary(gaps)}
+
+
+# -- 8. mass crash ------------------------------------------------------------------
+MASS_POLL_SLEEP = 0.001  # coarser than a single crash: the figures are tens of ms or more
+
+
+def victims_of(peer, world, timeout=30.0):
+    """token -> (pid, identity) of every service, as the manager reports them.
+
+    Each pid comes from the manager's own status or pidfiles and is accepted
+    only while it is alive and carries its service's token among its
+    arguments, so a stale pidfile or a recycled pid can never make the bench
+    signal anything else.  Retries until the manager's view is complete.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        reported = peer.service_pids(world)
+        victims, wrong = {}, []
+        for name in world.names:
+            token, pid = world.tokens[name], reported.get(name)
+            ident = procs.identity(pid) if pid else None
+            if ident and world.index.match(procs.cmdline(pid)) == token:
+                victims[token] = (pid, ident)
+            else:
+                wrong.append(f"{name}={pid}")
+        if not wrong:
+            return victims
+        if time.monotonic() > deadline:
+            raise BenchError(f"{world.peer.key}: the manager does not report a live pid for "
+                             f"{len(wrong)} of {world.n} services: {' '.join(wrong[:5])}")
+        time.sleep(0.1)
+
+
+def pin(victims, tracker):
+    """Open a pidfd per victim and re-check its identity: a pidfd cannot be
+    recycled, so what is signalled through it is exactly what was checked."""
+    fds = []
+    try:
+        for pid, ident in victims.values():
+            if pid in tracker.protected:
+                raise BenchError(f"refusing to signal protected pid {pid}")
+            fd = os.pidfd_open(pid)
+            fds.append(fd)
+            if procs.identity(pid) != ident:
+                raise BenchError(f"pid {pid} changed before the kill")
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
+class MassWatch:
+    """Watch for a new live process of each of ``victims``' tokens (one not
+    among the victims), the same cheap way as NewProcessWatch: only pids
+    allocated since the watch began are read."""
+
+    def __init__(self, world, victims):
+        self.index = world.index
+        self.tokens = set(victims)
+        self.old = {ident for _pid, ident in victims.values()}
+        self.seen = {}  # token -> [(pid, seconds since the first kill), ...]
+        self.known = set()  # identities already in self.seen
+        self.pending = set(self.tokens)
+        self.seen_last = procs.last_pid()
+        self.since = procs.uptime_ticks() - 1  # start times (ticks) a new process can have
+        self.candidates = set()
+        self.gaps = []
+
+    def _grow(self):
+        last = procs.last_pid()
+        if last == self.seen_last:
+            return
+        if last > self.seen_last:
+            self.candidates.update(range(self.seen_last + 1, last + 1))
+        else:  # pid numbers wrapped (pid_max is small here): one full scan, keeping
+            # only processes started since the watch began
+            for pid in procs.all_pids():
+                ident = procs.identity(pid)
+                if ident and ident[1] >= self.since:
+                    self.candidates.add(pid)
+        self.seen_last = last
+
+    def poll(self, seconds):
+        self._grow()
+        for pid in list(self.candidates):
+            argv = procs.cmdline(pid)
+            if argv is None:
+                self.candidates.discard(pid)
+                continue
+            token = self.index.match(argv)
+            if token is None:
+                continue  # not ours, or forked but not exec'd yet: read again later
+            self.candidates.discard(pid)
+            ident = procs.identity(pid)
+            if ident is None or ident in self.old or ident in self.known \
+                    or token not in self.tokens:
+                continue
+            self.known.add(ident)
+            self.seen.setdefault(token, []).append((pid, seconds))
+            self.pending.discard(token)
+
+    def back(self):
+        """token -> when its earliest process that is alive now appeared; a
+        token none of whose new processes is alive now goes back to pending."""
+        out = {}
+        for token, found in self.seen.items():
+            alive = [s for pid, s in found if procs.is_alive(pid)]
+            if alive:
+                out[token] = min(alive)
+            else:
+                self.pending.add(token)
+        return out
+
+    def extra(self):
+        """New processes beyond one per service (a service started twice)."""
+        return sum(len(found) - 1 for found in self.seen.values())
+
+    def wait(self, t0_ns, timeout):
+        deadline = t0_ns + int(timeout * 1e9)
+        previous = time.perf_counter_ns()
+        while True:
+            now = time.perf_counter_ns()
+            self.poll((now - t0_ns) / 1e9)
+            self.gaps.append(now - previous)
+            previous = now
+            if not self.pending:
+                back = self.back()
+                if not self.pending:  # all N alive together
+                    return max(back.values())
+            if now > deadline:
+                return None
+            time.sleep(MASS_POLL_SLEEP)
+
+
+def mass_crash(peer, world, trials, wait=1.0, timeout=None):
+    """SIGKILL every service at once; time until every one is alive again.
+
+    Before each trial: every service up, then ``settle + wait`` seconds so
+    each manager counts it as started (startsecs, min_uptime).  The pids come
+    from the manager (``victims_of``) and are pinned with pidfds; the clock
+    starts just before the first SIGKILL and stops at the poll that finds the
+    last service's new process alive (a pid not among the victims, carrying
+    the service's token, not a zombie), once all N are confirmed alive
+    together.  A trial that does not recover within ``timeout`` is a failure;
+    two in a row end the measurement.
+    """
+    timeout = timeout or 60.0 + world.n * 0.5
+    ensure_fds(world.n + 256)  # one pidfd per victim
+    samples, details, gaps, failures, streak, dups = [], [], [], 0, 0, 0
+    for _ in range(trials):
+        try:
+            world.wait_all_alive(timeout=60 + world.n * 0.2)
+        except BenchError:
+            failures += 1
+            break
+        time.sleep(world.settle + wait)
+        dups = max(dups, duplicates(world))
+        victims = victims_of(peer, world)
+        watch = MassWatch(world, victims)
+        fds = pin(victims, world.tracker)
+        try:
+            t0 = time.perf_counter_ns()
+            for fd in fds:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+            sent = time.perf_counter_ns()
+        finally:
+            for fd in fds:
+                os.close(fd)
+        seconds = watch.wait(t0, timeout)
+        gaps.extend(watch.gaps)
+        back = sorted(min(s for _pid, s in found) for found in watch.seen.values())
+        details.append({
+            "all_alive": seconds, "kill_spread": (sent - t0) / 1e9,
+            "first": back[0] if back else None,
+            "median_service": back[len(back) // 2] if back else None,
+            "down_at_timeout": len(watch.pending) if seconds is None else 0,
+            "extra_processes": watch.extra()})
+        if seconds is None:
+            failures += 1
+            streak += 1
+            if streak >= 2:
+                break
+        else:
+            samples.append(seconds)
+            streak = 0
+    if samples:  # a copy started late would show up within the settle window
+        time.sleep(world.settle)
+        dups = max(dups, duplicates(world))
+    if not samples:
+        raise BenchError(f"{world.peer.key}: no mass crash was recovered ({failures} failures)")
+    return {"n": world.n, "samples": samples, "failures": failures, "trials": details,
+            "duplicates": dups, "poll": gap_summary(gaps)}
+
+
+def ensure_fds(needed):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def duplicates(world):
+    return sum(len(pids) - 1 for pids in world.alive_map().values())
 
 
 # -- 2. manager restart and manager kill -9 --------------------------------------

@@ -30,12 +30,17 @@ def wait_for(predicate, timeout, interval=0.05, what="condition"):
 
 
 def read_pidfile(path):
+    pid = read_pid(path)
+    return pid if pid and procs.is_alive(pid) else None
+
+
+def read_pid(path):
+    """The pid a pidfile names (alive or not), or None."""
     try:
         with open(path) as handle:
-            pid = int(handle.read().split()[0])
+            return int(handle.read().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if procs.is_alive(pid) else None
 
 
 def write(path, text):
@@ -124,6 +129,15 @@ class Peer:
         """Write config for one more program; return the reload argv."""
         raise NotImplementedError
 
+    def service_pids(self, world):
+        """name -> pid of each service, as the manager itself reports it.
+
+        The mass crash kills these pids (after checking that each carries its
+        service's token), so they must come from the manager's own status or
+        pidfiles, never from a search of /proc by pattern.
+        """
+        raise NotImplementedError
+
 
 # ---------------------------------------------------------------------------
 class UsrsvcStyle(Peer):
@@ -198,6 +212,9 @@ class UsrsvcStyle(Peer):
     def stop_all(self, world):
         return self.usrsvc("stop", "all", "--parallel")
 
+    def service_pids(self, world):
+        return {name: read_pid(world.path("pids", name + ".pid")) for name in world.names}
+
     def add_program(self, world, name):
         write(world.path("usrsvc.d", f"zz_{name}.cfg"),
               self.program_section(world, name, [world.sleep, world.tokens[name]]))
@@ -210,6 +227,15 @@ class Ours(UsrsvcStyle):
     digit = 1
     is_ours = True
     pass_period = 15.0  # [Main] reconcile_interval default
+
+    def program_section(self, world, name, argv):
+        # Crash-loop backoff off: by default a second crash within success_seconds
+        # + 60 s waits 1 s, 2 s, ...; supervisord, circus and pm2 restart a crash of
+        # a program that was running at once, and the crash measurements (a random
+        # service every few seconds, every service every few seconds) time the
+        # restart path, not the backoff policy.
+        return super().program_section(world, name, argv) \
+            .replace("restart_delay = 0\n", "restart_delay = 0\nrestart_delay_max = 0\n")
 
     def bring_up(self, world):
         code, _s, out = world.run(self.start_all(world), timeout=900)
@@ -332,6 +358,16 @@ class Supervisord(Peer):
     def stop_all(self, world):
         return self.ctl("stop", "all", world=world)
 
+    def service_pids(self, world):
+        # "p0001   RUNNING   pid 1234, uptime 0:00:05"; exits 3 when one is not running
+        _code, _s, out = world.run(self.ctl("status", world=world), timeout=300)
+        pids = {}
+        for line in out.decode("utf-8", "replace").splitlines():
+            fields = line.split()
+            if len(fields) >= 4 and fields[1] == "RUNNING" and fields[2] == "pid":
+                pids[fields[0]] = int(fields[3].rstrip(","))
+        return pids
+
     def add_program(self, world, name):
         write(world.path("supervisor.d", f"zz_{name}.conf"),
               self.program_section(world, name, [world.sleep, world.tokens[name]]))
@@ -424,6 +460,16 @@ class Circus(Peer):
     def stop_all(self, world):
         return self.ctl("stop", world=world)
 
+    def service_pids(self, world):
+        # circusctl answers one watcher per process; one client asks them all
+        helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "circus_pids.py")
+        code, _s, out = world.run([self.bin("python"), helper, self.endpoint(world),
+                                   *world.names], timeout=300, stderr=subprocess.DEVNULL)
+        if code != 0:
+            raise BenchError(f"circus: {helper} exited {code}")
+        listed = json.loads(out.decode())
+        return {name: pids[0] for name, pids in listed.items() if len(pids) == 1}
+
     def add_program(self, world, name):
         names = list(world.names) + [n for n in world.tokens if n.startswith("added")]
         self.write_conf(world, names)
@@ -484,6 +530,16 @@ class PM2(Peer):
     def stop_all(self, world):
         return self.pm2("stop", "all")
 
+    def service_pids(self, world):
+        _code, _s, out = world.run(self.pm2("jlist"), timeout=300, stderr=subprocess.DEVNULL)
+        text = out.decode("utf-8", "replace")
+        try:
+            apps = json.loads(text[text.index("["):])
+        except ValueError as err:
+            raise BenchError(f"pm2: jlist did not give JSON: {err}") from None
+        return {app["name"]: app.get("pid") for app in apps
+                if app.get("pm2_env", {}).get("status") == "online"}
+
     def add_program(self, world, name):
         path = world.path(f"{name}.json")
         write(path, json.dumps({"apps": [self.app(world, name, [world.sleep, world.tokens[name]])]}))
@@ -519,6 +575,13 @@ class Floor(Peer):
 
     def daemon_pid(self, world):
         return read_pidfile(world.path("floor.pid"))
+
+    def service_pids(self, world):
+        """The floor keeps no status: its services are its children."""
+        daemon = self.daemon_pid(world)
+        children = procs.children(daemon) if daemon else []
+        by_token = {world.index.match(procs.cmdline(pid)): pid for pid in children}
+        return {name: by_token.get(token) for name, token in world.tokens.items()}
 
     def shutdown(self, world):
         if self.proc is not None:

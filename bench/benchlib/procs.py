@@ -78,6 +78,20 @@ def ppid(pid):
     return int(fields[1]) if fields else None
 
 
+def children(pid):
+    """Live children of ``pid``, from /proc/PID/task/*/children."""
+    out = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        raw = _read(f"/proc/{pid}/task/{tid}/children")
+        if raw:
+            out.extend(int(part) for part in raw.split())
+    return [child for child in out if is_alive(child)]
+
+
 def environ_has(pid, needle):
     raw = _read(f"/proc/{pid}/environ")
     return bool(raw) and needle in raw
@@ -91,6 +105,12 @@ def last_pid():
     """The most recently allocated pid, from /proc/loadavg (cheap to poll)."""
     raw = _read("/proc/loadavg")
     return int(raw.rsplit(b" ", 1)[1]) if raw else 0
+
+
+def uptime_ticks():
+    """Now, in the clock ticks since boot that /proc/PID/stat start times use."""
+    raw = _read("/proc/uptime")
+    return int(float(raw.split()[0]) * CLK_TCK) if raw else 0
 
 
 def cpu_ticks(pid):

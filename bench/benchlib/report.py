@@ -2,7 +2,7 @@
 
 from .stats import ratio, summary
 
-MEASURES = ["crash_recovery", "manager_restart", "manager_kill", "status_one", "status_all",
+MEASURES = ["crash_recovery", "mass_crash", "manager_restart", "manager_kill", "status_one", "status_all",
             "start_stop", "shell_stop", "idle", "scaling", "reload"]
 
 
@@ -25,6 +25,11 @@ def fmt_ratio(value):
 
 def brief(measure, data):
     """One progress line for the terminal."""
+    if measure == "mass_crash":
+        s = summary(data["samples"])
+        extra = f", {data['failures']} failed" if data.get("failures") else ""
+        return (f"all {data['n']} alive after median {ms(s['median'])} ms, p95 "
+                f"{ms(s['p95'])} ms (n={s['n']}{extra}), duplicates {data['duplicates']}")
     if "samples" in data:
         s = summary(data["samples"])
         if s:
@@ -127,6 +132,67 @@ def section_crash(data, out):
         if gaps:
             out.append(f"\nPoll interval achieved: median {max(meds):.2f} ms, worst single gap "
                        f"{max(gaps):.2f} ms.\n")
+    out.append("")
+
+
+def machine_line(results):
+    m = results["machine"]
+    return (f"{m['nproc']} cores ({m['cpu']}), Linux {m['kernel']}, "
+            f"Python {m['python']}")
+
+
+def section_mass_crash(data, out):
+    recs = [r for r in data.records if r["measure"] == "mass_crash"]
+    if not recs:
+        return
+    results = data.results
+    out.append("## 8. Mass crash\n")
+    out.append(f"Measured {results['started']} (mode {results['mode']}) on "
+               f"{machine_line(results)}.\n")
+    out.append("All N managed `sleep`s are SIGKILLed at once; the time is until every one of "
+               "them is alive again. Before each trial every service has been up for at least "
+               "the settle window plus "
+               f"{results['plan'].get('mass_wait', 1.0)} s; the pids come from the manager "
+               "itself (ours and 1.5.13: pidfiles; supervisord: `supervisorctl status`; "
+               "circus: its `list` command; pm2: `pm2 jlist`; floor: its children), are "
+               "accepted only if alive and carrying the service's token, and are pinned "
+               "with pidfds. The clock starts just before the first SIGKILL (sending all N "
+               "takes *kill spread*) and stops at the /proc poll (~1 ms apart) that finds "
+               "the last service's new process (a new pid with its token, not a zombie), "
+               "once all N are confirmed alive together. *First back* is when the first "
+               "new process appeared; *extra spawns* counts new processes beyond one per "
+               "service over all trials (a service started twice); *duplicates* counts "
+               "services running twice a settle window after a trial. With few trials "
+               "the p95 is close to the maximum. "
+               "The last two columns are our median (p95) divided by that row's.\n")
+    for n in data.ns("mass_crash"):
+        out.append(f"**N = {n}**\n")
+        out.append("| manager | median ms | p95 ms | min ms | max ms | first back ms "
+                   "(median) | kill spread ms | extra spawns | duplicates | trials | us/peer "
+                   "median | us/peer p95 |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        ours = summary((data.get("mass_crash", "ours", n) or {}).get("samples", []))
+        for key in data.order():
+            rec = data.get("mass_crash", key, n)
+            if rec is None:
+                continue
+            s = summary(rec["samples"])
+            first = summary([t["first"] for t in rec["trials"]])
+            spread = summary([t["kill_spread"] for t in rec["trials"]])
+            extra = f" ({rec['failures']} failed)" if rec.get("failures") else ""
+            if key == "ours" or not ours:
+                rm = rp = "-"
+            else:
+                rm = fmt_ratio(ratio(ours["median"], s["median"]))
+                rp = fmt_ratio(ratio(ours["p95"], s["p95"]))
+            out.append(f"| {data.label(key)} | {ms(s['median'])} | {ms(s['p95'])} | "
+                       f"{ms(s['min'])} | {ms(s['max'])} | "
+                       f"{ms(first['median']) if first else '-'} | "
+                       f"{ms(spread['median']) if spread else '-'} | "
+                       f"{sum(t['extra_processes'] for t in rec['trials'])} | "
+                       f"{rec['duplicates']} | "
+                       f"{s['n']}{extra} | {rm} | {rp} |")
+        out.append("")
     out.append("")
 
 
@@ -428,7 +494,7 @@ def where_we_lose(data):
     """Every table row where a peer's median beats ours (the floor is no peer)."""
     lines = []
     data = PeersOnly(data)
-    for measure in ("crash_recovery", "status_one", "status_all"):
+    for measure in ("crash_recovery", "mass_crash", "status_one", "status_all"):
         for n in data.ns(measure):
             ours = med(data.get(measure, "ours", n))
             for key in data.order():
@@ -491,6 +557,10 @@ READING = [
     "- Ratios come from medians of one run on a shared 2-core machine; the bench's own "
     "/proc polling uses part of a core while it times a crash. Small differences (under "
     "~10 %) are noise.",
+    "- Mass crash: each manager restarts the N services from its own loop, so the time "
+    "grows with N and is about N times its cost per restart (see *first back* and the "
+    "floor, whose share is the kernel's); pm2 and the floor are the parents, ours waits "
+    "on a pidfd per service.",
     "- Status figures are whole processes, interpreter start included, so the floors are "
     "the fair yardstick: a Python CLI cannot beat `python3 -c pass`, and every command "
     "that imports psutil pays for `import psutil`.",
@@ -542,7 +612,7 @@ def markdown(results, charts):
         out.extend(f"![{c}]({c})" for c in charts)
         out.append("")
     for section in (section_crash, section_manager, section_status, section_start_stop,
-                    section_idle, section_scaling, section_reload):
+                    section_idle, section_scaling, section_reload, section_mass_crash):
         section(data, out)
     if results.get("errors"):
         out.append("## Errors during the run\n")

@@ -67,7 +67,7 @@ def test_pidfile_holds_the_live_pid_and_stop_removes_it(env):
     assert "stopped pid %d" % pid in stopped.stdout
     assert wait_for(lambda: not alive(pid), timeout=5)
     assert not os.path.exists(pidfile)
-    assert env.run("status", "svc", check=1).stdout.strip() == "svc: not running"
+    assert env.run("status", "svc", check=1).stdout.strip() == "svc: not running (stopped with usrsvc stop)"
 
 
 def test_service_survives_sigkill_of_the_session_that_started_it(env):
@@ -320,7 +320,13 @@ def test_sequential_all_acts_on_every_program(env):
     assert sum(" RUNNING " in line for line in status.stdout.splitlines()) == 3
     env.run("stop", "all", check=0)
     assert not pids_with(env.token)
-    assert env.run("status", "all", check=1)
+    # every program is down because the user stopped it: a health check passes
+    shown = env.run("status", "all", check=0)
+    assert sum(" STOPPED_BY_USER " in line for line in shown.stdout.splitlines()) == 3
+    env.run("start", "all", check=0)
+    os.kill(env.pid_of("s0"), signal.SIGKILL)
+    assert wait_for(lambda: len(pids_with(env.token)) == 2)
+    env.run("status", "all", check=1)  # one that should run does not: a failure
 
 
 def test_stop_is_remembered_and_start_clears_it(env):

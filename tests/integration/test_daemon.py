@@ -44,7 +44,7 @@ def test_user_stop_is_respected_and_start_rearms(env, daemon):
     assert not daemon.logged("a launched: restart")
     env.run("start", "a", check=0)
     pid2 = env.pid_of("a")
-    assert wait_for(lambda: daemon.logged("a found running") or daemon.logged("a adopted"), timeout=15)
+    assert wait_for(lambda: daemon.logged("a found_running") or daemon.logged("a adopted"), timeout=15)
     os.kill(pid2, signal.SIGKILL)
     assert new_pid(env, "a", pid2)
 
@@ -58,7 +58,7 @@ def test_services_survive_daemon_kill_stop_and_restart(env, daemon):
     proc.wait(timeout=5)
     assert all(alive(pid) for pid in pids.values())
     daemon.start()
-    daemon.wait_logged("a found running")
+    daemon.wait_logged("a found_running")
     assert not daemon.logged("launched: autostart", 3)
     result = daemon.cmd("stop")
     assert result.returncode == 0, result.stderr

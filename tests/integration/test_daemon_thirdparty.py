@@ -40,7 +40,7 @@ def test_nginx_is_brought_back_after_its_master_is_killed(env, daemon):
     for pid in [master] + workers:
         env.track(pid)
     os.kill(master, signal.SIGKILL)  # the workers are orphaned, holding the port
-    daemon.wait_logged("nginx orphans")
+    daemon.wait_logged("nginx leftovers")
     assert wait_for(lambda: not any(alive(w) for w in workers), timeout=10)
     daemon.wait_logged("nginx started", count=2, timeout=20)
     new_master = int(open(pidfile).read())

@@ -20,52 +20,58 @@ def program(**changes):
 
 
 def test_first_restart_after_a_crash_is_immediate():
-    tracker = policy.Tracker(program(restart_delay=5))
-    tracker.last_attempt = 99.0
-    assert policy.next_start(tracker, 100.0, crashed=True) == 100.0
+    p = program(restart_delay=5, restart_delay_max=60)
+    assert policy.retry_delay(p, 1, crashed=True) == 0.0
+    assert policy.next_start(p, 1, 1, 99.0, 100.0, crashed=True) == 100.0
 
 
-def test_later_attempts_keep_restart_delay_apart():
-    tracker = policy.Tracker(program(restart_delay=5))
-    tracker.attempts, tracker.last_attempt = 1, 100.0
-    assert policy.next_start(tracker, 101.0) == 105.0
-    tracker.attempts = 4
-    assert policy.next_start(tracker, 101.0) == 105.0  # no backoff without restart_delay_max
+def test_a_crash_loop_backs_off_from_one_second_doubling_to_the_cap():
+    p = program(restart_delay_max=10)
+    assert [policy.retry_delay(p, n, crashed=True) for n in range(1, 8)] == [0, 1, 2, 4, 8, 10, 10]
 
 
-def test_backoff_doubles_up_to_the_cap():
-    p = program(restart_delay=1, restart_delay_max=6)
-    gaps = [policy.gap(p, n) for n in range(1, 7)]
-    assert gaps == [1, 2, 4, 6, 6, 6]
+def test_failed_starts_back_off_from_the_first_retry():
+    p = program(restart_delay_max=60)
+    assert [policy.retry_delay(p, n, crashed=False) for n in range(1, 5)] == [1, 2, 4, 8]
 
 
-def test_a_zero_delay_never_spins():
-    assert policy.gap(program(), 3) == policy.MIN_RETRY_GAP
+def test_restart_delay_is_the_least_gap():
+    p = program(restart_delay=5, restart_delay_max=60)
+    assert policy.retry_delay(p, 2, crashed=True) == 5
+    assert policy.next_start(p, 2, 2, 100.0, 101.0, crashed=True) == 106.0
+    assert policy.retry_delay(p, 9, crashed=True) == 60
 
 
-def test_maxrestarts_counts_attempts_and_resets_when_seen_running():
-    tracker = policy.Tracker(program(maxrestarts=3))
-    tracker.attempts, tracker.last_attempt = 3, 0.0
-    assert policy.next_start(tracker, 10.0) is None
-    tracker.seen_running()
-    assert tracker.attempts == 0
-    assert policy.next_start(tracker, 10.0, crashed=True) == 10.0
+def test_backoff_off_is_the_old_pace():
+    p = program(restart_delay_max=0)
+    assert policy.retry_delay(p, 7, crashed=True) == 0.0  # crashes restarted at once
+    assert policy.retry_delay(p, 7, crashed=False) == policy.MIN_RETRY_GAP  # never spins
+
+
+def test_stable_takes_success_seconds_plus_a_minute():
+    p = program(success_seconds=2.0)
+    assert not policy.stable(p, 3.0)
+    assert not policy.stable(p, 61.9)
+    assert policy.stable(p, 62.0)
+    assert not policy.stable(p, None)
+
+
+def test_maxrestarts_counts_attempts():
+    p = program(maxrestarts=3)
+    assert policy.next_start(p, 3, 3, 0.0, 10.0, crashed=True) is None
+    assert policy.next_start(p, 2, 2, 0.0, 10.0, crashed=True) is not None
 
 
 def test_unlimited_when_maxrestarts_is_zero():
-    tracker = policy.Tracker(program(maxrestarts=0))
-    tracker.attempts, tracker.last_attempt = 1000, 0.0
-    assert policy.next_start(tracker, 10.0) is not None
+    assert policy.next_start(program(maxrestarts=0), 1000, 1, 0.0, 10.0, crashed=True) == 10.0
 
 
 def test_wants_start():
-    tracker = policy.Tracker(program(autostart=False))
-    assert not policy.wants_start(tracker, True, False)
-    assert policy.wants_start(tracker, False, False)  # autorestart of one seen running
-    assert not policy.wants_start(tracker, False, True)  # the user stopped it
-    tracker.gave_up = True
-    assert not policy.wants_start(tracker, False, False)
-    assert not policy.wants_start(policy.Tracker(program(enabled=False)), True, False)
+    assert not policy.wants_start(program(autostart=False), True, False, False)
+    assert policy.wants_start(program(autostart=False), False, False, False)  # autorestart
+    assert not policy.wants_start(program(), False, True, False)  # the user stopped it
+    assert not policy.wants_start(program(), False, False, True)  # gave up
+    assert not policy.wants_start(program(enabled=False), True, False, False)
 
 
 def test_reload_diff():

@@ -39,7 +39,9 @@ def test_round_trip_keeps_every_field():
 
 
 @pytest.mark.parametrize("edit, keys", [
-    ({"command": "/srv/web --port 81"}, ["command"]),
+    ({"command": "/srv/web --port 81", "argv": ("/srv/web", "--port", "81")}, ["command"]),
+    ({"command": "/srv/web  --port 80"}, []),  # the same words: no change
+    ({"env": (("B", "2"), ("A", "1"))}, ["env"]),
     ({"env": (("SECRET", "other"),)}, ["env"]),
     ({"directory": "/tmp", "umask": 0o22}, ["directory", "umask"]),
     ({"success_seconds": 9.0, "autorestart": False}, []),  # not a launch setting
@@ -47,6 +49,11 @@ def test_round_trip_keeps_every_field():
 def test_changed_names_the_launch_settings_edited(edit, keys):
     made = record.make(program(), info(), None, sid=1)
     assert made.changed(program(**edit)) == keys
+
+
+def test_env_order_is_no_change():
+    made = record.make(program(env=(("A", "1"), ("B", "2"))), info(), None, sid=1)
+    assert made.changed(program(env=(("B", "2"), ("A", "1")))) == []
 
 
 def test_environment_values_are_never_written():

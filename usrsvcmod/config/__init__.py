@@ -1,8 +1,9 @@
 """Configuration: files -> validated, immutable objects.
 
 ``load(path)`` (see ``loader.py``) reads and validates everything;
-``cached(path, only)`` (see ``cache.py``) is the command-line tool's fast
-path. Importing this package stays cheap: the parser loads on first use.
+``cached(path, only, cache_dir)`` (see ``cache.py``) is the command-line
+tool's fast path. Importing this package stays cheap: the parser loads on
+first use. Nothing here imports from outside the package but ``errors``.
 """
 
 import os
@@ -23,7 +24,7 @@ def load(path=None, only=None):
     return _load(path, only)
 
 
-def cached(path=None, only=None):
+def cached(path=None, only=None, cache_dir=None):
     from .cache import cached as _cached
 
-    return _cached(path, only)
+    return _cached(path, only, cache_dir)

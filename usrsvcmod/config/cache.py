@@ -2,8 +2,9 @@
 
 Importing the parser (configobj, and ``re`` under it) costs more than the
 rest of ``usrsvc status NAME`` together. So after a full load the tool
-stores the validated result (plain data, ``marshal``) in its private
-runtime state directory, stamped with what it was made from: every file's
+stores the validated result (plain data, ``marshal``) in a private
+directory its caller names (usrsvc: the runtime state directory), stamped
+with what it was made from: every file's
 inode, size, mtime, owner and mode, the config_dir's listing stamp and the
 environment variables its paths used. The next run checks those stamps
 (one ``stat`` per file) and rebuilds the objects without parsing; any
@@ -64,12 +65,6 @@ def _program(blob):
     return Program(**values)
 
 
-def _cache_path(path):
-    from ..state import RuntimeState
-
-    return os.path.join(RuntimeState(path).path, NAME)
-
-
 def _private(directory):
     """The state directory and its parent are ours alone (else the cache is ignored)."""
     import stat
@@ -110,9 +105,9 @@ def _read(path, cache_file, only=None):
 
 
 def _write(config, cache_file):
-    from ..state import _private_dir
-
     import time
+
+    from .safety import private_dir
 
     stamps = _stamps(config)
     if any(stamp[3] > (time.time() - RACY) * 1e9 for stamp in stamps):
@@ -121,8 +116,8 @@ def _write(config, cache_file):
     data["stamps"] = stamps
     data["env"] = _env(config)
     directory = os.path.dirname(cache_file)
-    _private_dir(os.path.dirname(directory))
-    _private_dir(directory)
+    private_dir(os.path.dirname(directory))
+    private_dir(directory)
     temp = "%s.%d.tmp" % (cache_file, os.getpid())
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -130,15 +125,16 @@ def _write(config, cache_file):
     os.rename(temp, cache_file)
 
 
-def cached(path=None, only=None):
-    """Like load(path, only), from the cache when every stamp still matches."""
+def cached(path=None, only=None, cache_dir=None):
+    """Like load(path, only), from ``cache_dir`` when every stamp still matches.
+
+    ``cache_dir`` is a private directory of the caller's (it and its parent
+    are created 0700 when missing); without one, this is a plain load.
+    """
     from ..errors import UsrsvcError
 
     path = main_config_path(path)
-    try:
-        cache_file = _cache_path(path)
-    except (OSError, UsrsvcError):
-        cache_file = None
+    cache_file = os.path.join(cache_dir, NAME) if cache_dir else None
     if cache_file:
         config = _read(path, cache_file, only)
         if config is not None:

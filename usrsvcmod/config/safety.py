@@ -50,3 +50,20 @@ def check(path, st=None):
     why = problem(path, st)
     if why:
         raise UnsafePathError(["%s: refused: %s" % (path, why)])
+
+
+def private_dir(path):
+    """Create directory ``path`` 0700 if needed; refuse a symlink or someone else's dir.
+
+    For the runtime state directory and the config cache inside it.
+    """
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafePathError(["%s: refused: runtime state path is not a directory"
+                               " (a symlink?); remove it" % path])
+    check(path, st)
+    return path

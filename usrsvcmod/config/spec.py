@@ -191,7 +191,7 @@ PROGRAM_KEYS = {
     "autorestart": (to_bool, True),
     "maxrestarts": (integer(0), 0),
     "restart_delay": (seconds(), 0.0),
-    "restart_delay_max": (seconds(), 0.0),
+    "restart_delay_max": (seconds(), 60.0),
     "success_seconds": (seconds(0.0, 86400), 2.0),
     "term_to_kill_seconds": (seconds(0.0, 86400), 8.0),
     "inherit_env": (to_bool, True),

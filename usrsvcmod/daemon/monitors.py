@@ -6,11 +6,9 @@ a check still running at the next tick is reported, not stacked.
 """
 
 import os
-import signal
 import time
 
-from ..proc import identity, procfs
-from ..proc.watch import send
+from ..proc import procfs
 
 
 def breach(program, pid, now=None):
@@ -43,20 +41,20 @@ class MonitorPool:
     """
 
     def __init__(self, deliver):
-        self.deliver = deliver  # deliver(tracker, pid, result_or_exception)
+        self.deliver = deliver  # deliver(state, pid, result_or_exception)
 
-    def submit(self, tracker, pid):
+    def submit(self, state, pid):
         import threading
 
-        tracker.monitor_busy = True
-        program = tracker.program
+        state.monitor_busy = True
+        program = state.program
 
         def job():
             try:
                 result = breach(program, pid)
             except Exception as err:  # noqa: BLE001 - reported by the loop
                 result = err
-            self.deliver(tracker, pid, result)
+            self.deliver(state, pid, result)
 
         threading.Thread(target=job, name="monitor-%s" % program.name, daemon=True).start()
 
@@ -64,10 +62,10 @@ class MonitorPool:
 class MonitorDuty:
     """The daemon's side of monitoring: ticks, results, restarts on a breach.
 
-    A breach restarts the program without blocking the loop: the stop
-    signal now, SIGKILL after ``term_to_kill_seconds``, then (when its pidfd
-    says it is gone) its leftover descendants are ended and it is started
-    again, a start that does not count toward ``maxrestarts``.
+    Checks run in worker threads; each result comes back to the loop through
+    the daemon's inbox (``submit``), the only way another thread reaches
+    program state. A breach restarts the program (ProgramState.restart: the
+    one stop primitive, then a start that does not count toward maxrestarts).
     """
 
     def __init__(self, daemon):
@@ -79,78 +77,36 @@ class MonitorDuty:
         d = self.daemon
         d.cancel(self.timer)
         self.timer = None
-        if any(t.program.monitoring.active for t in d.trackers.values()):
+        if any(p.program.monitoring.active for p in d.programs.values()):
             self.timer = d.call_later(d.config.main.monitor_interval, self._tick)
 
     def _tick(self):
         self.timer = None
         now, d = time.time(), self.daemon
-        for tracker in d.trackers.values():
-            monitoring = tracker.program.monitoring
-            if not (monitoring.active and tracker.running and not tracker.stopping):
+        for state in d.programs.values():
+            monitoring = state.program.monitoring
+            if not (monitoring.active and state.running and state.state == "running"):
                 continue
-            if now - tracker.info.start_time < monitoring.monitor_after:
+            if now - state.info.start_time < monitoring.monitor_after:
                 continue
-            if tracker.monitor_busy:
-                d.log.error(tracker.program.name, "monitor_slow",
-                            "the previous check has not finished; skipped", tracker.info.pid)
+            if state.monitor_busy:
+                state.emit("monitor_slow", "the previous check has not finished; skipped",
+                           state.info.pid, "error")
                 continue
-            self.pool.submit(tracker, tracker.info.pid)
+            self.pool.submit(state, state.info.pid)
         self.schedule()
 
-    def _deliver(self, tracker, pid, result):
-        """Called in a worker thread: hand over to the loop."""
-        self.daemon.results.append((tracker, pid, result))
-        try:
-            os.write(self.daemon.wake_w, b"m")
-        except OSError:
-            pass
+    def _deliver(self, state, pid, result):
+        """Called in a worker thread: hand the result to the loop."""
+        self.daemon.submit(self.result, state, pid, result)
 
-    def result(self, tracker, pid, result):
-        d = self.daemon
-        tracker.monitor_busy = False
+    def result(self, state, pid, result):
+        state.monitor_busy = False
         if isinstance(result, Exception):
-            d.log.error(tracker.program.name, "monitor_error",
-                        "%s: %s" % (type(result).__name__, result), pid)
+            state.emit("monitor_error", "%s: %s" % (type(result).__name__, result), pid, "error")
             return
-        if result is None or not tracker.running or tracker.info.pid != pid or tracker.stopping:
+        if result is None or not state.running or state.info.pid != pid or state.state != "running":
             return
-        d.log.event(tracker.program.name, "monitor_breach", result, pid)
-        self.restart(tracker, result)
-
-    def restart(self, tracker, reason):
-        """Stop the running program (stop signal, SIGKILL later) and start it again."""
-        d, program = self.daemon, tracker.program
-        tracker.leftovers = []
-        if program.kill_descendants:
-            table = identity.ProcessTable()
-            for info in identity.family(table, program, tracker.info.pid):
-                tracker.leftovers.append(d.watcher.add(info.pid, info.start_time, None))
-        timer = d.call_later(program.term_to_kill_seconds, lambda: self._kill_stuck(tracker))
-        tracker.stopping = (reason, timer)
-        try:
-            send(tracker.watched, program.stop_signal)
-        except PermissionError as err:
-            d.log.error(program.name, "stop_failed", err.strerror, tracker.info.pid)
-
-    def _kill_stuck(self, tracker):
-        if tracker.stopping and tracker.running:
-            self.daemon.log.event(tracker.program.name, "kill", "still running after"
-                                  " term_to_kill_seconds", tracker.info.pid)
-            send(tracker.watched, signal.SIGKILL)
-
-    def stopped(self, tracker):
-        """The program is gone: end its leftover descendants (stop signal, SIGKILL later)."""
-        d = self.daemon
-        family = [w for w in tracker.leftovers if not w.exited]
-        tracker.leftovers = []
-        for watched in family:
-            send(watched, tracker.program.stop_signal)
-
-        def finish():
-            for watched in family:
-                send(watched, signal.SIGKILL)
-                d.watcher.discard(watched)
-
-        if family:
-            d.call_later(tracker.program.term_to_kill_seconds, finish)
+        if self.daemon.programs.get(state.name) is not state:
+            return  # removed by a reread meanwhile
+        state.restart(result, "monitor_breach")

@@ -1,83 +1,57 @@
-"""Restart policy, as 1.5.13 pinned it, in pure functions over a Tracker.
+"""Restart policy, in pure functions (no processes, no clock of their own).
 
-- autostart applies the first time the daemon sees a program down;
-- autorestart applies to a program seen running that stops;
-- maxrestarts counts start attempts, the first included, and resets once
-  the program is seen running; 0 means unlimited;
-- the first restart after a crash is immediate; later attempts of the same
-  series are at least ``restart_delay`` apart, doubling up to
-  ``restart_delay_max`` when that is set (crash-loop backoff);
-- monitor restarts do not count toward maxrestarts.
+- autostart applies the first time the daemon sees a program down; autorestart
+  to a program seen running that stops;
+- a program is *stable* once it has stayed up ``success_seconds`` plus a
+  minute: only then do the failure series and the maxrestarts count start over
+  (a program that dies 3 s after each start is a crash loop, not a success);
+- the first restart after a crash is immediate; every further failure of a
+  series waits twice as long as the previous one, from 1 s up to
+  ``restart_delay_max`` (60 s by default), and never less than
+  ``restart_delay``; a start that fails outright (exec error, death within
+  ``success_seconds``) waits from the first one;
+- ``restart_delay_max = 0`` turns backoff off: crashes are restarted at once
+  and failed starts retried every MIN_RETRY_GAP seconds (1.5.13's pace);
+- maxrestarts counts start attempts, the first included; 0 = unlimited;
+  monitor and config-change restarts do not count.
 """
 
-# Consecutive failed starts are never retried faster than this, so a program
-# that cannot even exec does not spin the daemon when restart_delay is 0.
-MIN_RETRY_GAP = 0.5
+MIN_RETRY_GAP = 0.5  # a start that fails at once is never retried faster than this
+BACKOFF_START = 1.0
+STABLE_AFTER = 60.0  # seconds beyond success_seconds
 
 
-class Tracker:
-    """What the daemon knows about one program."""
-
-    def __init__(self, program):
-        self.program = program
-        self.watched = None  # Watched of the running process
-        self.info = None  # its ProcInfo
-        self.pidfile_stamp = None  # (mtime, inode) of the pidfile we trust
-        self.settling = None  # a Settling while a start is in flight
-        self.stopping = None  # a monitor restart in progress: (reason, deadline)
-        self.seen = False  # has the daemon looked at it yet
-        self.attempts = 0  # start attempts since it was last seen running
-        self.last_attempt = None  # clock() of the last start attempt
-        self.gave_up = False
-        self.due = None  # clock() of the next scheduled start, or None
-        self.down_reason = None  # why it went down (for the alert)
-        self.monitor_busy = False
-        self.family = []  # ProcInfo of its descendants, noted while it runs
-        self.orphans = set()  # Watched leftovers of a crash being ended
-        self.after_orphans = "restart"  # the start that follows once they are gone
-        self.lock_fd = None
-        self.start_reason = None
-        self.leftovers = []  # Watched descendants of a monitor restart in progress
-        self.was_user_stopped = False  # the daemon saw the user's stop mark
-
-    @property
-    def running(self):
-        return self.watched is not None and not self.watched.exited
-
-    def seen_running(self):
-        """It runs: the maxrestarts counter and the backoff series start over."""
-        self.attempts = 0
-        self.gave_up = False
-        self.due = None
+def stable(program, uptime):
+    """Has a process that ran ``uptime`` seconds proved the program sound?"""
+    return uptime is not None and uptime >= program.success_seconds + STABLE_AFTER
 
 
-def gap(program, attempts):
-    """Least seconds between attempt number ``attempts`` and the next one."""
-    if attempts <= 0:
+def retry_delay(program, failures, crashed):
+    """Seconds to wait before the next start, after ``failures`` consecutive
+    failures (this one included); ``crashed``: this one was a crash."""
+    if failures <= 0:
         return 0.0
-    base = max(program.restart_delay, MIN_RETRY_GAP)
-    if program.restart_delay_max > 0:
-        return max(program.restart_delay, min(base * 2 ** (attempts - 1), program.restart_delay_max))
-    return base
+    cap = program.restart_delay_max
+    if cap <= 0:
+        return 0.0 if crashed else max(program.restart_delay, MIN_RETRY_GAP)
+    if crashed and failures == 1:
+        return 0.0  # the first restart after a crash is immediate
+    steps = failures - 1 if crashed else failures  # crashes start one step later
+    return max(program.restart_delay, min(BACKOFF_START * 2 ** (steps - 1), cap))
 
 
-def next_start(tracker, now, crashed=False):
-    """When to try the next start, or None to stay down (gave up)."""
-    program = tracker.program
-    if program.maxrestarts and tracker.attempts >= program.maxrestarts:
+def next_start(program, attempts, failures, last_attempt, now, crashed):
+    """When to start next (a clock value), or None: give up (maxrestarts)."""
+    if program.maxrestarts and attempts >= program.maxrestarts:
         return None
-    if crashed and tracker.attempts == 0:
-        return now  # the first restart after a crash is immediate
-    if tracker.last_attempt is None:
-        return now
-    return max(now, tracker.last_attempt + gap(program, tracker.attempts))
+    due = now + retry_delay(program, failures, crashed)
+    if last_attempt is not None and program.restart_delay and failures > 1:
+        due = max(due, last_attempt + program.restart_delay)
+    return due
 
 
-def wants_start(tracker, first_sight, user_stopped):
+def wants_start(program, first_sight, user_stopped, gave_up):
     """Should a program found down be started?"""
-    program = tracker.program
-    if not program.enabled or user_stopped or tracker.gave_up:
+    if not program.enabled or user_stopped or gave_up:
         return False
-    if first_sight:
-        return program.autostart
-    return program.autorestart
+    return program.autostart if first_sight else program.autorestart

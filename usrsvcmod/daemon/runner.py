@@ -1,66 +1,261 @@
-"""Starting usrsvcd: one instance per config, detached or in the foreground.
+"""Running usrsvcd: one instance per config, found by its lock, detached or not.
 
 The instance lock is an flock on ``usrsvcd.lock`` in the runtime state
-directory, taken before detaching and inherited by the daemon, so two
-simultaneous starts cannot both win. The detaching command waits (briefly)
-for the daemon to say it is up, through a pipe the daemon closes; the
-caller's stdout is never held open.
+directory, taken by the daemon process itself once its title is
+``usrsvcd: CONFIG``, so two simultaneous starts cannot both win and the
+lock table (/proc/locks) names the daemon's own pid: an flock records the
+pid that took it, so a lock taken by the starting command and inherited
+would name a process long gone. find_daemon() goes by that lock first and
+by the pidfile only after it, and takes a pid for the daemon only when it
+is a live process of ours titled exactly ``usrsvcd: CONFIG``.
+
+The detaching command waits (briefly) for the daemon to say it is up,
+through a pipe the daemon closes; the caller's stdout is never held open.
+
+Nothing here prints: start/stop/reread return what happened or raise a
+UsrsvcError, and usrsvcd.py says it.
 """
 
 import errno
 import fcntl
+import json
 import os
-import sys
+import signal
+import time
 
-from .. import exitcodes
-from ..errors import DaemonRunning
-from ..proc import pidfile
-from .core import Daemon
-from .log import EventLog
+from ..errors import DaemonFailed, DaemonRunning, PermissionProblem, UsrsvcError
+from ..proc import pidfile, procfs
 
 READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+REREAD_TIMEOUT = 15.0
+LOCK = "usrsvcd.lock"
+PIDFILE = "usrsvcd.pid"
+TITLE = "usrsvcd: "
 
 
-def _take_lock(ctx):
-    path = os.path.join(ctx.state.ensure(), "usrsvcd.lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+class Started:
+    """A detached daemon that said it is up."""
+
+    def __init__(self, pid, log):
+        self.pid = pid
+        self.log = log
+
+
+# finding the daemon --------------------------------------------------------------------------
+def title(config_path):
+    """The daemon's process title (setproctitle), the one thing find_daemon trusts."""
+    return TITLE + config_path
+
+
+def is_daemon_title(cmdline, config_path):
+    """True when argv is exactly the title of a usrsvcd of ``config_path``.
+
+    Never a substring match: ``tail -f usrsvcd.log`` or an editor on the
+    config is not the daemon. The path may be spelled another way (a
+    symlink) as long as it is the same file, as the runtime state is keyed
+    by the real path.
+    """
+    if len(cmdline) != 1 or not cmdline[0].startswith(TITLE):
+        return False
+    path = cmdline[0][len(TITLE):]
+    return path == config_path or os.path.realpath(path) == os.path.realpath(config_path)
+
+
+def default_pidfile(state):
+    return os.path.join(state.path, PIDFILE)
+
+
+def pidfile_path(main, state):
+    """The daemon's pidfile: ``[Main] pidfile``, else usrsvcd.pid in the runtime state directory."""
+    return main.pidfile or default_pidfile(state)
+
+
+def find_daemon(state, config_path, configured_pidfile=None):
+    """The running usrsvcd of ``config_path`` as a ProcInfo, or None.
+
+    First the holder of its instance lock, in every place the runtime state
+    could have been when it started (RuntimeState.candidates); then, for a
+    daemon whose lock cannot be seen, ``configured_pidfile`` and the default
+    pidfile of each of those places, under the pid-plus-start-time rule.
+    Either way the pid must be a live process of ours with the daemon's
+    exact title (is_daemon_title). Reads only; the config is not needed.
+    """
+    places = state.candidates()
+    for pid in lock_holders([os.path.join(place, LOCK) for place in places]):
+        info = _verified(pid, config_path)
+        if info is not None:
+            return info
+    paths = [configured_pidfile] if configured_pidfile else []
+    paths += [os.path.join(place, PIDFILE) for place in places]
+    for path in dict.fromkeys(paths):
+        pid, written_at, _ = pidfile.read(path)
+        if pid is None:
+            continue
+        info = _verified(pid, config_path)
+        if info is not None and info.start_time <= written_at + 1.0:
+            return info
+    return None
+
+
+def _verified(pid, config_path):
+    info = procfs.read(pid)
+    if info is None or info.zombie or pid == os.getpid() or not info.owned_by(os.geteuid()):
+        return None
+    return info if is_daemon_title(info.cmdline, config_path) else None
+
+
+def lock_holders(paths, table="/proc/locks"):
+    """Pids holding an flock on any of ``paths`` per the kernel's lock table.
+
+    Exact device-and-inode matches come first; then inode-only ones,
+    because on btrfs and overlayfs stat() reports another device number
+    than the lock table does (callers verify every pid anyway).
+    """
+    wanted = {}
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        wanted.setdefault(st.st_ino, set()).add((os.major(st.st_dev), os.minor(st.st_dev)))
+    if not wanted:
+        return []
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as err:
-        os.close(fd)
-        if err.errno in (errno.EAGAIN, errno.EACCES):
-            info = ctx.running_pid()
-            raise DaemonRunning("usrsvcd is already running for %s (pid %s)"
-                                % (ctx.path, info.pid if info else "unknown"))
-        raise
-    return fd
+        with open(table) as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    exact, same_inode = [], []
+    for line in lines:
+        # "1: FLOCK  ADVISORY  WRITE 1234 fe:00:56789 0 EOF"; a waiter's line has "->" first
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK":
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            device, inode, pid = (int(major, 16), int(minor, 16)), int(inode), int(fields[4])
+        except ValueError:
+            continue
+        if pid > 0 and inode in wanted:
+            (exact if device in wanted[inode] else same_inode).append(pid)
+    return list(dict.fromkeys(exact + same_inode))
 
 
-def start(ctx):
-    config = ctx.config  # validated before anything else happens
-    info = ctx.running_pid()
+def repair_pidfile(path, pid):
+    """Rewrite the daemon's pidfile (atomically) unless it already holds ``pid``.
+
+    True when it was rewritten. For the daemon's periodic reconcile: an
+    emptied or overwritten pidfile must not hide it. OSError goes to the
+    caller, which logs it.
+    """
+    if pidfile.read(path)[0] == pid:
+        return False
+    pidfile.write(path, pid)
+    return True
+
+
+def _running(config_path, info):
+    """DaemonRunning naming ``info``, find_daemon's answer (None: the lock is held, by whom
+    cannot be told, e.g. a daemon of an older version whose pidfile is gone)."""
+    return DaemonRunning("usrsvcd is already running for %s (pid %s)"
+                         % (config_path, info.pid if info else "unknown"),
+                         pid=info.pid if info else None)
+
+
+# stop and reread ------------------------------------------------------------------------------
+def _wait_gone(info, timeout):
+    deadline = time.monotonic() + timeout
+    while procfs.alive(info.pid, info.start_time):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def stop(info, timeout=STOP_TIMEOUT):
+    """SIGTERM to the daemon ``info`` (find_daemon's), SIGKILL after ``timeout``: it owns no service."""
+    try:
+        os.kill(info.pid, signal.SIGTERM)
+        if not _wait_gone(info, timeout):
+            os.kill(info.pid, signal.SIGKILL)
+            _wait_gone(info, 5.0)
+    except ProcessLookupError:
+        pass  # it exited on its own meanwhile
+
+
+def reread(state, info, timeout=REREAD_TIMEOUT):
+    """SIGUSR1 to the daemon ``info``; its answer: ("ok", []), ("rejected", problems) or None
+    when it did not confirm within ``timeout`` seconds."""
+    path = os.path.join(state.path, "usrsvcd.reload")
+    report = _read_json(path)
+    before = (report.get("generation") or 0) if report.get("pid") == info.pid else 0
+    os.kill(info.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        report = _read_json(path)
+        if report.get("pid") == info.pid and (report.get("generation") or 0) > before:
+            if report.get("status") == "ok":
+                return "ok", []
+            return "rejected", list(report.get("problems", ()))
+        time.sleep(0.02)
+    return None
+
+
+def _read_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}
+
+
+# start ----------------------------------------------------------------------------------------
+def start(config_path, config, state, loader, foreground=False, debug=False):
+    """Start the daemon of ``config`` (validated by the caller).
+
+    Detached: returns Started once it is up. In the foreground: serves
+    until SIGTERM, then returns None. Raises DaemonRunning (135) when one
+    runs already, DaemonFailed when a detached one never came up.
+    """
+    own_pidfile = pidfile_path(config.main, state)
+    info = find_daemon(state, config_path, own_pidfile)
     if info is not None:
-        raise DaemonRunning("usrsvcd is already running for %s (pid %d)" % (ctx.path, info.pid))
-    lock_fd = _take_lock(ctx)
-    if ctx.opts.foreground:
-        return _serve(ctx, config, lock_fd, None)
+        raise _running(config_path, info)
+    state.ensure()  # an unsafe state directory is refused here, not in the detached child
+    if foreground:
+        _serve(config_path, config, state, loader, debug, None)
+        return None
     read_fd, write_fd = os.pipe()
     child = os.fork()
     if child == 0:
         try:
             os.close(read_fd)
-            _detach_and_serve(ctx, config, lock_fd, write_fd)
+            _detach_and_serve(config_path, config, state, loader, debug, _Report(write_fd))
         finally:
             os._exit(0)
     os.close(write_fd)
-    os.close(lock_fd)
     os.waitpid(child, 0)
     report = _read_all(read_fd)
     if report.startswith("up "):
-        ctx.say("usrsvcd started, pid %s; log: %s" % tuple(report[3:].split(" ", 1)))
-        return exitcodes.SUCCESS
-    ctx.err.write("usrsvcd: failed to start: %s\n" % (report or "no word from the daemon"))
-    return exitcodes.UNKNOWN_FAILURE
+        pid, log = report[3:].split(" ", 1)
+        return Started(int(pid), log)
+    if report == "running":  # another start won the lock meanwhile
+        raise _running(config_path, find_daemon(state, config_path, own_pidfile))
+    raise DaemonFailed("failed to start: %s" % (report or "no word from the daemon"))
+
+
+class _Report:
+    """The detached daemon's one message to the command that started it."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def send(self, text):
+        if self.fd is not None:
+            os.write(self.fd, text.encode())
+            os.close(self.fd)
+            self.fd = None
 
 
 def _read_all(fd):
@@ -78,7 +273,7 @@ def _read_all(fd):
     return b"".join(chunks).decode(errors="replace").strip()
 
 
-def _detach_and_serve(ctx, config, lock_fd, report_fd):
+def _detach_and_serve(config_path, config, state, loader, debug, report):
     import daemon
 
     umask = os.umask(0o022)
@@ -86,40 +281,67 @@ def _detach_and_serve(ctx, config, lock_fd, report_fd):
     context = daemon.DaemonContext(
         working_directory=os.environ.get("HOME") or "/",
         umask=umask,
-        files_preserve=[lock_fd, report_fd],
+        files_preserve=[report.fd],
         detach_process=True,
         signal_map={},
         prevent_core=False,  # its RLIMIT_CORE would pass on to every service it starts
     )
     with context:
-        _serve(ctx, config, lock_fd, report_fd)
+        try:
+            _serve(config_path, config, state, loader, debug, report)
+        except DaemonRunning:
+            report.send("running")
+        except (UsrsvcError, OSError) as err:
+            report.send(getattr(err, "message", None) or str(err))
 
 
-def _serve(ctx, config, lock_fd, report_fd):
-    """Run the daemon in this process until SIGTERM; returns the exit code."""
+def _take_lock(state, config_path, configured_pidfile):
+    path = os.path.join(state.ensure(), LOCK)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as err:
+        raise PermissionProblem("cannot open the instance lock %s: %s (a symlink? remove it)"
+                                % (path, err.strerror), path=path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        if err.errno in (errno.EAGAIN, errno.EACCES):
+            raise _running(config_path, find_daemon(state, config_path, configured_pidfile))
+        raise
+    return fd
+
+
+def _serve(config_path, config, state, loader, debug, report):
+    """Run the daemon in this process until SIGTERM."""
     import setproctitle
 
+    from .core import Daemon  # here: finding or stopping the daemon needs none of the loop
+    from .log import EventLog
+
     main = config.main
-    stdout_path = main.usrsvcd_stdout
-    if report_fd is not None and not stdout_path:
-        stdout_path = os.path.join(ctx.state.path, "usrsvcd.log")
-    log = EventLog(main.log_format, stdout_path, main.usrsvcd_stderr or (stdout_path and "stdout"),
-                   ctx.opts.debug)
-    setproctitle.setproctitle("usrsvcd: %s" % ctx.path)
-    own_pidfile = ctx.pidfile
+    own_pidfile = pidfile_path(main, state)
+    # the title first: whoever holds the lock is then always recognisable
+    setproctitle.setproctitle(title(config_path))
+    lock_fd = _take_lock(state, config_path, own_pidfile)
     try:
-        pidfile.write(own_pidfile, os.getpid())
-    except OSError as err:
-        log.error(None, "pidfile_error", "cannot write %s: %s" % (own_pidfile, err.strerror))
-    daemon = Daemon(config, log, ctx.state, ctx.load)
-    if report_fd is not None:
-        os.write(report_fd, ("up %d %s" % (os.getpid(), stdout_path)).encode())
-        os.close(report_fd)
-    try:
-        daemon.run()
+        stdout_path = main.usrsvcd_stdout
+        if report is not None and not stdout_path:
+            stdout_path = os.path.join(state.path, "usrsvcd.log")
+        log = EventLog(main.log_format, stdout_path,
+                       main.usrsvcd_stderr or (stdout_path and "stdout"), debug)
+        try:
+            pidfile.write(own_pidfile, os.getpid())
+        except OSError as err:
+            log.error(None, "pidfile_error", "cannot write %s: %s" % (own_pidfile, err.strerror))
+        daemon = Daemon(config, log, state, loader)
+        daemon.own_pidfile = own_pidfile  # its reconcile repairs it (repair_pidfile)
+        if report is not None:
+            report.send("up %d %s" % (os.getpid(), stdout_path))
+        try:
+            daemon.run()
+        finally:
+            pidfile.remove(own_pidfile, expected_pid=os.getpid())
+            log.event(None, "exited")
     finally:
-        pidfile.remove(own_pidfile, expected_pid=os.getpid())
         os.close(lock_fd)
-        log.event(None, "exited")
-    sys.stdout.flush()
-    return exitcodes.SUCCESS

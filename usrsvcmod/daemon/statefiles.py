@@ -8,26 +8,9 @@ import json
 import os
 
 
-def tracker_state(tracker):
-    if tracker.running:
-        return "running"
-    if tracker.settling:
-        return "starting"
-    if tracker.gave_up:
-        return "gave_up"
-    if tracker.due is not None:
-        return "restart_pending"
-    if not tracker.program.managed:
-        return "unmanaged"
-    return "stopped"
-
-
-def write_status(directory, files, trackers):
-    programs = {name: {"state": tracker_state(t), "pid": t.info.pid if t.running else None,
-                       "attempts": t.attempts}
-                for name, t in trackers.items()}
-    _write(os.path.join(directory, "usrsvcd.status"),
-           {"pid": os.getpid(), "files": list(files), "programs": programs})
+def write_status(directory, snapshot):
+    """The daemon's last snapshot (see events.snapshot), for ``usrsvcd status`` and ``usrsvc status``."""
+    _write(os.path.join(directory, "usrsvcd.status"), snapshot)
 
 
 def write_reload(directory, generation, status, problems):
@@ -36,10 +19,15 @@ def write_reload(directory, generation, status, problems):
 
 
 def _write(path, data):
-    temp = "%s.%d.tmp" % (path, os.getpid())
+    """Atomically: a temp file of an unpredictable name, never through a symlink."""
+    temp = "%s.%s.tmp" % (path, os.urandom(6).hex())
     try:
-        with open(temp, "w") as handle:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "w") as handle:
             json.dump(data, handle)
         os.rename(temp, path)
-    except OSError:
-        pass  # status files are a courtesy: never a reason to stop
+    except (OSError, ValueError):
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass  # status files are a courtesy: never a reason to stop

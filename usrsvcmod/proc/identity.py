@@ -122,6 +122,7 @@ class ProcessTable:
             self.children.setdefault(info.ppid, []).append(info.pid)
         self._suffixes = None
         self._sessions = None
+        self._claims = None
 
     def session(self, sid):
         """Live processes of this user in session ``sid`` (read from /proc once
@@ -133,6 +134,16 @@ class ProcessTable:
                 if info is not None and not info.zombie and info.owned_by(self.uid):
                     self._sessions.setdefault(info.sid, []).append(info)
         return self._sessions.get(sid, [])
+
+    def claims(self, records):
+        """pid -> program name for every live recorded process (read once per table)."""
+        if self._claims is None:
+            self._claims = {}
+            for name, record in records.all_records():
+                info = self.procs.get(record.pid)
+                if info is not None and abs(info.start_time - record.start_time) < START_SLACK:
+                    self._claims[record.pid] = name
+        return self._claims
 
     def _suffix_index(self):
         """Every tail of every command line that starts after a space or a slash."""
@@ -187,37 +198,69 @@ def _table(table):
     return table() if callable(table) else table
 
 
+def _same_start(info, ticks, start_time):
+    """Exact when both sides have clock ticks; else within a tick of wall clock."""
+    if ticks is not None and info.ticks is not None:
+        return info.ticks == ticks
+    return abs(info.start_time - start_time) < TICK
+
+
+def _started_since(info, ticks, start_time):
+    if ticks is not None and info.ticks is not None:
+        return info.ticks >= ticks
+    return info.start_time >= start_time - TICK
+
+
 def _recorded(program, record):
     """ProcInfo of the recorded process when it still lives, else None."""
     info = procfs.read(record.pid)
     if info is None or info.zombie or not info.owned_by(os.geteuid()):
         return None
-    if abs(info.start_time - record.start_time) >= TICK:
+    if not _same_start(info, record.ticks, record.start_time):
         return None  # the pid was reused
     return info
 
 
-def _own_pidfile(record, pid):
+def _genuine_session(record):
+    """Is session ``record.sid`` still the one the launch made? Its leader is
+    the launched (or the recorded) process; a live leader that started at any
+    other time means the session id was recycled."""
+    leader = procfs.read(record.sid)
+    if leader is None or leader.zombie:
+        return True  # gone: a session id is not reused while a member lives
+    return _same_start(leader, record.launched_ticks, record.launched_at) \
+        or _same_start(leader, record.ticks, record.start_time)
+
+
+def _own_pidfile(program, record, pid):
     """A pidfile the service wrote itself (autopid = False): trusted for a pid
-    that started after the recorded launch, in the launched session."""
+    of ours that started after the recorded launch, in the launched session,
+    when nobody else could have written the pidfile."""
     info = procfs.read(pid)
     if info is None or info.zombie or not info.owned_by(os.geteuid()):
         return None
-    if info.sid != record.sid or info.start_time < record.launched_at - TICK:
+    if info.sid != record.sid or not _started_since(info, record.launched_ticks, record.launched_at):
+        return None
+    if not pidfile.trusted(program.pidfile) or not _genuine_session(record):
         return None
     return info
 
 
-def find(program, table=None, records=None):
+def find(program, table=None, records=None, scan=True):
     """Locate ``program``: launch record, pidfile, then a scan. Returns a Found.
 
     ``table`` is a ProcessTable or a zero-argument callable making one, so a
     command over many programs builds it at most once and only if needed.
     ``records`` (a RuntimeState) gives the launch records; None: none.
+    ``scan=False`` reads only the record and the pidfile (no /proc scan):
+    usrsvcd's check before it restarts a program it just saw die.
     Nothing is written or removed here (see Found.repairs).
     """
     notes, repairs = [], []
     record = records.read_record(program.name) if records is not None else None
+    if record is not None and record.boot and record.boot != procfs.boot_id():
+        record = None  # from another boot: its pids mean nothing now
+        repairs.append(("clear_record",))
     if record is not None:
         info = _recorded(program, record)
         if info is not None:
@@ -233,11 +276,11 @@ def find(program, table=None, records=None):
                                        % (program.pidfile, written, info.pid))
             return found
     found = _by_pidfile(program, record, notes, repairs)
-    if found is None and program.scan_for_process:
-        found = _by_scan(program, _table(table), notes, repairs)
+    if found is None and program.scan_for_process and scan:
+        found = _by_scan(program, _table(table), notes, repairs, records)
     if found is None:
         found = Found(notes=notes)
-        if record is not None:
+        if record is not None and scan and program.kill_descendants:
             found.leftovers = session_members(_table(table), record)
     found.record = record
     if found.how == "session":
@@ -261,7 +304,7 @@ def _by_pidfile(program, record, notes, repairs):
     if info is not None:
         return Found(pid, info, "pidfile", notes)
     if record is not None and not program.autopid:
-        info = _own_pidfile(record, pid)
+        info = _own_pidfile(program, record, pid)
         if info is not None:
             return Found(pid, info, "session", notes)
     notes.append("stale pidfile %s: %s" % (program.pidfile, reason))
@@ -270,8 +313,12 @@ def _by_pidfile(program, record, notes, repairs):
     return None
 
 
-def _by_scan(program, table, notes, repairs):
-    tops = table.top_most(table.matching(program))
+def _by_scan(program, table, notes, repairs, records=None):
+    matches = table.matching(program)
+    if matches and records is not None:
+        claimed = table.claims(records)  # another program's recorded process is not ours
+        matches = [m for m in matches if claimed.get(m.pid, program.name) == program.name]
+    tops = table.top_most(matches)
     if not tops:
         return None
     chosen = tops[0]
@@ -292,11 +339,22 @@ def session_members(table, record):
     started can be in it. If its leader's pid was recycled by a process
     started after the record, the session is someone else's: none.
     """
-    leader = procfs.read(record.sid)
-    if leader is not None and not leader.zombie and leader.start_time > record.at:
+    if not _genuine_session(record):
         return []
-    return [info for info in table.session(record.sid)
-            if info.start_time >= record.launched_at - TICK and not is_self(info.cmdline)]
+    found = []
+    for info in table.session(record.sid):
+        if is_self(info.cmdline) or not _started_since(info, record.launched_ticks,
+                                                        record.launched_at):
+            continue
+        # started by the confirmation at the latest: a process that joined a
+        # recycled session id later is not of this launch
+        if record.at_ticks is not None and info.ticks is not None:
+            if info.ticks > record.at_ticks + 1:
+                continue
+        elif info.start_time > record.at + TICK:
+            continue
+        found.append(info)
+    return found
 
 
 def repair(program, found, records):
@@ -331,9 +389,10 @@ def repair(program, found, records):
     return notes
 
 
-def family(table, program, pid, sid=None):
+def family(table, program, pid, record=None):
     """Descendants to end with the program: of its wrapping shell, if it has one,
-    and (``sid``: a recorded launch) every other process of its session."""
+    and (``record``: its launch) every other process of its launch session that
+    started since the launch."""
     root = pid
     parent = table.procs.get(table.procs[pid].ppid) if pid in table.procs else None
     if parent is not None and is_wrapper(program, parent.cmdline):
@@ -341,7 +400,8 @@ def family(table, program, pid, sid=None):
     family = [i for i in table.descendants(root) if i.pid != pid]
     if root != pid:
         family.insert(0, table.procs[root])
-    if sid is not None:
+    if record is not None and _genuine_session(record):
         have = {i.pid for i in family} | {pid}
-        family.extend(i for i in table.session(sid) if i.pid not in have)
+        family.extend(i for i in table.session(record.sid) if i.pid not in have
+                      and _started_since(i, record.launched_ticks, record.launched_at))
     return family

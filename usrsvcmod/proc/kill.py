@@ -1,7 +1,12 @@
-"""Stop processes: stop signal, wait, SIGKILL; then the leftover descendants.
+"""The one way to stop processes: stop signal, grace, SIGKILL; then the leftovers.
 
-Many programs are stopped together by one ExitWatcher, so ``stop all``
-waits for the slowest program, not for the sum of them.
+A Stopping ends one program's process and, once it is gone, the
+descendants noted before (each: stop signal, grace, SIGKILL). It owns its
+watches (pidfds) and is driven step by step: ``begin``, then ``exited`` for
+each exit its watcher reports and ``tick`` at ``deadline()``. The command
+line drives many at once to completion with ``stop_many``; usrsvcd drives
+each from its own loop and timers. A Stopping without a main process ends
+a set of leftovers (a crashed master's workers, what a failed start left).
 """
 
 import signal
@@ -9,101 +14,133 @@ import time
 
 from .watch import ExitWatcher, send
 
-
-class StopTarget:
-    """One program to stop: its main process and the descendants seen before."""
-
-    def __init__(self, key, info, stop_signal, grace, descendants=()):
-        self.key = key
-        self.info = info
-        self.stop_signal = stop_signal
-        self.grace = grace
-        self.descendants = list(descendants)
-        self.killed = False  # SIGKILL was needed
-        self.error = None
-        self.main = None
-        self.left = []  # Watched descendants still to end
-        self.found = None  # the caller's identity.Found, if any
-
-
 KILL_WAIT = 5.0  # how long a SIGKILLed process may take (uninterruptible sleep)
 
 
-def stop_many(targets, clock=time.monotonic):
-    """Stop every target; fills in ``killed``/``error``. Returns the targets."""
-    watcher = ExitWatcher()
-    pending = {}  # Watched -> [deadline, target, killed?]
-    try:
-        for target in targets:
-            target.main = watcher.add(target.info.pid, target.info.start_time, target)
-            target.left = [watcher.add(d.pid, d.start_time, target) for d in target.descendants]
-            if target.main.exited:
-                _release_descendants(target, pending, clock)
+class Stopping:
+    """Stop ``info`` (a ProcInfo, or None) and then ``descendants``."""
+
+    def __init__(self, key, info, stop_signal, grace, descendants=(), kill_wait=KILL_WAIT,
+                 sender=send):
+        self.key = key
+        self.send = sender  # tests give a recorder instead
+        self.info = info
+        self.stop_signal = stop_signal
+        self.grace = grace
+        self.kill_wait = kill_wait
+        self.descendants = list(descendants)
+        self.killed = False  # SIGKILL was needed for the main process
+        self.error = None
+        self.found = None  # the caller's identity.Found, if any
+        self.main = None  # Watched of the main process
+        self._pending = {}  # Watched -> [deadline, killed?]
+        self._left = []  # Watched descendants not yet released
+        self._watcher = None
+
+    @property
+    def done(self):
+        return not self._pending and not self._left and (self.main is None or self.main.exited
+                                                         or self.error is not None)
+
+    def begin(self, watcher, now):
+        """Watch everything, send the stop signal to the main process."""
+        self._watcher = watcher
+        self._left = [w for w in (watcher.add(d.pid, d.start_time, self) for d in self.descendants)
+                      if not w.exited]
+        if self.info is None:
+            self._release(now)
+            return
+        self.main = watcher.add(self.info.pid, self.info.start_time, self)
+        if self.main.exited:
+            self._release(now)
+            return
+        try:
+            self.send(self.main, self.stop_signal)
+        except PermissionError as err:
+            self.error = "cannot signal pid %d: %s" % (self.info.pid, err.strerror)
+            self.close()
+            return
+        self._pending[self.main] = [now + self.grace, False]
+
+    def exited(self, watched, now):
+        """The watcher reports ``watched`` (one of ours) gone."""
+        self._pending.pop(watched, None)
+        if watched is self.main:
+            self._release(now)
+        elif watched in self._left:
+            self._left.remove(watched)
+
+    def tick(self, now):
+        """Past its grace a process gets SIGKILL; past kill_wait it is reported."""
+        for watched, entry in list(self._pending.items()):
+            deadline, killed = entry
+            if deadline > now:
+                continue
+            if watched.exited:
+                self.exited(watched, now)
+            elif killed:
+                del self._pending[watched]
+                if watched is self.main:
+                    self.error = "pid %d did not exit even after SIGKILL" % watched.pid
+                self._watcher.discard(watched)
+                if watched is self.main:
+                    self._release(now)
+            else:
+                if self.send(watched, signal.SIGKILL) and watched is self.main:
+                    self.killed = True
+                entry[0], entry[1] = now + self.kill_wait, True
+
+    def deadline(self):
+        """When ``tick`` must run next (None: nothing is waiting on time)."""
+        return min((entry[0] for entry in self._pending.values()), default=None)
+
+    def _release(self, now):
+        """The main process is gone: end its descendants that outlived it."""
+        for watched in list(self._left):
+            self._left.remove(watched)
+            if watched.exited:
                 continue
             try:
-                send(target.main, target.stop_signal)
-            except PermissionError as err:
-                target.error = "cannot signal pid %d: %s" % (target.info.pid, err.strerror)
-                continue
-            pending[target.main] = [clock() + target.grace, target, False]
-        while pending:
-            _escalate(pending, clock())
-            if not pending:
-                break
-            nearest = min(entry[0] for entry in pending.values())
-            for watched in watcher.wait(max(0.0, nearest - clock())):
-                entry = pending.pop(watched, None)
-                if entry is None:
+                if self.send(watched, self.stop_signal):
+                    self._pending[watched] = [now + self.grace, False]
                     continue
-                target = entry[1]
-                if watched is target.main:
-                    _release_descendants(target, pending, clock)
-                elif watched in target.left:
-                    target.left.remove(watched)
+            except PermissionError:
+                pass
+            self._watcher.discard(watched)
+
+    def close(self):
+        """Let go of every watch (their pidfds are closed)."""
+        if self._watcher is None:
+            return
+        for watched in [self.main] + list(self._pending) + list(self._left):
+            if watched is not None:
+                self._watcher.discard(watched)
+        self._pending, self._left = {}, []
+
+
+# The command line's name for it: one program's stop.
+StopTarget = Stopping
+
+
+def stop_many(targets, clock=time.monotonic):
+    """Drive every Stopping to its end in one wait loop. Returns the targets."""
+    watcher = ExitWatcher()
+    try:
+        now = clock()
+        for target in targets:
+            target.begin(watcher, now)
+        while True:
+            now = clock()
+            for target in targets:
+                target.tick(now)
+            waiting = [t for t in targets if not t.done]
+            if not waiting:
+                break
+            deadlines = [d for d in (t.deadline() for t in waiting) if d is not None]
+            timeout = max(0.0, min(deadlines) - clock()) if deadlines else 0.05
+            for watched in watcher.wait(timeout):
+                if isinstance(watched.key, Stopping):
+                    watched.key.exited(watched, clock())
     finally:
         watcher.close()
     return targets
-
-
-def _escalate(pending, now):
-    """Past its grace period a process gets SIGKILL; past KILL_WAIT it is reported."""
-    for watched, entry in list(pending.items()):
-        deadline, target, killed = entry
-        if deadline > now or watched.exited:
-            continue
-        if killed:
-            target.error = "pid %d did not exit even after SIGKILL" % watched.pid
-            del pending[watched]
-        else:
-            if send(watched, signal.SIGKILL) and watched is target.main:
-                target.killed = True
-            entry[0], entry[2] = now + KILL_WAIT, True
-
-
-def _release_descendants(target, pending, clock):
-    """The main process is gone: end its descendants that outlived it."""
-    for watched in list(target.left):
-        if watched.exited:
-            target.left.remove(watched)
-            continue
-        try:
-            if send(watched, target.stop_signal):
-                pending[watched] = [clock() + target.grace, target, False]
-                continue
-        except PermissionError:
-            pass
-        target.left.remove(watched)
-
-
-def signal_all(infos, sig):
-    """Send ``sig`` to each process that still is the one in ``infos`` (pid, start time)."""
-    import os
-
-    from . import procfs
-
-    for info in infos:
-        if procfs.alive(info.pid, info.start_time):
-            try:
-                os.kill(info.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass

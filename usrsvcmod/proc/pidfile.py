@@ -31,6 +31,23 @@ def read(path):
     return pid, st.st_mtime, None
 
 
+def trusted(path):
+    """A pidfile only we can have written: ours, written by nobody else, in a
+    directory where nobody else can replace it (sticky, or not writable by others)."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+        parent = os.stat(os.path.dirname(path) or ".")
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        return False
+    if parent.st_mode & 0o022 and not parent.st_mode & stat.S_ISVTX:
+        return False
+    return True
+
+
 def _regular(st):
     import stat
 
@@ -72,4 +89,6 @@ def remove(path, expected_pid=None):
         os.unlink(path)
         return True
     except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:  # e.g. another user's file in a sticky directory: not ours to remove
         return False

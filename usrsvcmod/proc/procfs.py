@@ -25,9 +25,9 @@ def _constants():
 class ProcInfo:
     """What usrsvc needs to know of one process, read once."""
 
-    __slots__ = ("pid", "ppid", "sid", "state", "start_time", "uid", "cmdline", "uids")
+    __slots__ = ("pid", "ppid", "sid", "state", "start_time", "uid", "cmdline", "uids", "ticks")
 
-    def __init__(self, pid, ppid, sid, state, start_time, uid, cmdline, uids=None):
+    def __init__(self, pid, ppid, sid, state, start_time, uid, cmdline, uids=None, ticks=None):
         self.pid = pid
         self.ppid = ppid
         self.sid = sid
@@ -36,6 +36,7 @@ class ProcInfo:
         self.uid = uid  # the effective uid
         self.cmdline = cmdline
         self.uids = (uid, uid, uid) if uids is None else uids  # real, effective, saved
+        self.ticks = ticks  # start time in clock ticks since boot, exact (None: not read)
 
     def owned_by(self, uid):
         """A process is ours only when its real, effective and saved uids all are."""
@@ -85,7 +86,23 @@ def read(pid):
     at = status.find(b"\nUid:")
     uids = tuple(int(u) for u in status[at + 5:status.find(b"\n", at + 5)].split()[:3])
     return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(), start, uids[1], cmdline,
-                    uids)
+                    uids, int(fields[19]))
+
+
+def uptime_ticks():
+    """Clock ticks since boot now (/proc/uptime): comparable with ProcInfo.ticks,
+    with no wall clock or whole-second btime in between."""
+    with open("/proc/uptime", "rb") as handle:
+        return int(float(handle.read().split()[0]) * _constants()["tick"])
+
+
+def boot_id():
+    """This boot's id: pids and ticks of another boot mean nothing."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as handle:
+            return handle.read().strip().decode()
+    except OSError:
+        return ""
 
 
 def rss_kb(pid):

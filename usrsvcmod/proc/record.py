@@ -30,15 +30,31 @@ def _digest(value):
     return blake2b(repr(value).encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
+def _value(program, key):
+    """What a setting means for the launched process (so reordering [[Env]] or an
+    extra space between words is no change)."""
+    if key == "command" and not program.useshell:
+        return program.argv
+    if key == "env":
+        return sorted(program.env)
+    return getattr(program, key)
+
+
 def digests(program):
     """key -> digest of each launch setting (an environment value is never stored)."""
-    return {key: _digest(getattr(program, key)) for key in LAUNCH_KEYS}
+    return {key: _digest(_value(program, key)) for key in LAUNCH_KEYS}
 
 
 class LaunchRecord:
-    __slots__ = ("pid", "start_time", "sid", "launched_at", "at", "keys", "title")
+    """Times are kept twice: as wall clock (for people) and as clock ticks since
+    boot (exact, what identity compares: /proc start times are ticks, and the
+    wall clock of a tick moves with btime, which has whole-second resolution)."""
 
-    def __init__(self, pid, start_time, sid, launched_at, at, keys, title=""):
+    __slots__ = ("pid", "start_time", "sid", "launched_at", "at", "keys", "title", "ticks",
+                 "launched_ticks", "at_ticks", "boot")
+
+    def __init__(self, pid, start_time, sid, launched_at, at, keys, title="", ticks=None,
+                 launched_ticks=None, at_ticks=None, boot=""):
         self.pid = pid
         self.start_time = start_time
         self.sid = sid
@@ -46,6 +62,10 @@ class LaunchRecord:
         self.at = at  # wall clock of the confirmation
         self.keys = dict(keys)
         self.title = title  # the command line it had when confirmed
+        self.ticks = ticks  # start of the recorded process, in ticks since boot
+        self.launched_ticks = launched_ticks  # start of the launched process
+        self.at_ticks = at_ticks  # the confirmation
+        self.boot = boot  # the boot id it belongs to
 
     def changed(self, program):
         """Launch settings edited since this launch, in LAUNCH_KEYS order."""
@@ -55,6 +75,11 @@ class LaunchRecord:
     def dumps(self):
         lines = [VERSION, "pid %d" % self.pid, "start_time %r" % self.start_time,
                  "sid %d" % self.sid, "launched_at %r" % self.launched_at, "at %r" % self.at]
+        for name in ("ticks", "launched_ticks", "at_ticks"):
+            if getattr(self, name) is not None:
+                lines.append("%s %d" % (name, getattr(self, name)))
+        if self.boot:
+            lines.append("boot %s" % self.boot)
         lines += ["key %s %s" % item for item in sorted(self.keys.items())]
         lines.append("title %s" % self.title.replace("\n", " ")[:400])
         return ("\n".join(lines) + "\n").encode("utf-8", "replace")
@@ -74,9 +99,11 @@ class LaunchRecord:
                     keys[key] = digest
                 elif name:
                     values[name] = rest
+            ticks = [int(values[n]) if n in values else None
+                     for n in ("ticks", "launched_ticks", "at_ticks")]
             record = cls(int(values["pid"]), float(values["start_time"]), int(values["sid"]),
                          float(values["launched_at"]), float(values["at"]), keys,
-                         values.get("title", ""))
+                         values.get("title", ""), *ticks, boot=values.get("boot", ""))
         except (KeyError, ValueError, IndexError):
             return None
         if record.pid <= 0 or record.start_time != record.start_time:
@@ -84,18 +111,24 @@ class LaunchRecord:
         return record
 
 
-def make(program, info, launched_at, sid=None):
+def make(program, info, launched_at, sid=None, launched_ticks=None):
     """The record for ``program`` confirmed as ``info`` (a ProcInfo)."""
     import time
 
-    if sid is None:
-        from . import procfs
+    from . import procfs
 
-        fresh = procfs.read(info.pid)
+    fresh = procfs.read(info.pid)
+    if sid is None:
         sid = fresh.sid if fresh is not None and fresh.sid is not None else info.pid
+    ticks = fresh.ticks if fresh is not None else info.ticks
+    try:
+        at_ticks, boot = procfs.uptime_ticks(), procfs.boot_id()
+    except (OSError, ValueError):
+        at_ticks, boot = None, ""
     return LaunchRecord(info.pid, info.start_time, sid,
                         launched_at if launched_at is not None else info.start_time,
-                        time.time(), digests(program), info.cmdline_text)
+                        time.time(), digests(program), info.cmdline_text, ticks,
+                        launched_ticks if launched_ticks is not None else ticks, at_ticks, boot)
 
 
 def read_file(path):

@@ -57,11 +57,14 @@ class Settling:
         tops = table.top_most([m for m in table.matching(program) if m.start_time >= since])
         if tops:
             return tops[0], "proctitle"
-        if not program.autopid:
+        if not program.autopid and pidfile.trusted(program.pidfile):
             pid, written_at, _ = pidfile.read(program.pidfile)
             info = procfs.read(pid) if pid is not None else None
+            # ours, started since the launch, and from it: in its session, or
+            # handed to us (the command line's subreaper) when it left it
             if info is not None and not info.zombie and info.owned_by(os.geteuid()) \
-                    and info.start_time >= since and written_at >= since - identity.START_SLACK:
+                    and info.start_time >= since and written_at >= since - identity.START_SLACK \
+                    and (info.sid == self.launch.sid or info.ppid == os.getpid()):
                 return info, "pidfile"
         members = table.session(self.launch.sid) if self.launch.sid is not None else []
         members = table.top_most([m for m in members if m.start_time >= since and m.pid != self.launch.pid])
@@ -159,8 +162,9 @@ class Settling:
                 notes.append("cannot write pidfile %s: %s" % (program.pidfile, err.strerror))
         if records is not None:
             try:
-                records.write_record(program.name, record.make(program, self.info,
-                                                               self.launch.start_time))
+                records.write_record(program.name, record.make(
+                    program, self.info, self.launch.start_time,
+                    launched_ticks=self.launch.ticks))
             except Exception as err:  # OSError, or an unusable state directory
                 notes.append("cannot write its launch record: %s"
                              % (getattr(err, "strerror", None) or err))
@@ -168,10 +172,12 @@ class Settling:
 
 
 def _retitled(program, info):
-    if tuple(info.cmdline) == tuple(program.argv):
-        return "runs %r, which does not match proctitle_re %r" % (info.cmdline_text[:200],
-                                                                 program.proctitle_re)
-    return "retitled itself to %r" % info.cmdline_text[:200]
+    """How the accepted process looks, said without guessing why it differs."""
+    text = info.cmdline_text[:200]
+    if ": " in text or (len(info.cmdline) == 1 and " " in info.cmdline[0]):
+        return "retitled itself to %r" % text  # gunicorn: master [...], nginx: ..., redis ...
+    return "shows itself as %r, which the default proctitle_re %r does not match" % (
+        text, program.proctitle_re)
 
 
 def _suggest(info, bare=False):

@@ -21,13 +21,14 @@ class Launch:
     """A launched program: its pid and start time (for identity), and the
     session the launch made (every process it starts inherits it)."""
 
-    __slots__ = ("program", "pid", "start_time", "sid")
+    __slots__ = ("program", "pid", "start_time", "sid", "ticks")
 
-    def __init__(self, program, pid, start_time, sid=None):
+    def __init__(self, program, pid, start_time, sid=None, ticks=None):
         self.program = program
         self.pid = pid
         self.start_time = start_time
         self.sid = sid
+        self.ticks = ticks
 
 
 def open_log(path, program=None, key="stdout"):
@@ -107,9 +108,12 @@ def _middle(program, env, out_fd, err_fd, null_fd, report_fd, nofile):
                 low = keep + 1
             os.closerange(low, 1 << 20)
             resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
+        # start_new_session: the program leads its own session, so the
+        # session id of a launch record is the launched pid, whose start time
+        # the record holds (a recycled session id is then told apart)
         child = subprocess.Popen(
             list(program.argv), env=env, cwd=program.directory, stdin=null_fd, stdout=out_fd,
-            stderr=err_fd, close_fds=True, restore_signals=True,
+            stderr=err_fd, close_fds=True, restore_signals=True, start_new_session=True,
             umask=-1 if program.umask is None else program.umask)
         os.write(report_fd, b"P %d\n" % child.pid)
     except OSError as err:  # "E errno NUL filename NUL message NUL the PATH searched"
@@ -209,7 +213,9 @@ def _outcome(program, report):
     from . import procfs
 
     info = procfs.read(pid)
-    return Launch(program, pid, info.start_time if info else None)
+    if info is None:
+        return Launch(program, pid, None)
+    return Launch(program, pid, info.start_time, info.sid, info.ticks)
 
 
 def exec_failure(program, number, filename, message, exec_path):

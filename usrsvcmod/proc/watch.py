@@ -18,16 +18,28 @@ HAVE_PIDFD = hasattr(os, "pidfd_open")
 
 
 class Watched:
-    """One process being watched: pid, start time, its pidfd (or None)."""
+    """One process being watched: pid, start time, its pidfd (or None).
 
-    __slots__ = ("pid", "start_time", "fd", "key", "exited")
+    The Watched owns its pidfd: only close() closes it, once, and a closed
+    watch never signals anything (a recycled fd number can never be hit).
+    """
 
-    def __init__(self, pid, start_time, fd, key):
+    __slots__ = ("pid", "start_time", "fd", "key", "exited", "closed", "keep")
+
+    def __init__(self, pid, start_time, fd, key, keep=False):
         self.pid = pid
         self.start_time = start_time
         self.fd = fd
         self.key = key
         self.exited = False
+        self.closed = False
+        self.keep = keep  # keep the pidfd open after the exit (to read the exit status)
+
+    def close(self):
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
+        self.closed = True
 
 
 class ExitWatcher:
@@ -46,11 +58,13 @@ class ExitWatcher:
         self._wakeup = fd
         self._poll.register(fd, select.POLLIN)
 
-    def add(self, pid, start_time, key=None):
+    def add(self, pid, start_time, key=None, keep=False):
         """Watch ``pid`` (which must have started at ``start_time``).
 
         Returns a Watched; its ``exited`` is already True when the process is
-        gone, a zombie or a different process reusing the pid.
+        gone, a zombie or a different process reusing the pid. With ``keep``
+        the pidfd stays open after the exit until the caller closes it (see
+        exitinfo); otherwise the watcher closes it when it reports the exit.
         """
         fd = None
         if start_time is None:  # it was gone before its start time could be read
@@ -65,9 +79,14 @@ class ExitWatcher:
             except OSError:
                 fd = None
             if fd is not None and not procfs.alive(pid, start_time):
-                os.close(fd)
-                return _gone(pid, start_time, key)
-        watched = Watched(pid, start_time, fd, key)
+                info = procfs.read(pid)
+                if info is None or abs(info.start_time - start_time) >= 0.02 or not keep:
+                    os.close(fd)  # gone, or another process now has the pid
+                    return _gone(pid, start_time, key)
+                watched = Watched(pid, start_time, fd, key, keep)  # our zombie: keep its pidfd
+                watched.exited = True
+                return watched
+        watched = Watched(pid, start_time, fd, key, keep)
         if fd is not None:
             self._by_fd[fd] = watched
             self._poll.register(fd, select.POLLIN)
@@ -75,13 +94,18 @@ class ExitWatcher:
             self._polled.append(watched)
         return watched
 
-    def discard(self, watched):
-        if watched.fd is not None and watched.fd in self._by_fd:
-            self._poll.unregister(watched.fd)
-            del self._by_fd[watched.fd]
-            os.close(watched.fd)
+    def _forget(self, watched):
+        fd = watched.fd
+        if fd is not None and self._by_fd.get(fd) is watched:
+            self._poll.unregister(fd)
+            del self._by_fd[fd]
         if watched in self._polled:
             self._polled.remove(watched)
+
+    def discard(self, watched):
+        """Stop watching and close its pidfd (it never signals again)."""
+        self._forget(watched)
+        watched.close()
 
     def wait(self, timeout):
         """Block up to ``timeout`` seconds (None: forever); return exited Watched."""
@@ -105,7 +129,9 @@ class ExitWatcher:
             if watched is not None:
                 watched.exited = True
                 done.append(watched)
-                self.discard(watched)
+                self._forget(watched)
+                if not watched.keep:
+                    watched.close()
         for watched in list(self._polled):
             if not procfs.alive(watched.pid, watched.start_time):
                 watched.exited = True
@@ -125,6 +151,9 @@ class ExitWatcher:
         for watched in list(self._by_fd.values()) + list(self._polled):
             self.discard(watched)
 
+    def __len__(self):
+        return len(self._by_fd) + len(self._polled)
+
 
 def _gone(pid, start_time, key):
     watched = Watched(pid, start_time, None, key)
@@ -134,7 +163,7 @@ def _gone(pid, start_time, key):
 
 def send(watched, sig):
     """Signal exactly the watched process (pidfd: no pid-reuse race)."""
-    if watched.exited:
+    if watched.exited or watched.closed:
         return False
     try:
         if watched.fd is not None:

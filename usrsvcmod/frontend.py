@@ -1,0 +1,67 @@
+"""What both front ends, usrsvc and usrsvcd, print the same way.
+
+--help, --version and --readme; a ConfigError (its warnings, then every
+problem); any other UsrsvcError, with the exit code exitcodes.code_for()
+gives it. Each function takes the command's name and the stream to write
+to and returns the exit code, so a front end's run() stays argv -> action
+-> text -> code. Cheap to import: ``usrsvc status NAME`` loads it.
+"""
+
+from . import __version__, exitcodes
+
+
+def show(name, what, usage, out):
+    """``--help`` (``usage``), ``--version`` or ``--readme``; exit 0."""
+    if what == "help":
+        out.write(usage)
+    elif what == "version":
+        out.write("%s %s\n" % (name, __version__))
+    else:
+        out.write(readme())
+    return exitcodes.SUCCESS
+
+
+def readme():
+    """The README: the installed package's long description, else the checkout's file."""
+    import os
+
+    try:
+        from importlib.metadata import metadata
+
+        text = metadata("usrsvc").get_payload()
+        if text and text.strip():
+            return text
+    except Exception:  # metadata missing in an odd install: fall back below
+        pass
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+    try:
+        with open(here) as handle:
+            return handle.read()
+    except OSError:
+        return "README not found; see the project's README.md\n"
+
+
+def warn(name, lines, err):
+    for line in lines:
+        err.write("%s: warning: %s\n" % (name, line))
+
+
+def config_error(name, error, err):
+    """A ConfigError: its warnings, then "invalid configuration (N problems):" and each one."""
+    warn(name, error.warnings, err)
+    count = len(error.problems)
+    err.write("%s: invalid configuration (%d problem%s):\n" % (name, count, "" if count == 1 else "s"))
+    for line in error.problems:
+        err.write("  %s\n" % line)
+    return exitcodes.INVALID_CONFIG
+
+
+def report(name, error, err, usage):
+    """Any other UsrsvcError on one line (a usage error followed by ``usage``); its exit code."""
+    from .errors import UsageError
+
+    if isinstance(error, UsageError):
+        err.write("%s: %s\n\n%s" % (name, error.message, usage))
+    else:
+        err.write("%s: %s\n" % (name, error.message))
+    return exitcodes.code_for(error)
