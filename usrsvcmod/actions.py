@@ -234,6 +234,9 @@ def _start_batch(session, programs):
         else:
             settlings.append(settle.Settling(launch, offsets[program.name]))
     settle.settle_all(settlings)
+    for item in settlings:  # the first children of the launches, long gone by now
+        if item.launch.middle:
+            spawn.reap([item.launch.middle]) and os.waitpid(item.launch.middle, 0)
     session.forget_table()
     _end_leftovers(settlings)
     for item in settlings:

@@ -137,3 +137,81 @@ def test_restart_on_change_restarts_edited_programs_on_reread(env, daemon):
     # success_seconds is not a launch setting: "other" keeps running untouched
     assert env.pid_of("other") == other and alive(other)
     assert "config changed" not in env.run("status", "svc", check=0).stdout
+
+
+def test_a_recycled_session_id_never_makes_another_program_a_leftover(env):
+    """alpha's launch session id comes back as the session of beta's launch (pid
+    reuse, forced here through ns_last_pid): alpha's status must not call beta a
+    leftover, and alpha's start must not end it."""
+    last_pid = "/proc/sys/kernel/ns_last_pid"
+    if os.geteuid() != 0 or not os.access(last_pid, os.W_OK):
+        import pytest
+
+        pytest.skip("needs root to choose the next pid (ns_last_pid)")
+    env.write(env.program("alpha", env.service("--tag", "alpha"))
+              + env.program("beta", env.service("--tag", "beta"), autorestart="False"))
+    env.run("start", "alpha", check=0)
+    alpha = env.pid_of("alpha")
+    assert os.getsid(alpha) == alpha  # the program leads its own session
+    os.kill(alpha, signal.SIGKILL)
+    assert wait_for(lambda: not alive(alpha))
+    beta = None
+    for _ in range(40):  # beta's program must get alpha's old pid
+        with open(last_pid, "w") as handle:
+            handle.write(str(alpha - 4))
+        env.run("start", "beta", check=0)
+        beta = env.pid_of("beta")
+        if beta == alpha:
+            break
+        env.run("stop", "beta", check=0)
+    if beta != alpha:
+        import pytest
+
+        pytest.skip("could not make the pid come back")
+    status = env.run("status", "alpha", check=1)
+    assert "leftover process" not in status.stdout, status.stdout
+    env.run("start", "alpha", check=0)
+    assert alive(beta), "alpha's start ended beta"
+    env.run("stop", "all", check=0)
+
+
+def test_no_leftovers_are_ended_with_kill_descendants_off(env):
+    port = free_port()
+    env.write(env.program("svc", _master(env, port), kill_descendants="False"))
+    env.run("start", "svc", check=0)
+    master = env.pid_of("svc")
+    worker = wait_for(lambda: _workers(env, master) and _workers(env, master)[0])
+    os.kill(master, signal.SIGKILL)
+    assert wait_for(lambda: not alive(master))
+    assert "leftover process" not in env.run("status", "svc", check=1).stdout
+    env.run("stop", "svc", check=0)
+    assert alive(worker)
+    env.track(worker)
+
+
+def test_a_damaged_record_never_breaks_a_command(env):
+    env.write(env.program("svc", env.service()))
+    env.run("start", "svc", check=0)
+    pid = env.pid_of("svc")
+    state = [os.path.join(root, name) for root, _, files in os.walk(env.env["XDG_RUNTIME_DIR"])
+             for name in files if name == "svc.launch"]
+    assert len(state) == 1
+    os.unlink(state[0])
+    os.mkdir(state[0])  # a directory where the record should be
+    assert "pid %d" % pid in env.run("status", "svc", check=0).stdout  # by pidfile
+    env.run("stop", "svc", check=0)  # no traceback (Env.run checks)
+    assert not alive(pid)
+    env.run("start", "svc", check=0)
+    env.run("stop", "svc", check=0)
+
+
+def test_a_scan_never_adopts_another_programs_recorded_process(env):
+    same = env.service("--tag", "same")
+    env.write(env.program("one", same) + env.program("two", same))  # one proctitle_re for both
+    env.run("start", "one", check=0)
+    one = env.pid_of("one")
+    status = env.run("status", "two", check=1)
+    assert "pid %d" % one not in status.stdout
+    env.run("stop", "two", check=0)
+    assert alive(one)
+    env.run("stop", "one", check=0)

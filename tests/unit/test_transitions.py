@@ -152,15 +152,19 @@ class World:
             found = Found(self.running_copy.pid, self.running_copy, "pidfile")
         return found
 
-    def launch(self, program):
+    def launch(self, program, done, wanted):
+        """Launches at once (the daemon batches the launches of one turn)."""
+        if not wanted():
+            return
         outcome = self.outcomes.pop(0) if self.outcomes else "ok"
         if outcome == "raise":
-            raise LaunchError("cannot execute 'web': No such file or directory")
+            done(LaunchError("cannot execute 'web': No such file or directory"), {})
+            return
         self.next_pid += 1
         launch = Launch(program, self.next_pid, self.wall())
         launch.outcome = outcome
         self.launches.append(launch)
-        return launch, {}
+        done(launch, {})
 
     def settling(self, launch, offsets):
         return Settling(launch, launch.outcome)

@@ -52,6 +52,8 @@ class Daemon:
         self.generation = 0
         self.status_timer = None
         self.published = -1  # bus.count at the last snapshot
+        self.launches = []  # (program, done, wanted) asked for during this turn
+        self.middles = []  # first children of launches, still to be reaped
         self.programs = collections.OrderedDict(
             (name, ProgramState(program, self)) for name, program in config.programs.items())
         self._exitinfo = None
@@ -77,9 +79,21 @@ class Daemon:
         found.notes.extend(identity.repair(program, found, self.state))
         return found
 
-    def launch(self, program):
-        offsets = spawn.log_offsets(program)
-        return spawn.launch(program), offsets
+    def launch(self, program, done, wanted):
+        """Launch ``program`` at the end of this turn, with every other launch of
+        the turn (their forks and execs overlap); then ``done(Launch or error,
+        log offsets)``, unless ``wanted()`` says it is no longer wanted."""
+        self.launches.append((program, done, wanted))
+
+    def _flush_launches(self):
+        while self.launches:
+            batch, self.launches = [item for item in self.launches if item[2]()], []
+            offsets = [spawn.log_offsets(program) for program, _, _ in batch]
+            outcomes = spawn.launch_many([program for program, _, _ in batch])
+            for (program, done, _), offset, (_, outcome) in zip(batch, offsets, outcomes):
+                if getattr(outcome, "middle", None):
+                    self.middles.append(outcome.middle)
+                self._guard(done, "launch of %s" % program.name, outcome, offset)
 
     def settling(self, launch, offsets):
         return settle.Settling(launch, offsets, self.clock)
@@ -160,6 +174,7 @@ class Daemon:
         self.log.event(None, "started", "pid %d, %d program(s) from %s"
                        % (os.getpid(), len(self.programs), ", ".join(self.config.files)))
         self._guard(self.reconcile, "first pass")
+        self._flush_launches()
         self._schedule_reconcile()
         self.duty.schedule()
         self._publish_now()
@@ -173,7 +188,11 @@ class Daemon:
 
     def step(self, timeout):
         """One turn of the loop: wait, then handle signals, exits, submitted work, timers."""
+        if self.middles:  # they exit within a millisecond or two of a launch
+            timeout = 0.01 if timeout is None else min(timeout, 0.01)
         exited = self.watcher.wait(timeout)
+        if self.middles:
+            self.middles = spawn.reap(self.middles)
         if self.flags:
             self._guard(self._handle_flags, "signal handling")
             if not self.running:
@@ -183,6 +202,7 @@ class Daemon:
         for fn, args in self.inbox.drain():
             self._guard(fn, "submitted work", *args)
         self._run_timers()
+        self._flush_launches()
         if self.bus.count != self.published:
             self._publish()
 

@@ -62,6 +62,7 @@ class ProgramState:
         self._exits = []  # [Watched, polls, timer, seq]: pidfds kept to read exit statuses
         self._exit_seq = self._exit_shown = 0  # exits seen, and the one last_exit is of
         self._alerts = {}  # exited pid -> a restart alert waiting for its exit status
+        self._launching = None  # the token of a launch asked for and not yet made
 
     # -- what others may read --------------------------------------------------
     @property
@@ -253,7 +254,8 @@ class ProgramState:
         """Launch it now, holding its lock, unless it turns out to be running."""
         self._cancel()
         program = self.program
-        if self.running or self.settling or self.stopping or not program.enabled:
+        if self.running or self.settling or self.stopping or self._launching \
+                or not program.enabled:
             return
         if self.w.state.is_stopped(self.name):
             self._to("stopped_by_user", "stopped with usrsvc stop; stays down", "down")
@@ -276,13 +278,26 @@ class ProgramState:
             self.attempts += 1
         self.last_attempt = self.w.clock()
         self._drop_main()
-        try:
-            launch, offsets = self.w.launch(program)
-        except Exception as err:  # UsrsvcError, or fork/pipe failing (EAGAIN, EMFILE)
-            self._unlock()
-            self.start_failed(getattr(err, "message", None) or "%s: %s" % (type(err).__name__, err))
-            return
         self.start_reason = reason
+        self._to("starting", reason)
+        # the world launches at the end of its turn, every start of that turn at
+        # once (a mass crash restarts in parallel), then calls back
+        token = self._launching = object()
+        self.w.launch(program, lambda launch, offsets: self._launched(token, launch, offsets),
+                      lambda: token is self._launching)
+
+    def _launched(self, token, launch, offsets):
+        """The launch start() asked for happened (a Launch), or failed (an error)."""
+        program = self.program
+        if token is not self._launching:
+            return  # let go meanwhile (the world does not launch what is no longer wanted)
+        self._launching = None
+        if isinstance(launch, Exception):  # UsrsvcError, or fork/pipe failing
+            self._unlock()
+            self.start_failed(getattr(launch, "message", None) or "%s: %s" % (
+                type(launch).__name__, launch))
+            return
+        reason = self.start_reason
         self.settling = self.w.settling(launch, offsets)
         self.settling.owner = self
         self._to("starting", reason, "launched", launch.pid)
@@ -475,6 +490,7 @@ class ProgramState:
 
     def forget(self):
         """Let go of everything (removed by a reread, disabled, or the daemon exits)."""
+        self._launching = None
         self._cancel()
         self._close_exits()
         self._drop_main()
