@@ -94,12 +94,17 @@ def _middle(program, env, out_fd, err_fd, null_fd, report_fd, nofile):
     that was searched.
     """
     try:
-        low = 3  # strays a caller passed us without close-on-exec must not reach the program
-        for keep in sorted({out_fd, err_fd, null_fd, report_fd}):
-            if keep >= low:
-                os.closerange(low, keep)
-                low = keep + 1
-        os.closerange(low, 1 << 20)
+        import fcntl
+
+        # stdin, stdout, stderr in place (through copies above 2, so that no
+        # target overwrites a source), then nothing else: strays a caller
+        # passed us without close-on-exec must not reach the program, and the
+        # program's own fds must fit under the open-files limit set below
+        copies = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3) for fd in (null_fd, out_fd, err_fd)]
+        for target, fd in enumerate(copies):
+            os.dup2(fd, target)
+        report_fd = os.dup2(report_fd, 3, inheritable=False)
+        os.closerange(4, 1 << 20)
         if nofile is not None:  # the caller raised its own limit; the program gets the usual one
             import resource
 
@@ -109,10 +114,9 @@ def _middle(program, env, out_fd, err_fd, null_fd, report_fd, nofile):
             os.umask(program.umask)
         if cspawn.available():
             os.environ["PATH"] = env.get("PATH") or os.defpath  # what posix_spawnp searches
-            pid = cspawn.spawnp(program.argv[0], program.argv, env,
-                                dup2=((null_fd, 0), (out_fd, 1), (err_fd, 2)))
+            pid = cspawn.spawnp(program.argv[0], program.argv, env)
         else:
-            pid = _popen(program, env, out_fd, err_fd, null_fd)
+            pid = _popen(program, env)
         os.write(report_fd, b"P %d\n" % pid)
     except OSError as err:  # "E errno NUL filename NUL message NUL the PATH searched"
         what = os.fsencode(str(err.filename)) if err.filename else b""
@@ -125,7 +129,7 @@ def _middle(program, env, out_fd, err_fd, null_fd, report_fd, nofile):
         os._exit(0)
 
 
-def _popen(program, env, out_fd, err_fd, null_fd):
+def _popen(program, env):
     """The portable way (subprocess's vfork path), where libc's spawn is not at hand."""
     import subprocess
 
@@ -136,8 +140,7 @@ def _popen(program, env, out_fd, err_fd, null_fd):
             except (OSError, ValueError):
                 pass
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
-    return subprocess.Popen(list(program.argv), env=env, stdin=null_fd, stdout=out_fd,
-                            stderr=err_fd, close_fds=True, restore_signals=True,
+    return subprocess.Popen(list(program.argv), env=env, close_fds=True, restore_signals=True,
                             start_new_session=True).pid
 
 
