@@ -154,7 +154,8 @@ def with_daemon(result, entry):
     result.reason = entry.get("reason")
     result.next_retry = entry.get("next_retry")
     state = entry.get("state")
-    if result.pid is None and state in ("starting", "stopping", "backoff", "gave_up"):
+    if result.pid is None and result.state == "stopped" \
+            and state in ("starting", "stopping", "backoff", "gave_up"):
         result.state = state
         result.message += "; usrsvcd: %s: %s" % (state, entry.get("reason"))
     text = entry.get("last_exit_text")

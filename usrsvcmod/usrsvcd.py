@@ -160,9 +160,37 @@ def do_status(ctx):
     programs = status.get("programs", {})
     ctx.say("programs managed: %d" % len(programs))
     for name, entry in programs.items():
-        pid = entry.get("pid")
-        ctx.say("  %-20s %-16s %s" % (name, entry.get("state"), "pid %d" % pid if pid else ""))
+        for line in _program_lines(name, entry):
+            ctx.say(line)
     return exitcodes.SUCCESS
+
+
+def _program_lines(name, entry):
+    """One program of the daemon's snapshot: state, pid, uptime, restarts, last
+    exit, next start, the reason of its last change, and its logs."""
+    pid, now = entry.get("pid"), time.time()
+    head = "  %-20s %-16s" % (name, entry.get("state"))
+    if pid:
+        started = entry.get("started_at")
+        head += " pid %d" % pid + (", up %ds" % (now - started) if started else "")
+    facts = []
+    if entry.get("restarts"):
+        facts.append("restarts %d" % entry["restarts"])
+    last = entry.get("last_exit")
+    if entry.get("last_exit_text"):
+        when = last.get("at") if isinstance(last, dict) else None
+        facts.append("last exit: %s%s" % (entry["last_exit_text"], time.strftime(
+            " at %H:%M:%S", time.localtime(when)) if when else ""))
+    if entry.get("next_retry"):
+        facts.append("next start at %s" % time.strftime("%H:%M:%S",
+                                                        time.localtime(entry["next_retry"])))
+    lines = [head + ("  " + "; ".join(facts) if facts else "")]
+    if entry.get("reason") and not pid:
+        lines.append("      %s" % entry["reason"])
+    logs = [p for p in dict.fromkeys((entry.get("stdout"), entry.get("stderr"))) if p]
+    if logs:
+        lines.append("      logs: %s" % ", ".join(logs))
+    return lines
 
 
 def do_stop(ctx):

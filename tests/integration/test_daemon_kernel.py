@@ -126,3 +126,37 @@ def test_the_exit_status_of_a_service_that_is_not_our_child(env, daemon):
 
     found = wait_for(last_exit, timeout=10)
     assert found and found["code"] == 42 and "at" in found, found
+
+
+FAILING = """#!/bin/sh
+%(python)s -c 'import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", %(port)d)); s.listen(5); time.sleep(600)' %(token)s-server &
+sleep 0.3
+exit 3
+"""
+
+
+def test_a_failed_starts_leftovers_are_gone_before_the_next_attempt(env, daemon):
+    """The launcher exits 3 within its window, leaving a server that holds the
+    port: it must be ended before the retry, by usrsvcd and by usrsvc alike."""
+    from conftest import free_port, port_free
+
+    port = free_port()
+    script = os.path.join(env.home, "failing.sh")
+    with open(script, "w") as handle:
+        handle.write(FAILING % {"python": sys.executable, "port": port, "token": env.token})
+    os.chmod(script, 0o755)
+    env.write(MAIN + env.program("f", "%s %s" % (script, env.token), success_seconds="1",
+                                 term_to_kill_seconds="2", maxrestarts="2"))
+    started = env.run("start", "f", check=137)
+    assert "stopped what it launched" in started.stdout + started.stderr
+    assert wait_for(lambda: port_free(port) and not pids_with(env.token), timeout=10)
+    env.run("stop", "f", check=0)
+    env.run("start", "f", check=137)  # clears the stop mark; fails the same way
+    assert wait_for(lambda: port_free(port), timeout=10)
+    daemon.start()
+    daemon.wait_logged("f gave_up", timeout=30)
+    text = daemon.text()
+    assert text.count("f cleanup") >= 2, text  # each failed attempt's server was ended
+    assert wait_for(lambda: port_free(port) and not pids_with(env.token), timeout=10), text

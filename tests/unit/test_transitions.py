@@ -96,6 +96,9 @@ class Settling:
     def confirm(self, records):
         return []
 
+    def close(self):
+        pass
+
 
 class State:
     """Runtime state in memory: stop marks and locks."""
@@ -192,7 +195,7 @@ class World:
     def exit_supported(self):
         return True
 
-    def exit_status(self, watched):
+    def exit_status(self, watched, at=None):
         return self.exit_codes.get(watched.pid)
 
     def exit_unknown_text(self):

@@ -120,8 +120,8 @@ class Daemon:
     def exit_supported(self):
         return self._exit_module().supported()
 
-    def exit_status(self, watched):
-        return self._exit_module().read(watched.fd) if watched.fd is not None else None
+    def exit_status(self, watched, at=None):
+        return self._exit_module().read(watched.fd, at) if watched.fd is not None else None
 
     def exit_unknown_text(self):
         return self._exit_module().UNKNOWN_OLD_KERNEL
@@ -309,9 +309,13 @@ class Daemon:
             state.disable()
             return
         if not was_enabled:
-            state.state, state.seen = "stopped", False  # looked at afresh by the next pass
-            self.log.event(program.name, "changed", "enabled again")
+            state.seen, state.attempts, state.failures = False, 0, 0  # looked at afresh
+            state._to("stopped", "enabled again", "changed")
             state.sync(settle.TableOnce())
+            return
+        if restart_on_change and state.state == "starting":
+            state.changed_while_starting = True  # applied once the start settles
+            self.log.event(program.name, "changed", "applied once its start settles")
             return
         edited = self._edited_since_launch(state) if restart_on_change else []
         if edited:

@@ -63,6 +63,7 @@ class ProgramState:
         self._exit_seq = self._exit_shown = 0  # exits seen, and the one last_exit is of
         self._alerts = {}  # exited pid -> a restart alert waiting for its exit status
         self._launching = None  # the token of a launch asked for and not yet made
+        self.changed_while_starting = False  # a reread (restart_on_change) to apply once up
 
     # -- what others may read --------------------------------------------------
     @property
@@ -124,6 +125,11 @@ class ProgramState:
                 self._to("unmanaged", "autostart and autorestart are off: left alone", "unmanaged")
                 return True
             return False
+        if self.state == "backoff" and not self.stopping and self.w.state.is_stopped(self.name):
+            self._cancel()
+            self.was_user_stopped = True
+            self._to("stopped_by_user", "stopped with usrsvc stop; stays down", "down")
+            return True
         if self.state in ("starting", "stopping", "backoff") or self.stopping:
             return False
         if self.running and _stamp(program.pidfile) == self.pidfile_stamp:
@@ -175,15 +181,22 @@ class ProgramState:
         if leftovers:
             self._to("stopping", "ending %d leftover process(es) of its last run: %s"
                      % (len(leftovers), ", ".join(str(i.pid) for i in leftovers)), "leftovers")
+            def then():
+                self.emit("leftovers_ended", "%d process(es)" % len(leftovers))
+                self.schedule_start(reason, crashed)
+
             self._stop_then(self.w.stopping(self, None, self.program.stop_signal,
-                                            self.program.term_to_kill_seconds, leftovers),
-                            lambda: self.schedule_start(reason, crashed))
+                                            self.program.term_to_kill_seconds, leftovers), then)
             return
         self.schedule_start(reason, crashed)
 
     # -- running ---------------------------------------------------------------------
     def attach(self, info, how):
-        """``info`` is the program now: watch it."""
+        """``info`` is the program now: watch it. A process we did not start
+        ourselves (started by hand, adopted) re-arms maxrestarts and backoff:
+        the user has taken over."""
+        if how != "started":
+            self.attempts = self.failures = 0
         self._drop_main()
         self.watched = self.w.watcher.add(info.pid, info.start_time, (self, "main"), keep=True)
         self.info, self.seen = info, True
@@ -200,7 +213,8 @@ class ProgramState:
     def on_exit(self, watched):
         """The running process is gone (its pidfd said so)."""
         if watched is not self.watched:
-            watched.close()
+            if not any(pending[0] is watched for pending in self._exits):
+                watched.close()
             return
         self.watched = None
         self._collect_exit(watched)
@@ -245,10 +259,13 @@ class ProgramState:
         program = self.program
         why = "gave up after %d start attempt(s) (maxrestarts = %d)" % (self.attempts,
                                                                        program.maxrestarts)
+        last = self.down_reason
+        if self.last_exit_text and self.down_reason and self.down_reason.startswith("exited"):
+            last = "%s, %s" % (self.last_exit_text, self.down_reason)
         self._to("gave_up", why, "gave_up", level="error",
                  subject="[usrsvcd] %s: gave up" % program.name,
                  body="usrsvcd %s on %s.\nLast problem: %s\nStart it again with: usrsvc start %s"
-                 % (why, program.name, self.down_reason, program.name))
+                 % (why, program.name, last, program.name))
 
     def start(self, reason, count=True):
         """Launch it now, holding its lock, unless it turns out to be running."""
@@ -256,9 +273,6 @@ class ProgramState:
         program = self.program
         if self.running or self.settling or self.stopping or self._launching \
                 or not program.enabled:
-            return
-        if self.w.state.is_stopped(self.name):
-            self._to("stopped_by_user", "stopped with usrsvc stop; stays down", "down")
             return
         try:
             self.lock_fd = self.w.state.lock(self.name, timeout=0)
@@ -269,7 +283,16 @@ class ProgramState:
             self.next_retry = self.w.wall() + BUSY_RETRY
             self._later(BUSY_RETRY, lambda: self.start(reason, count))
             return
-        found = self.w.find(program, None, scan=False)  # record and pidfile: no /proc scan
+        try:  # under the lock: a `usrsvc stop` is either seen here or waits for us
+            stopped = self.w.state.is_stopped(self.name)
+            found = None if stopped else self.w.find(program, None, scan=False)  # no /proc scan
+        except BaseException:
+            self._unlock()
+            raise
+        if stopped:
+            self._unlock()
+            self._to("stopped_by_user", "stopped with usrsvc stop; stays down", "down")
+            return
         if found.pid:  # started by hand meanwhile: adopt it, never a second copy
             self._unlock()
             self.attach(found.info, "found_running")
@@ -319,6 +342,9 @@ class ProgramState:
     def expire(self, item):
         if self.settling is item and not item.done:
             item.expire(self.w.table)
+            if not item.done:  # stretched (waiting for a launcher's exit status)
+                self._later(max(0.0, item.deadline - self.w.clock()), lambda: self.expire(item))
+                return
             self.settled()
 
     def settled(self):
@@ -337,6 +363,12 @@ class ProgramState:
         self.attach(item.info, "started")
         if not self.running:
             return
+        if self.changed_while_starting:
+            self.changed_while_starting = False
+            edited = item.program != self.program and self._launch_keys_differ(item.program)
+            if edited:
+                self.restart("config changed while it was starting", "config_changed")
+                return
         program = self.program
         if reason == "autostart":
             self.emit("autostarted", "it was down", item.info.pid,
@@ -347,8 +379,9 @@ class ProgramState:
         alert = (item.info.pid, item.info.cmdline_text, self.down_reason or reason)
         if any(p[0].pid == self.last_exit_pid for p in self._exits):
             self._alerts[self.last_exit_pid] = alert  # sent once its exit status is known
-        else:
-            self._send_restart_alert(alert)
+        else:  # known already (or never will be)
+            known = self._exit_shown == self._exit_seq and self.last_exit is not None
+            self._send_restart_alert(alert, self.last_exit_text if known else None)
 
     def start_failed(self, why, leftovers=()):
         self.failures += 1
@@ -403,6 +436,11 @@ class ProgramState:
             self.stopping.tick(self.w.clock())
             self._stop_progress()
 
+    def _launch_keys_differ(self, old):
+        from ..proc.record import digests
+
+        return digests(old) != digests(self.program)
+
     def _stop_progress(self):
         stopping = self.stopping
         if stopping.done:
@@ -431,14 +469,14 @@ class ProgramState:
             return
         while len(self._exits) >= MAX_PENDING_EXITS:
             self._finish_exit(self._exits[0], None)
-        pending = [watched, 0, None, self._exit_seq]
+        pending = [watched, 0, None, self._exit_seq, self.w.wall()]
         self._exits.append(pending)
         pending[2] = self.w.call_later(EXIT_POLLS[0], lambda: self._poll_exit(pending))
 
     def _poll_exit(self, pending):
         if pending not in self._exits:
             return
-        status = self.w.exit_status(pending[0])
+        status = self.w.exit_status(pending[0], pending[4])
         pending[1] += 1
         if status is None and pending[1] < len(EXIT_POLLS):
             pending[2] = self.w.call_later(EXIT_POLLS[pending[1]], lambda: self._poll_exit(pending))
@@ -460,8 +498,6 @@ class ProgramState:
             return  # older than the exit status shown now
         self._exit_shown = pending[3]
         self.last_exit, self.last_exit_text = status, text
-        if self.down_reason and self.down_reason.startswith("exited"):
-            self.down_reason = "%s (%s)" % (text, self.down_reason)
 
     def _close_exits(self):
         for pending in list(self._exits):
@@ -474,8 +510,8 @@ class ProgramState:
 
     def _send_restart_alert(self, alert, status_text=None):
         pid, cmdline, why = alert
-        if status_text and why.startswith("exited"):
-            why = "%s (%s)" % (status_text, why)
+        if status_text and why.startswith("exited after"):
+            why = "%s, %s" % (status_text, why)
         self.emit("restarted", why, pid,
                   subject="[usrsvcd] %s: restarted (%s)" % (self.name, why),
                   body="%s was restarted: %s\npid %d: %s\n" % (self.name, why, pid, cmdline))
@@ -496,6 +532,7 @@ class ProgramState:
         self._drop_main()
         if self.settling is not None:
             self.w.watcher.discard(self.settling.tracked)
+            self.settling.close()
             self.settling = None
         if self.stopping is not None:
             self.stopping.close()
@@ -503,9 +540,13 @@ class ProgramState:
         self._unlock()
 
     def _drop_main(self):
-        if self.watched is not None:
-            self.w.watcher.discard(self.watched)
-            self.watched = None
+        watched, self.watched = self.watched, None
+        if watched is None:
+            return
+        if watched.exited and watched.keep and not watched.closed:
+            self._collect_exit(watched)  # its exit was reported: keep it for the status
+        else:
+            self.w.watcher.discard(watched)
 
     def _unlock(self):
         if self.lock_fd is not None:

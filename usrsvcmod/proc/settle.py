@@ -18,6 +18,7 @@ from .watch import ExitWatcher
 
 # /proc start times have 10 ms resolution: a child may look that much older
 _TICK = 0.02
+LAUNCHER_WAIT, LAUNCHER_WAITS = 0.25, 16  # up to 4 s more for a non-child's exit status
 
 
 class Settling:
@@ -34,14 +35,46 @@ class Settling:
         self.error = None
         self.leftover = []  # processes launched that never became the program
         self.awaiting_pidfile = False  # a forking launcher exited 0; its pidfile may come
+        self.clock = clock
+        self.launcher = None  # its pidfd, kept after its exit to read its status
+        self.waits = 0  # times the window was stretched for that status
 
     def watch(self, watcher):
-        self.tracked = watcher.add(self.launch.pid, self.launch.start_time, self)
+        self.tracked = self.launcher = watcher.add(self.launch.pid, self.launch.start_time, self,
+                                                   keep=True)
         if self.tracked.exited:
             self.exited(watcher)
 
-    def _fail(self, why):
+    def _launcher_status(self):
+        """How the launched process ended, for a caller that is not its parent
+        (usrsvcd): from its pidfd once init has reaped it (Linux 6.15+), else None."""
+        if self.launcher is None or self.launcher.fd is None:
+            return None
+        from . import exitinfo
+
+        try:
+            status = exitinfo.read(self.launcher.fd)
+        except OSError:
+            return None
+        return status.describe() if status is not None else None
+
+    def close(self):
+        """Let go of the launcher's pidfd (once the start is decided)."""
+        if self.launcher is not None:
+            if self.launcher.exited:  # still watched otherwise: the watcher closes it
+                self.launcher.close()
+            self.launcher = None
+
+    def _fail(self, why, table_factory=None):
+        """The start failed. With ``table_factory``, whatever the launch left
+        alive in its session becomes ``leftover``: the caller ends it, or it
+        would hold the port (or run a second copy) when the next attempt comes."""
         self.done = True
+        self.close()
+        if table_factory is not None and not self.leftover and self.launch.sid is not None:
+            since = self._since()
+            self.leftover = [m for m in table_factory().session(self.launch.sid)
+                             if m.start_time >= since and procfs.alive(m.pid, m.start_time)]
         tail = spawn.log_tail(self.program, self.offsets)
         self.error = why + ("\n  last lines of the log:\n    " + "\n    ".join(tail) if tail else "")
 
@@ -82,6 +115,8 @@ class Settling:
         """The tracked process ended inside the window."""
         pid = self.tracked.pid
         how = spawn.exit_status(pid)
+        if how is None and pid == self.launch.pid:
+            how = self._launcher_status()
         if pid == self.launch.pid and how in (None, "exited with status 0"):
             survivor, kind = self._survivor(table_factory())
             if survivor is not None:
@@ -95,10 +130,10 @@ class Settling:
                 return
             elif kind:
                 self._fail("pid %d %s within success_seconds (%gs), and %s" % (
-                    pid, how or "exited", self.program.success_seconds, kind))
+                    pid, how or "exited", self.program.success_seconds, kind), table_factory)
                 return
         self._fail("pid %d %s within success_seconds (%gs)"
-                   % (pid, how or "exited", self.program.success_seconds))
+                   % (pid, how or "exited", self.program.success_seconds), table_factory)
 
     def expire(self, table_factory=identity.ProcessTable):
         """The window is over: settle on the process that is the program."""
@@ -109,12 +144,27 @@ class Settling:
                 return
             self._fail("pid %d exited with status 0 and left no process: none matches"
                        " proctitle_re %r, and pidfile %s names none started since"
-                       % (self.launch.pid, self.program.proctitle_re, self.program.pidfile))
+                       % (self.launch.pid, self.program.proctitle_re, self.program.pidfile),
+                       table_factory)
             return
+        if self.how == "session" and self.launcher is not None and self.launcher.exited:
+            # the launcher is not our child (usrsvcd): only its exit status, once
+            # init reaps it, tells a forking daemon from a failed script that
+            # left a process behind; stretch the window a little for it
+            status = self._launcher_status()
+            if status is None and self.waits < LAUNCHER_WAITS:
+                self.waits += 1
+                self.deadline = self.clock() + LAUNCHER_WAIT
+                return
+            if status is not None and status != "exited with status 0":
+                self._fail("pid %d %s within success_seconds (%gs)"
+                           % (self.launch.pid, status, self.program.success_seconds),
+                           table_factory)
+                return
         info = procfs.read(self.tracked.pid)
         if info is None or info.zombie or info.start_time is None:
             self._fail("pid %d was gone at the end of success_seconds (%gs)"
-                       % (self.tracked.pid, self.program.success_seconds))
+                       % (self.tracked.pid, self.program.success_seconds), table_factory)
             return
         checked, _ = identity.check_pid(self.program, info.pid)
         if checked is not None:
@@ -146,6 +196,7 @@ class Settling:
 
     def _accept(self, info, how):
         self.info, self.how, self.done = info, how, True
+        self.close()
 
     def confirm(self, records):
         """The start succeeded: write the pidfile (autopid) and the launch record.
