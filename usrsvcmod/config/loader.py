@@ -318,7 +318,7 @@ def _warn_same_titles(programs, report):
         by_title.setdefault(program.proctitle_re, []).append(program)
     for same in by_title.values():
         if len(same) > 1:
-            report.warn("%s have the same proctitle_re %r: a scan could take one's process for"
+            report.warn("%s have the same proctitle_re '%s': a scan could take one's process for"
                         " the other's; give them distinct command lines or set proctitle_re"
                         % (" and ".join("[Program:%s] (%s)" % (p.name, p.source) for p in same),
                            same[0].proctitle_re))

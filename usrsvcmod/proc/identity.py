@@ -92,7 +92,7 @@ def check_pid(program, pid, written_at=None):
     if pid == os.getpid() or is_self(info.cmdline) or is_wrapper(program, info.cmdline):
         return None, "pid %d is usrsvc itself or a wrapping shell" % pid
     if not _matches(program, info):
-        return None, "pid %d runs %r, which does not match proctitle_re %r" % (
+        return None, "pid %d runs %r, which does not match proctitle_re '%s'" % (
             pid, info.cmdline_text[:200], program.proctitle_re)
     return info, None
 
@@ -323,7 +323,7 @@ def _by_scan(program, table, notes, repairs, records=None):
         return None
     chosen = tops[0]
     if len(tops) > 1:
-        notes.append("%d processes match proctitle_re %r (pids %s); took the oldest, %d"
+        notes.append("%d processes match proctitle_re '%s' (pids %s); took the oldest, %d"
                      % (len(tops), program.proctitle_re, ", ".join(str(t.pid) for t in tops),
                         chosen.pid))
     notes.append("found pid %d by scan" % chosen.pid)

@@ -104,7 +104,7 @@ class Settling:
         if len(members) == 1:
             return members[0], "session"
         if members:
-            return None, "it left %d processes in its session, none matching proctitle_re %r:\n%s\n" \
+            return None, "it left %d processes in its session, none matching proctitle_re '%s':\n%s\n" \
                 "  set proctitle_re to the one that is the service, e.g.%s" % (
                     len(members), program.proctitle_re,
                     "\n".join("    pid %d: %s" % (m.pid, m.cmdline_text[:200]) for m in members),
@@ -143,7 +143,7 @@ class Settling:
                 self._accept(survivor, kind)
                 return
             self._fail("pid %d exited with status 0 and left no process: none matches"
-                       " proctitle_re %r, and pidfile %s names none started since"
+                       " proctitle_re '%s', and pidfile %s names none started since"
                        % (self.launch.pid, self.program.proctitle_re, self.program.pidfile),
                        table_factory)
             return
@@ -181,7 +181,7 @@ class Settling:
             # looks like, and this is not it. Stop what we launched, or the
             # next start would run a second copy beside it.
             self.leftover = [info] + table.descendants(info.pid)
-            self._fail("pid %d is alive but runs %r, which does not match proctitle_re %r;"
+            self._fail("pid %d is alive but runs %r, which does not match proctitle_re '%s';"
                        " if it is the service, set:%s"
                        % (info.pid, info.cmdline_text[:200], self.program.proctitle_re,
                           _suggest(info, True)))
@@ -227,7 +227,7 @@ def _retitled(program, info):
     text = info.cmdline_text[:200]
     if ": " in text or (len(info.cmdline) == 1 and " " in info.cmdline[0]):
         return "retitled itself to %r" % text  # gunicorn: master [...], nginx: ..., redis ...
-    return "shows itself as %r, which the default proctitle_re %r does not match" % (
+    return "shows itself as %r, which the default proctitle_re '%s' does not match" % (
         text, program.proctitle_re)
 
 
