@@ -123,26 +123,50 @@ def status(session, programs, health=False):
     return results
 
 
+class DaemonView:
+    """usrsvcd's last snapshot, one program unpacked at a time (see statefiles)."""
+
+    def __init__(self, blobs):
+        self.blobs = blobs
+
+    def get(self, name):
+        import marshal
+
+        blob = self.blobs.get(name)
+        try:
+            return marshal.loads(blob) if isinstance(blob, bytes) else None
+        except (ValueError, EOFError, TypeError):
+            return None
+
+
 def daemon_view(state):
-    """usrsvcd's last snapshot (programs by name) if a usrsvcd runs for this config."""
+    """usrsvcd's last snapshot if a usrsvcd runs for this config, else None.
+
+    Read only if it is a file of ours that nobody else can write, from our
+    private state directory (it is marshal data)."""
     if state is None:
         return None
-    try:
-        with open(os.path.join(state.path, "usrsvcd.status"), "rb") as handle:
-            data = handle.read(1 << 24)
-    except OSError:
-        return None
-    import json
+    import marshal
 
     try:
-        snapshot = json.loads(data)
-        info = procfs.read(int(snapshot["pid"]))
-        programs = snapshot["programs"]
-    except (ValueError, KeyError, TypeError):
+        fd = os.open(os.path.join(state.path, "usrsvcd.view"),
+                     os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
         return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o077 or st.st_size > 1 << 26:
+            return None
+        view = marshal.loads(os.read(fd, st.st_size + 1))
+        info = procfs.read(int(view["pid"]))
+        blobs = view["programs"]
+    except (OSError, ValueError, EOFError, KeyError, TypeError):
+        return None
+    finally:
+        os.close(fd)
     if info is None or info.zombie or not info.cmdline or not info.cmdline[0].startswith("usrsvcd:"):
         return None  # the daemon that wrote it is gone
-    return programs if isinstance(programs, dict) else None
+    return DaemonView(blobs) if isinstance(blobs, dict) else None
 
 
 def with_daemon(result, entry):

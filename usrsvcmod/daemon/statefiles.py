@@ -9,8 +9,16 @@ import os
 
 
 def write_status(directory, snapshot):
-    """The daemon's last snapshot (see events.snapshot), for ``usrsvcd status`` and ``usrsvc status``."""
+    """The daemon's last snapshot (see events.snapshot): JSON for ``usrsvcd status``
+    and tools, and ``usrsvcd.view`` for ``usrsvc status NAME``, which must not pay
+    for ``import json`` nor for parsing a thousand programs to show one: marshal
+    data with one blob per program (as the config cache)."""
     _write(os.path.join(directory, "usrsvcd.status"), snapshot)
+    import marshal
+
+    view = {"pid": snapshot["pid"], "programs": {
+        name: marshal.dumps(entry) for name, entry in snapshot["programs"].items()}}
+    _write(os.path.join(directory, "usrsvcd.view"), marshal.dumps(view))
 
 
 def write_reload(directory, generation, status, problems):
@@ -23,8 +31,8 @@ def _write(path, data):
     temp = "%s.%s.tmp" % (path, os.urandom(6).hex())
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data if isinstance(data, bytes) else json.dumps(data).encode())
         os.rename(temp, path)
     except (OSError, ValueError):
         try:
