@@ -136,3 +136,12 @@ def test_kernel_thread_has_an_empty_cmdline():
 ])
 def test_trim(args, expected):
     assert procfs.trim(args) == expected
+
+
+def test_boot_id_first_then_a_read_still_works():
+    """The cached constants must not be mistaken for loaded by another cached value."""
+    procfs._CACHE.clear()
+    assert procfs.boot_id()
+    info = procfs.read(os.getpid())
+    assert info is not None and info.pid == os.getpid()
+    assert abs(info.start_time - psutil.Process().create_time()) < 1.5

@@ -149,7 +149,7 @@ class World:
     def emit(self, event):
         self.events.append(event)
 
-    def find(self, program, table, scan=True):
+    def find(self, program, table, scan=True, gone=None):
         found = Found()
         if self.running_copy is not None:
             found = Found(self.running_copy.pid, self.running_copy, "pidfile")

@@ -73,9 +73,9 @@ class Daemon:
         """The one way another thread reaches the loop (and program state)."""
         self.inbox.submit(fn, *args)
 
-    def find(self, program, table, scan=True):
+    def find(self, program, table, scan=True, gone=None):
         found = identity.find(program, table if table is not None else settle.TableOnce(),
-                              self.state, scan=scan)
+                              self.state, scan=scan, gone=gone)
         found.notes.extend(identity.repair(program, found, self.state))
         return found
 

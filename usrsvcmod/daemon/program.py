@@ -28,6 +28,9 @@ EXIT_POLLS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)  # init may reap lazily (
 MAX_PENDING_EXITS = 8
 BUSY_RETRY = 1.0
 RESTART_LOOK = 1.0  # seconds after a user's stop, look again (usrsvc restart)
+# a pid seen to exit this recently cannot have been reused (pids are handed out
+# in order, and its zombie holds it until init reaps it): a restart skips it
+GONE_FRESH = 0.1
 
 
 class ProgramState:
@@ -64,6 +67,7 @@ class ProgramState:
         self._alerts = {}  # exited pid -> a restart alert waiting for its exit status
         self._launching = None  # the token of a launch asked for and not yet made
         self.changed_while_starting = False  # a reread (restart_on_change) to apply once up
+        self._gone = (None, float("-inf"))  # the pid just seen to exit, and when
 
     # -- what others may read --------------------------------------------------
     @property
@@ -217,6 +221,7 @@ class ProgramState:
                 watched.close()
             return
         self.watched = None
+        self._gone = (watched.pid, self.w.clock())
         self._collect_exit(watched)
         if self.state == "stopping":
             return  # our own stop: its completion decides what follows
@@ -285,7 +290,9 @@ class ProgramState:
             return
         try:  # under the lock: a `usrsvc stop` is either seen here or waits for us
             stopped = self.w.state.is_stopped(self.name)
-            found = None if stopped else self.w.find(program, None, scan=False)  # no /proc scan
+            gone = self._gone[0] if self.w.clock() - self._gone[1] < GONE_FRESH else None
+            found = None if stopped else self.w.find(program, None, scan=False,  # no /proc scan
+                                                      gone=gone)
         except BaseException:
             self._unlock()
             raise

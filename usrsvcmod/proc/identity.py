@@ -246,14 +246,16 @@ def _own_pidfile(program, record, pid):
     return info
 
 
-def find(program, table=None, records=None, scan=True):
+def find(program, table=None, records=None, scan=True, gone=None):
     """Locate ``program``: launch record, pidfile, then a scan. Returns a Found.
 
     ``table`` is a ProcessTable or a zero-argument callable making one, so a
     command over many programs builds it at most once and only if needed.
     ``records`` (a RuntimeState) gives the launch records; None: none.
     ``scan=False`` reads only the record and the pidfile (no /proc scan):
-    usrsvcd's check before it restarts a program it just saw die.
+    usrsvcd's check before it restarts a program it just saw die; ``gone``
+    is that pid, known dead, so a record or pidfile naming it is not read
+    further (crash recovery is a hot path).
     Nothing is written or removed here (see Found.repairs).
     """
     notes, repairs = [], []
@@ -261,7 +263,7 @@ def find(program, table=None, records=None, scan=True):
     if record is not None and record.boot and record.boot != procfs.boot_id():
         record = None  # from another boot: its pids mean nothing now
         repairs.append(("clear_record",))
-    if record is not None:
+    if record is not None and record.pid != gone:
         info = _recorded(program, record)
         if info is not None:
             found = Found(info.pid, info, "record")
@@ -275,7 +277,7 @@ def find(program, table=None, records=None, scan=True):
                                        " (rewritten by the next start, stop or usrsvcd)"
                                        % (program.pidfile, written, info.pid))
             return found
-    found = _by_pidfile(program, record, notes, repairs)
+    found = _by_pidfile(program, record, notes, repairs, gone)
     if found is None and program.scan_for_process and scan:
         found = _by_scan(program, _table(table), notes, repairs, records)
     if found is None:
@@ -294,8 +296,10 @@ def find(program, table=None, records=None, scan=True):
     return found
 
 
-def _by_pidfile(program, record, notes, repairs):
+def _by_pidfile(program, record, notes, repairs, gone=None):
     pid, written_at, reason = pidfile.read(program.pidfile)
+    if pid is not None and pid == gone:
+        return None  # the process we just saw exit
     if pid is None:
         if reason != "no pidfile":
             notes.append("ignored %s" % reason)  # garbage: not running, but say why

@@ -11,7 +11,7 @@ _CACHE = {}
 
 
 def _constants():
-    if not _CACHE:
+    if "btime" not in _CACHE:
         with open("/proc/stat", "rb") as handle:
             for line in handle:
                 if line.startswith(b"btime"):
@@ -97,12 +97,14 @@ def uptime_ticks():
 
 
 def boot_id():
-    """This boot's id: pids and ticks of another boot mean nothing."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", "rb") as handle:
-            return handle.read().strip().decode()
-    except OSError:
-        return ""
+    """This boot's id: pids and ticks of another boot mean nothing (read once)."""
+    if "boot" not in _CACHE:
+        try:
+            with open("/proc/sys/kernel/random/boot_id", "rb") as handle:
+                _CACHE["boot"] = handle.read().strip().decode()
+        except OSError:
+            return ""
+    return _CACHE["boot"]
 
 
 def rss_kb(pid):
