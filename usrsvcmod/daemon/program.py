@@ -34,6 +34,13 @@ GONE_FRESH = 0.1
 
 
 class ProgramState:
+    __slots__ = ("program", "w", "state", "reason", "since", "info", "watched", "pidfile_stamp",
+                 "family", "settling", "stopping", "after_stop", "lock_fd", "seen",
+                 "was_user_stopped", "attempts", "failures", "restarts", "last_attempt",
+                 "next_retry", "start_reason", "down_reason", "last_exit", "last_exit_text",
+                 "last_exit_pid", "monitor_busy", "_timer", "_exits", "_exit_seq", "_exit_shown",
+                 "_alerts", "_launching", "changed_while_starting", "_gone")
+
     def __init__(self, program, world):
         self.program = program
         self.w = world
