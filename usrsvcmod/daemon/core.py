@@ -353,5 +353,4 @@ class Daemon:
     def _publish_now(self):
         self.status_timer = None
         self.published = self.bus.count
-        self.snapshot = events.snapshot(self.config.files, self.programs)
-        statefiles.write_status(self._state_dir(), self.snapshot)
+        statefiles.write_status(self._state_dir(), events.snapshot(self.config.files, self.programs))
