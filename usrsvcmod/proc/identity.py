@@ -29,7 +29,8 @@ class Found:
     edited since the recorded launch.
     """
 
-    __slots__ = ("pid", "info", "how", "notes", "repairs", "leftovers", "changed", "record")
+    __slots__ = ("pid", "info", "how", "notes", "repairs", "leftovers", "record", "_program",
+                 "_changed")
 
     def __init__(self, pid=None, info=None, how=None, notes=()):
         self.pid = pid
@@ -38,8 +39,17 @@ class Found:
         self.notes = list(notes)
         self.repairs = []
         self.leftovers = []
-        self.changed = []
+        self._program = None  # set when ``record`` describes the found process
+        self._changed = None
         self.record = None
+
+    @property
+    def changed(self):
+        """Launch settings edited since the recorded launch (worked out when asked:
+        usrsvcd's passes never need it)."""
+        if self._changed is None:
+            self._changed = self.record.changed(self._program) if self._program else []
+        return self._changed
 
 
 def is_self(cmdline):
@@ -267,7 +277,7 @@ def find(program, table=None, records=None, scan=True, gone=None):
         info = _recorded(program, record)
         if info is not None:
             found = Found(info.pid, info, "record")
-            found.record, found.changed = record, record.changed(program)
+            found.record, found._program = record, program
             if program.autopid:
                 written = pidfile.read(program.pidfile)[0]
                 if written != info.pid:
@@ -288,7 +298,7 @@ def find(program, table=None, records=None, scan=True, gone=None):
     if found.how == "session":
         # the service handed over to a new process in its launch session (a
         # binary upgrade): the record follows it, digests and session kept
-        found.changed = record.changed(program)
+        found._program = program
         repairs.append(("follow_record", found.info))
     elif record is not None and not found.leftovers:
         repairs.append(("clear_record",))
