@@ -197,11 +197,10 @@ class Env:
             return None
 
 
-def kill_token(token):
-    """Kill, by pid, every process carrying ``token``; wait until they are gone."""
+def kill_until_gone(find):
+    """Kill, by pid, every process ``find()`` lists; wait until it lists none."""
     for _ in range(3):
-        pids = pids_with(token)
-        pids += descendants(pids)
+        pids = find()
         if not pids:
             return
         for pid in pids:
@@ -209,7 +208,12 @@ def kill_token(token):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        wait_for(lambda: not pids_with(token), timeout=5)
+        wait_for(lambda: not find(), timeout=5)
+
+
+def kill_token(token):
+    """Kill, by pid, every process carrying ``token`` and their descendants."""
+    kill_until_gone(lambda: pids_with(token) + descendants(pids_with(token)))
 
 
 @pytest.fixture
@@ -272,13 +276,4 @@ def pids_in_dir(path):
 
 def kill_in_dir(path):
     """Kill, by pid, every process of ours running in ``path`` (see pids_in_dir)."""
-    for _ in range(3):
-        pids = pids_in_dir(path)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        wait_for(lambda: not pids_in_dir(path), timeout=5)
+    kill_until_gone(lambda: pids_in_dir(path))

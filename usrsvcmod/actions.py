@@ -259,9 +259,7 @@ def _start_batch(session, programs):
         else:
             settlings.append(settle.Settling(launch, offsets[program.name]))
     settle.settle_all(settlings)
-    for item in settlings:  # the first children of the launches, long gone by now
-        if item.launch.middle:
-            spawn.reap([item.launch.middle]) and os.waitpid(item.launch.middle, 0)
+    spawn.reap([item.launch.middle for item in settlings if item.launch.middle], block=True)
     session.forget_table()
     _end_leftovers(settlings)
     for item in settlings:

@@ -9,7 +9,6 @@ reboot, which is what a stop mark should be.
 
 import errno
 import os
-import stat
 import time
 
 from .config import safety
@@ -24,18 +23,6 @@ def _quote(text):
 
 def _unquote(text):
     return text.replace("%2F", "/").replace("%25", "%")
-
-
-def _private_now(path):
-    """``path`` and its parent are directories of ours that nobody else may write."""
-    for item in (path, os.path.dirname(path)):
-        try:
-            st = os.lstat(item)
-        except OSError:
-            return False
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            return False
-    return True
 
 
 class RuntimeState:
@@ -121,7 +108,7 @@ class RuntimeState:
         from .proc import record
 
         path = self._file("launch", name)
-        if not _private_now(os.path.dirname(path)):
+        if not safety.is_private_dir(os.path.dirname(path)):
             return None
         return record.read_file(path)
 
@@ -145,7 +132,7 @@ class RuntimeState:
         from .proc import record
 
         directory = self.path
-        if not _private_now(directory):
+        if not safety.is_private_dir(directory):
             return []
         found = []
         try:

@@ -6,7 +6,7 @@ import signal
 
 from conftest import alive, descendants, free_port, port_free, wait_for
 from daemon_support import daemon  # noqa: F401 (fixture)
-from test_thirdparty import NGINX_CONF, _binary, _redis_ping
+from test_thirdparty import _binary, _redis_ping, nginx_world
 
 MAIN = "[Main]\nreconcile_interval = 0.5\n"
 
@@ -22,16 +22,9 @@ def _get(port):
 
 
 def test_nginx_is_brought_back_after_its_master_is_killed(env, daemon):
-    nginx = _binary("nginx")
-    root = os.path.join(env.home, "nginx")
-    os.makedirs(root)
-    port = free_port()
-    conf = os.path.join(root, "%s.conf" % env.token)
-    with open(conf, "w") as handle:
-        handle.write(NGINX_CONF.format(root=root, port=port, token=env.token))
-    pidfile = os.path.join(root, "nginx.pid")
-    env.write(MAIN + env.program("nginx", "%s -e %s/error.log -p %s/ -c %s" % (nginx, root, root, conf),
-                                 autopid="False", pidfile=pidfile, success_seconds="0.5"))
+    command, pidfile, port, _ = nginx_world(env)
+    env.write(MAIN + env.program("nginx", command, autopid="False", pidfile=pidfile,
+                                 success_seconds="0.5"))
     daemon.start()
     assert wait_for(lambda: _get(port), timeout=15), daemon.text()
     daemon.wait_logged("nginx started")

@@ -26,7 +26,7 @@ import pytest
 
 from conftest import alive, descendants, free_port, kill_in_dir, pids_with, port_free, wait_for
 from daemon_support import daemon, same_for  # noqa: F401 (fixture)
-from test_thirdparty import NGINX_CONF, _binary, _redis_ping
+from test_thirdparty import _binary, _redis_ping, nginx_world
 
 
 @pytest.fixture(autouse=True)
@@ -148,13 +148,19 @@ while True:
 """
 
 
+def _app(env, name, text):
+    """Write HOME/apps/NAME (the service's own code); returns its path."""
+    apps = os.path.join(env.home, "apps")
+    os.makedirs(apps, exist_ok=True)
+    script = os.path.join(apps, name)
+    with open(script, "w") as handle:
+        handle.write(text)
+    return script
+
+
 def test_python_service_that_rewrites_its_argv(env):
     pytest.importorskip("setproctitle")
-    apps = os.path.join(env.home, "apps")
-    os.makedirs(apps)
-    script = os.path.join(apps, "myworker.py")
-    with open(script, "w") as handle:
-        handle.write(RETITLE)
+    script = _app(env, "myworker.py", RETITLE)
     env.write(env.program("worker", "%s %s %s" % (sys.executable, script, env.token),
                           success_seconds="1"))
 
@@ -260,11 +266,7 @@ def test_node_with_process_title(env):
     node = shutil.which("node") or ("/usr/bin/node" if os.access("/usr/bin/node", os.X_OK) else None)
     if not node:
         pytest.skip("node is not installed")
-    apps = os.path.join(env.home, "apps")
-    os.makedirs(apps)
-    script = os.path.join(apps, "nodeapp.js")
-    with open(script, "w") as handle:
-        handle.write(NODE_APP)
+    script = _app(env, "nodeapp.js", NODE_APP)
     port = free_port()
     env.write(env.program("nodeapp", "%s %s %d %s" % (node, script, port, env.token),
                           success_seconds="1"))
@@ -287,20 +289,11 @@ def test_node_with_process_title(env):
 # 5. nginx master SIGKILLed with no daemon running ----------------------------------
 
 def test_nginx_master_killed_without_a_daemon_then_stop_frees_the_port(env):
-    nginx = _binary("nginx")
-    root = os.path.join(env.home, "nginx")
-    os.makedirs(root)
-    port = free_port()
-    conf = os.path.join(root, "%s.conf" % env.token)
-    with open(conf, "w") as handle:
-        # as root, nginx would run its workers as nobody: keep them ours, as
-        # they are for a service account
-        handle.write(_as_us() + NGINX_CONF.format(root=root, port=port, token=env.token)
-                     .replace("worker_processes 1;", "worker_processes 2;"))
-    pidfile = os.path.join(root, "nginx.pid")
-    env.write(env.program("nginx", "%s -e %s/error.log -p %s/ -c %s" % (nginx, root, root, conf),
-                          autopid="False", pidfile=pidfile, success_seconds="0.5",
-                          term_to_kill_seconds="5"))
+    # as root, nginx would run its workers as nobody: keep them ours, as they
+    # are for a service account
+    command, pidfile, port, _ = nginx_world(env, _as_us(), workers=2)
+    env.write(env.program("nginx", command, autopid="False", pidfile=pidfile,
+                          success_seconds="0.5", term_to_kill_seconds="5"))
 
     def up():
         """The master (from nginx's own pidfile) and its workers, once it serves."""
@@ -367,18 +360,10 @@ def test_leftovers_of_another_user_are_never_signalled(env):
     leaves them alone (the test ends them itself)."""
     if os.geteuid() != 0:
         pytest.skip("needs root: nginx only switches its workers' user when run as root")
-    nginx = _binary("nginx")
-    root = os.path.join(env.home, "nginx")
-    os.makedirs(root)
     os.chmod(env.home, 0o755)
-    port = free_port()
-    conf = os.path.join(root, "%s.conf" % env.token)
-    with open(conf, "w") as handle:
-        handle.write("user nobody nogroup;\n" + NGINX_CONF.format(root=root, port=port,
-                                                                    token=env.token))
-    pidfile = os.path.join(root, "nginx.pid")
-    env.write(env.program("nginx", "%s -e %s/error.log -p %s/ -c %s" % (nginx, root, root, conf),
-                          autopid="False", pidfile=pidfile, success_seconds="0.5"))
+    command, pidfile, port, _ = nginx_world(env, "user nobody nogroup;\n")
+    env.write(env.program("nginx", command, autopid="False", pidfile=pidfile,
+                          success_seconds="0.5"))
     env.run("start", "nginx", check=0)
     master = wait_for(lambda: int(_read(pidfile)) if _read(pidfile).strip().isdigit() else None)
     workers = wait_for(lambda: [p for p in descendants([master]) if alive(p)], timeout=10)

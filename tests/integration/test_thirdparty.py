@@ -45,18 +45,26 @@ http {{
 """
 
 
-def test_nginx_forking_daemon_with_its_own_pidfile(env):
+def nginx_world(env, head="", workers=1):
+    """An nginx config in HOME/nginx (daemon on, its own pid directive, loopback):
+    returns (the program's command, its pidfile, its port, its root). The
+    config file's name carries the token, which shows in the master's title."""
     nginx = _binary("nginx")
     root = os.path.join(env.home, "nginx")
     os.makedirs(root)
     port = free_port()
-    conf = os.path.join(root, "%s.conf" % env.token)  # the token shows in the master's title
+    conf = os.path.join(root, "%s.conf" % env.token)
     with open(conf, "w") as handle:
-        handle.write(NGINX_CONF.format(root=root, port=port, token=env.token))
-    pidfile = os.path.join(root, "nginx.pid")
-    env.write(env.program("nginx", "%s -e %s/error.log -p %s/ -c %s" % (nginx, root, root, conf),
-                          autopid="False", pidfile=pidfile, success_seconds="0.5",
-                          term_to_kill_seconds="5"))
+        handle.write(head + NGINX_CONF.format(root=root, port=port, token=env.token)
+                     .replace("worker_processes 1;", "worker_processes %d;" % workers))
+    command = "%s -e %s/error.log -p %s/ -c %s" % (nginx, root, root, conf)
+    return command, os.path.join(root, "nginx.pid"), port, root
+
+
+def test_nginx_forking_daemon_with_its_own_pidfile(env):
+    command, pidfile, port, root = nginx_world(env)
+    env.write(env.program("nginx", command, autopid="False", pidfile=pidfile,
+                          success_seconds="0.5", term_to_kill_seconds="5"))
 
     started = env.run("start", "nginx")
     assert started.returncode == 0, (started.stdout, started.stderr, _tail(root))

@@ -101,4 +101,9 @@ def test_the_config_package_imports_nothing_above_it():
     for path in pathlib.Path(package.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level >= 2:
-                assert node.module == "errors", "%s imports ..%s" % (path.name, node.module)
+                assert node.module in ("errors", None), "%s imports ..%s" % (path.name, node.module)
+                if node.module is None:  # from .. import atomic: a leaf, below every layer
+                    assert [alias.name for alias in node.names] == ["atomic"], path.name
+    atomic = pathlib.Path(package.__file__).parent.parent / "atomic.py"
+    for node in ast.walk(ast.parse(atomic.read_text())):
+        assert not isinstance(node, ast.ImportFrom), "atomic.py must import nothing of usrsvcmod"

@@ -92,11 +92,12 @@ def test_write_never_goes_through_a_symlink(tmp_path):
 def test_write_does_not_follow_a_planted_temp_symlink(tmp_path):
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
-    temp = tmp_path / (".p.pid.%d.tmp" % os.getpid())
+    temp = tmp_path / (".p.pid.%d.tmp" % os.getpid())  # the name a predictable writer would use
     temp.symlink_to(victim)
-    with pytest.raises(OSError):
-        pidfile.write(str(tmp_path / "p.pid"), 1234)
+    pidfile.write(str(tmp_path / "p.pid"), 1234)  # temp names are unpredictable now
     assert victim.read_text() == "precious\n"
+    assert temp.is_symlink() and (tmp_path / "p.pid").read_text() == "1234\n"
+    assert not [p for p in os.listdir(str(tmp_path)) if p.endswith(".tmp") and p != temp.name]
 
 
 def test_remove_a_symlink_removes_the_link_only(tmp_path):

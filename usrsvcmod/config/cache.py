@@ -65,23 +65,12 @@ def _program(blob):
     return Program(**values)
 
 
-def _private(directory):
-    """The state directory and its parent are ours alone (else the cache is ignored)."""
-    import stat
-
-    from .safety import problem
-
-    for path in (directory, os.path.dirname(directory)):
-        st = os.lstat(path)
-        if not stat.S_ISDIR(st.st_mode) or problem(path, st):
-            return False
-    return True
-
-
 def _read(path, cache_file, only=None):
     """The cached Config, or None when absent, unreadable or stale."""
     try:
-        if not _private(os.path.dirname(cache_file)):
+        from .safety import is_private_dir
+
+        if not is_private_dir(os.path.dirname(cache_file)):
             return None
         fd = os.open(cache_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as handle:
@@ -118,11 +107,9 @@ def _write(config, cache_file):
     directory = os.path.dirname(cache_file)
     private_dir(os.path.dirname(directory))
     private_dir(directory)
-    temp = "%s.%d.tmp" % (cache_file, os.getpid())
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        marshal.dump(data, handle)
-    os.rename(temp, cache_file)
+    from .. import atomic
+
+    atomic.write(cache_file, marshal.dumps(data))
 
 
 def cached(path=None, only=None, cache_dir=None):

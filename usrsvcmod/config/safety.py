@@ -52,6 +52,18 @@ def check(path, st=None):
         raise UnsafePathError(["%s: refused: %s" % (path, why)])
 
 
+def is_private_dir(path):
+    """``path`` and its parent are directories nobody else can write (never creates)."""
+    for item in (path, os.path.dirname(path)):
+        try:
+            st = os.lstat(item)
+        except OSError:
+            return False
+        if not stat.S_ISDIR(st.st_mode) or problem(item, st):
+            return False
+    return True
+
+
 def private_dir(path):
     """Create directory ``path`` 0700 if needed; refuse a symlink or someone else's dir.
 

@@ -250,10 +250,8 @@ class Daemon:
     def _repair_own_pidfile(self):
         path = getattr(self, "own_pidfile", None)
         if path:
-            try:
-                from .runner import repair_pidfile
-            except ImportError:
-                return
+            from .runner import repair_pidfile
+
             try:
                 if repair_pidfile(path, os.getpid()):
                     self.log.event(None, "pidfile_repaired", "rewrote %s" % path, os.getpid())

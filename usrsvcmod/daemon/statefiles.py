@@ -27,15 +27,9 @@ def write_reload(directory, generation, status, problems):
 
 
 def _write(path, data):
-    """Atomically: a temp file of an unpredictable name, never through a symlink."""
-    temp = "%s.%s.tmp" % (path, os.urandom(6).hex())
+    from .. import atomic
+
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data if isinstance(data, bytes) else json.dumps(data).encode())
-        os.rename(temp, path)
+        atomic.write(path, data if isinstance(data, bytes) else json.dumps(data).encode())
     except (OSError, ValueError):
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass  # status files are a courtesy: never a reason to stop
+        pass  # status files are a courtesy: never a reason to stop

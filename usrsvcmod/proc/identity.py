@@ -15,7 +15,7 @@ from . import pidfile, procfs
 # may appear up to a second younger than it is; a pid recycled that fast
 # after its pidfile was written is not a practical risk.
 START_SLACK = 1.0
-TICK = 0.02  # /proc start times are exact to a clock tick (10 ms)
+TICK = procfs.TICK
 _SELF_NAMES = ("usrsvc", "usrsvcd")
 
 

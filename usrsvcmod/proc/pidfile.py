@@ -60,19 +60,10 @@ def write(path, pid):
     rename() replaces a symlink at ``path`` instead of writing through it,
     and the temp file is created with O_EXCL|O_NOFOLLOW.
     """
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, b"%d\n" % pid)
-    finally:
-        os.close(fd)
-    try:
-        os.rename(temp, path)
-    except OSError:
-        os.unlink(temp)
-        raise
+    from .. import atomic
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    atomic.write(path, b"%d\n" % pid, 0o644)
 
 
 def remove(path, expected_pid=None):

@@ -8,6 +8,7 @@ tests/unit/test_procfs.py checks these answers against psutil's.
 import os
 
 _CACHE = {}
+TICK = 0.02  # start times from /proc are exact to a clock tick (10 ms): the one tolerance
 
 
 def _constants():
@@ -119,7 +120,7 @@ def rss_kb(pid):
 def alive(pid, start_time):
     """True when ``pid`` still is the process that started at ``start_time``."""
     info = read(pid)
-    return info is not None and not info.zombie and abs(info.start_time - start_time) < 0.02
+    return info is not None and not info.zombie and abs(info.start_time - start_time) < TICK
 
 
 def children(pid):

@@ -155,18 +155,6 @@ def read_file(path):
 
 def write_file(path, record):
     """Atomically: a temp file of an unpredictable name, then rename."""
-    directory = os.path.dirname(path)
-    temp = os.path.join(directory, ".%s.%s.tmp" % (os.path.basename(path), os.urandom(6).hex()))
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            os.write(fd, record.dumps())
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
-    except OSError:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    from .. import atomic
+
+    atomic.write(path, record.dumps())

@@ -17,7 +17,6 @@ from . import identity, pidfile, procfs, spawn
 from .watch import ExitWatcher
 
 # /proc start times have 10 ms resolution: a child may look that much older
-_TICK = 0.02
 LAUNCHER_WAIT, LAUNCHER_WAITS = 0.25, 16  # up to 4 s more for a non-child's exit status
 
 
@@ -79,7 +78,7 @@ class Settling:
         self.error = why + ("\n  last lines of the log:\n    " + "\n    ".join(tail) if tail else "")
 
     def _since(self):
-        return (self.launch.start_time or 0) - _TICK
+        return (self.launch.start_time or 0) - procfs.TICK
 
     def _survivor(self, table):
         """What a launcher that exited 0 left behind (forking daemons), as

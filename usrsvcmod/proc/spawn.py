@@ -224,12 +224,13 @@ def _finish(program, pending):
     return launch
 
 
-def reap(pids):
-    """Reap the first children that have exited by now; returns those still running."""
+def reap(pids, block=False):
+    """Reap the first children (waiting for them with ``block``); returns those
+    still running."""
     left = []
     for pid in pids:
         try:
-            got, _ = os.waitpid(pid, os.WNOHANG)
+            got, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
         except ChildProcessError:
             continue
         if got != pid:

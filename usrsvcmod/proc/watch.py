@@ -80,7 +80,7 @@ class ExitWatcher:
                 fd = None
             if fd is not None and not procfs.alive(pid, start_time):
                 info = procfs.read(pid)
-                if info is None or abs(info.start_time - start_time) >= 0.02 or not keep:
+                if info is None or abs(info.start_time - start_time) >= procfs.TICK or not keep:
                     os.close(fd)  # gone, or another process now has the pid
                     return _gone(pid, start_time, key)
                 watched = Watched(pid, start_time, fd, key, keep)  # our zombie: keep its pidfd
