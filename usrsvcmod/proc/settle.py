@@ -114,6 +114,13 @@ class Settling:
         """The tracked process ended inside the window."""
         pid = self.tracked.pid
         how = spawn.exit_status(pid)
+        if how is None and pid == self.launch.pid and self.launch.middle is not None:
+            # it died before the first child it came from had exited: it is
+            # ours to reap (we are the subreaper) once that child is gone, a
+            # moment away (it exits right after reporting the pid)
+            spawn.reap([self.launch.middle], block=True)
+            self.launch.middle = None
+            how = spawn.exit_status(pid)
         if how is None and pid == self.launch.pid:
             how = self._launcher_status()
         if pid == self.launch.pid and how in (None, "exited with status 0"):
