@@ -277,3 +277,96 @@ def pids_in_dir(path):
 def kill_in_dir(path):
     """Kill, by pid, every process of ours running in ``path`` (see pids_in_dir)."""
     kill_until_gone(lambda: pids_in_dir(path))
+
+
+# throw-away local users ----------------------------------------------------------------------
+class LocalUser:
+    """A local account created for one test (``useradd``, as root) and removed after it.
+
+    ``home`` is a fresh directory it owns (under /var/tmp, not in pytest's
+    root-only tmp). Everything it runs is started through ``run``/``popen``;
+    teardown kills, by pid, every process of its uid (the uid was unused
+    before the test, so all of them are the test's), then runs ``userdel``.
+    """
+
+    def __init__(self, name):
+        import pwd
+        import tempfile
+
+        self.name = name
+        self.base = tempfile.mkdtemp(prefix="usrsvc-user-", dir="/var/tmp")
+        os.chmod(self.base, 0o755)
+        self.home = os.path.join(self.base, "home")
+        subprocess.run(["useradd", "-M", "-U", "-d", self.home, "-s", "/bin/sh", name],
+                       check=True, capture_output=True, timeout=30)
+        entry = pwd.getpwnam(name)
+        self.uid, self.gid = entry.pw_uid, entry.pw_gid
+        os.mkdir(self.home, 0o755)
+        os.chown(self.home, self.uid, self.gid)
+        self.children = []
+
+    def environ(self, extra=None):
+        environ = {"HOME": self.home, "USER": self.name, "LOGNAME": self.name,
+                   "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        environ.update(extra or {})
+        return environ
+
+    def _kwargs(self, kwargs):
+        kwargs.setdefault("env", self.environ())
+        kwargs.setdefault("cwd", self.home)
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        kwargs.update(user=self.uid, group=self.gid, extra_groups=[])
+        return kwargs
+
+    def run(self, argv, timeout=60, **kwargs):
+        """Run ``argv`` as this user; output captured as text."""
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("text", True)
+        return subprocess.run(argv, timeout=timeout, **self._kwargs(kwargs))
+
+    def popen(self, argv, **kwargs):
+        """Start ``argv`` as this user (reaped and killed at teardown)."""
+        proc = subprocess.Popen(argv, **self._kwargs(kwargs))
+        self.children.append(proc)
+        return proc
+
+    def pids(self):
+        found = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    if os.stat("/proc/" + entry).st_uid == self.uid and alive(int(entry)):
+                        found.append(int(entry))
+                except OSError:
+                    continue
+        return found
+
+    def cleanup(self):
+        for proc in self.children:
+            if proc.poll() is None:
+                proc.kill()
+        kill_until_gone(self.pids)
+        for proc in self.children:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        subprocess.run(["userdel", self.name], capture_output=True, timeout=30)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture
+def make_user():
+    """``make_user()`` -> a LocalUser; needs root (the test is skipped otherwise)."""
+    if os.geteuid() != 0 or not shutil.which("useradd"):
+        pytest.skip("creating a throw-away local user needs root and useradd")
+    made = []
+
+    def factory():
+        user = LocalUser("usv" + uuid.uuid4().hex[:9])
+        made.append(user)
+        return user
+
+    yield factory
+    for user in made:
+        user.cleanup()
