@@ -148,22 +148,15 @@ def daemon_view(state):
         return None
     import marshal
 
-    try:
-        fd = os.open(os.path.join(state.path, "usrsvcd.view"),
-                     os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+    data = state.read("usrsvcd.view", limit=1 << 26)
+    if data is None:
         return None
     try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o077 or st.st_size > 1 << 26:
-            return None
-        view = marshal.loads(os.read(fd, st.st_size + 1))
+        view = marshal.loads(data)
         info = procfs.read(int(view["pid"]))
         blobs = view["programs"]
     except (OSError, ValueError, EOFError, KeyError, TypeError):
         return None
-    finally:
-        os.close(fd)
     if info is None or info.zombie or not info.cmdline or not info.cmdline[0].startswith("usrsvcd:"):
         return None  # the daemon that wrote it is gone
     return DaemonView(blobs) if isinstance(blobs, dict) else None

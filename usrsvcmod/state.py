@@ -1,28 +1,68 @@
-"""Runtime state: user-stop marks and per-program locks.
+"""Runtime state: user-stop marks, launch records and per-program locks.
 
 One private (0700) directory per main config file, keyed by its real path,
-under ``$XDG_RUNTIME_DIR/usrsvc/`` (or ``/run/user/UID/usrsvc/`` when that
-exists and the variable is unset) or else ``/tmp/usrsvc-UID/``: two
-configs of one user never share marks or locks. Both are cleared at
-reboot, which is what a stop mark should be.
+in the first of these places that is usable:
+
+1. ``$XDG_RUNTIME_DIR/usrsvc/``, only when that directory is ours, mode 0700;
+2. ``/run/user/UID/usrsvc/``, on the same condition (usrsvcd under a system
+   unit has no XDG_RUNTIME_DIR while a login shell of the user has it);
+3. ``$HOME/.cache/usrsvc/boot-BOOTID/``, when HOME is ours and nobody else
+   can write it: a directory of the current boot, so state of an earlier
+   boot is never read (and is removed when a new boot's directory is made);
+4. ``/tmp/usrsvc-UID/``, the last resort: another user can pre-create that
+   name, and then it is refused (exit 130), never used.
+
+The first two are cleared at reboot by the system; the third by its boot
+id. Two configs of one user never share marks or locks.
+
+The directory is opened once (``O_DIRECTORY|O_NOFOLLOW`` at every level,
+each level checked on the open descriptor) and every file in it is reached
+relative to that descriptor, so nothing swapped in by name between a check
+and a use is ever followed. Before each use the held directory is compared
+with what its path names now: when it was removed (a tmp cleaner) or
+replaced, it is made and checked again, and ``on_moved`` callbacks run
+(usrsvcd re-takes its instance lock and rewrites its pidfile there).
+
+File names: a program's files are ``<quoted name>.stopped|.launch|.lock``;
+quoting escapes ``%``, ``/``, a leading ``.`` and a leading ``usrsvcd``, so
+no program file can ever be one of the daemon's (``usrsvcd.*``), a temp
+file (``.*``) or the config cache.
 """
 
 import errno
 import os
+import stat
 import time
 
-from .config import safety
-from .errors import PermissionProblem, TryAgain
+from .errors import PermissionProblem, TryAgain, UnsafePathError
 
 LOCK_TIMEOUT = 30.0
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _quote(text):
-    return text.replace("%", "%25").replace("/", "%2F")
+    text = text.replace("%", "%25").replace("/", "%2F")
+    if text.startswith(".") or text.startswith("usrsvcd"):
+        text = "%%%02X%s" % (ord(text[0]), text[1:])
+    return text
 
 
 def _unquote(text):
+    if text[:1] == "%" and text[1:3] in ("2E", "75"):
+        text = chr(int(text[1:3], 16)) + text[3:]
     return text.replace("%2F", "/").replace("%25", "%")
+
+
+def _private(st, uid):
+    """The directory stat ``st`` is ours with no access for anyone else."""
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == uid and not st.st_mode & 0o077
+
+
+def _home_ok(st, uid):
+    """HOME may hold our state: ours (root's for root) and nobody else can write it."""
+    from .config import safety
+
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == uid and safety.problem("", st, uid) is None
 
 
 class RuntimeState:
@@ -36,26 +76,41 @@ class RuntimeState:
 
             key = hashlib.sha256(key.encode()).hexdigest()
         self.key = key
-        self._verified = None  # the path ensure() last created or checked
+        self._fd = None  # the held, checked directory
+        self._held = None  # (path, st_dev, st_ino) of it
+        self.on_moved = []  # callables run after the directory was made again elsewhere
+
+    # where ---------------------------------------------------------------------------
+    def _choice(self):
+        """(base, parts): an existing base directory and the parts below it, ours to make."""
+        uid = os.geteuid()
+        runtime = self.environ.get("XDG_RUNTIME_DIR")
+        for base in ([runtime] if runtime and os.path.isabs(runtime) else []) \
+                + ["/run/user/%d" % uid]:
+            try:
+                if _private(os.stat(base), uid):
+                    return base, ("usrsvc",)
+            except OSError:
+                continue
+        home = self.environ.get("HOME")
+        if home and os.path.isabs(home):
+            try:
+                if _home_ok(os.stat(home), uid):
+                    from .proc import procfs
+
+                    boot = procfs.boot_id() or "unknown"
+                    return home, (".cache", "usrsvc", "boot-" + boot)
+            except OSError:
+                pass
+        return "/tmp", ("usrsvc-%d" % uid,)
 
     @property
     def root(self):
-        """Where runtime state lives now. Worked out at each use, so that a
-        long-running usrsvcd follows when /run/user/UID appears (the user
-        logged in) or its $XDG_RUNTIME_DIR goes away (logged out)."""
-        runtime = self.environ.get("XDG_RUNTIME_DIR")
-        if not runtime or not os.path.isdir(runtime):
-            # usrsvcd under a system unit has no XDG_RUNTIME_DIR while a login
-            # shell of the same user has /run/user/UID: use it so both agree
-            runtime = "/run/user/%d" % os.geteuid()
-            try:
-                if os.stat(runtime).st_uid != os.geteuid():
-                    runtime = None
-            except OSError:
-                runtime = None
-        if runtime:
-            return os.path.join(runtime, "usrsvc")
-        return os.path.join("/tmp", "usrsvc-%d" % os.geteuid())
+        """The directory that holds the state directories of all our configs, as
+        chosen now: worked out at each use, so a long-running usrsvcd follows
+        when /run/user/UID appears (the user logged in) or goes away."""
+        base, parts = self._choice()
+        return os.path.join(base, *parts)
 
     @property
     def path(self):
@@ -63,96 +118,251 @@ class RuntimeState:
 
     def candidates(self):
         """Every directory this state could have lived in (current one first)."""
-        roots = [self.root, "/run/user/%d/usrsvc" % os.geteuid(), "/tmp/usrsvc-%d" % os.geteuid()]
+        uid = os.geteuid()
+        roots = [self.root, "/run/user/%d/usrsvc" % uid]
         if self.environ.get("XDG_RUNTIME_DIR"):
             roots.append(os.path.join(self.environ["XDG_RUNTIME_DIR"], "usrsvc"))
+        roots.append("/tmp/usrsvc-%d" % uid)
         return [os.path.join(root, self.key) for root in dict.fromkeys(roots)]
 
-    def ensure(self):
-        """Create (or check) the state directory; checked once per place per process."""
+    # the held directory ---------------------------------------------------------------
+    def dirfd(self):
+        """The state directory's descriptor, checked; made (or made again) when its
+        path no longer names the directory held. Raises UnsafePathError (130) for
+        a directory someone else could write, PermissionProblem (136) when it
+        cannot be made."""
         path = self.path
-        if path != self._verified or not os.path.isdir(path):
-            safety.private_dir(os.path.dirname(path))
-            safety.private_dir(path)
-            self._verified = path
-        return path
+        if self._fd is not None:
+            try:
+                st = os.lstat(path)
+                if (path, st.st_dev, st.st_ino) == self._held:
+                    return self._fd
+            except OSError:
+                pass
+        moved = self._fd is not None
+        fd = self._open(path)
+        if self._fd is not None:
+            os.close(self._fd)
+        st = os.fstat(fd)
+        self._fd, self._held = fd, (path, st.st_dev, st.st_ino)
+        if moved:
+            for callback in list(self.on_moved):
+                callback()
+        return fd
+
+    def ensure(self):
+        """Make (or check) the state directory; its path."""
+        self.dirfd()
+        return self._held[0]
+
+    def close(self):
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = self._held = None
+
+    def _open(self, path):
+        base, parts = self._choice()
+        try:
+            fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as err:
+            raise PermissionProblem("cannot open %s for the runtime state: %s"
+                                    % (base, err.strerror), path=base) from None
+        try:
+            where, made = base, []
+            for name in parts + (self.key,):
+                where = os.path.join(where, name)
+                parent, fd = fd, None
+                fresh, fd = self._step(parent, name, where)  # closes parent
+                made.append(fresh)
+            if parts[-1].startswith("boot-") and made[-2]:
+                _forget_other_boots(os.path.dirname(os.path.dirname(where)), parts[-1])
+            if made[-1]:
+                self._take_over(fd)
+            return fd
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            raise
+
+    @staticmethod
+    def _step(parent, name, where):
+        """Open ``name`` under ``parent`` (made 0700 if missing), never through a
+        symlink, and check the open directory; (made, fd). Closes ``parent``."""
+        from .config import safety
+
+        try:
+            made = False
+            try:
+                os.mkdir(name, 0o700, dir_fd=parent)
+                made = True
+            except FileExistsError:
+                pass
+            try:
+                fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+            except OSError as err:
+                if err.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafePathError(["%s: refused: runtime state path is not a directory"
+                                           " (a symlink?); remove it" % where]) from None
+                raise
+        except OSError as err:
+            raise PermissionProblem("cannot make the runtime state directory %s: %s"
+                                    % (where, err.strerror or err), path=where) from None
+        finally:
+            os.close(parent)
+        st = os.fstat(fd)
+        why = safety.problem(where, st)
+        if why:
+            os.close(fd)
+            if st.st_uid != os.geteuid():
+                why += " (another user made it: have it removed, or set XDG_RUNTIME_DIR to a" \
+                       " private directory of yours)"
+            raise UnsafePathError(["%s: refused: %s" % (where, why)])
+        return made, fd
+
+    def _take_over(self, fd):
+        """A state directory made just now: bring the stop marks and launch records
+        of this config from where they were (an earlier version's place, or before
+        /run/user/UID appeared), so neither a user's stop nor a retitled service
+        is forgotten."""
+        from .config import safety
+        from .proc import procfs, record
+
+        here = os.path.join(self.root, self.key)
+        booted = procfs._constants()["btime"] - 1
+        for place in self.candidates():
+            if place == here or not safety.is_private_dir(place):
+                continue
+            try:
+                names = os.listdir(place)
+            except OSError:
+                continue
+            for entry in names:
+                try:
+                    if entry.endswith(".stopped") and not entry.startswith("."):
+                        st = os.lstat(os.path.join(place, entry))
+                        if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() \
+                                and st.st_mtime > booted:  # a stop of this boot
+                            _create(fd, entry, b"%f\n" % st.st_mtime)
+                    elif entry.endswith(".launch") and not entry.startswith("."):
+                        launch = record.read_file(os.path.join(place, entry))
+                        if launch is not None:
+                            _create(fd, entry, launch.dumps())
+                except (OSError, ValueError):
+                    continue
 
     def _file(self, kind, name):
-        return os.path.join(self.path, "%s.%s" % (_quote(name), kind))
+        """The name (relative to dirfd()) of a program's ``kind`` file."""
+        return "%s.%s" % (_quote(name), kind)
+
+    def _problem(self, what, name, err):
+        return PermissionProblem("cannot %s %s in %s: %s"
+                                 % (what, name, self.path, err.strerror or err), path=self.path)
 
     # user-stop marks ------------------------------------------------
     def mark_stopped(self, name):
         try:
-            self.ensure()
-            with open(self._file("stopped", name), "w") as handle:
-                handle.write("%f\n" % time.time())
+            _replace(self.dirfd(), self._file("stopped", name), b"%f\n" % time.time())
         except OSError as err:
-            raise PermissionProblem("cannot record the stop of %s in %s: %s"
-                                    % (name, self.path, err.strerror or err), path=self.path)
+            raise self._problem("record the stop of", name, err) from None
 
     def clear_stopped(self, name):
         try:
-            os.unlink(self._file("stopped", name))
+            os.unlink(self._file("stopped", name), dir_fd=self.dirfd())
         except FileNotFoundError:
             pass
         except OSError as err:
-            raise PermissionProblem("cannot clear the stop mark of %s in %s: %s"
-                                    % (name, self.path, err.strerror or err), path=self.path)
+            raise self._problem("clear the stop mark of", name, err) from None
 
     def is_stopped(self, name):
-        return os.path.exists(self._file("stopped", name))
+        fd = self._existing()
+        if fd is None:
+            return False  # no state directory: no mark (and status makes none)
+        try:
+            st = os.stat(self._file("stopped", name), dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True  # unreadable here is not "not stopped": the safe answer
+        return stat.S_ISREG(st.st_mode)
 
     # launch records (see proc/record.py) -------------------------------
     def read_record(self, name):
         """The program's launch record, or None. Never creates anything."""
+        fd = self._existing()
+        if fd is None:
+            return None
         from .proc import record
 
-        path = self._file("launch", name)
-        if not safety.is_private_dir(os.path.dirname(path)):
+        return record.read_file(self._file("launch", name), dir_fd=fd)
+
+    def _existing(self):
+        """dirfd() when the state directory exists (status never makes it)."""
+        if self._fd is None and not os.path.isdir(self.path):
             return None
-        return record.read_file(path)
+        try:
+            return self.dirfd()
+        except (OSError, UnsafePathError, PermissionProblem):
+            return None
 
     def write_record(self, name, launch_record):
         """Only while holding the program's lock."""
         from .proc import record
 
-        self.ensure()
-        record.write_file(self._file("launch", name), launch_record)
+        record.write_file(self._file("launch", name), launch_record, dir_fd=self.dirfd())
 
     def clear_record(self, name):
         """Only while holding the program's lock. A record that cannot be removed
         (a directory planted in its place) is left: it is never read as one."""
         try:
-            os.unlink(self._file("launch", name))
-        except OSError:
+            os.unlink(self._file("launch", name), dir_fd=self.dirfd())
+        except (OSError, UnsafePathError, PermissionProblem):
             pass
 
     def all_records(self):
         """(name, LaunchRecord) for every readable record of this config."""
+        fd = self._existing()
+        if fd is None:
+            return []
         from .proc import record
 
-        directory = self.path
-        if not safety.is_private_dir(directory):
-            return []
         found = []
         try:
-            names = [n for n in os.listdir(directory) if n.endswith(".launch")]
+            names = [n for n in os.listdir(fd) if n.endswith(".launch") and not n.startswith(".")]
         except OSError:
             return []
         for entry in names:
-            launch = record.read_file(os.path.join(directory, entry))
+            launch = record.read_file(entry, dir_fd=fd)
             if launch is not None:
                 found.append((_unquote(entry[:-len(".launch")]), launch))
         return found
 
+    # files of the daemon and the config cache -----------------------------------------
+    def read(self, name, limit=1 << 24):
+        """The bytes of our own regular file ``name`` in the state directory, or None."""
+        fd = self._existing()
+        if fd is None:
+            return None
+        return read_at(fd, name, limit)
+
+    def write(self, name, data):
+        """Replace ``name`` atomically (temp file of an unpredictable name, rename)."""
+        from . import atomic
+
+        atomic.write(name, data, dir_fd=self.dirfd())
+
     # locks ----------------------------------------------------------
     def lock(self, name, timeout=LOCK_TIMEOUT, clock=time.monotonic):
         """Hold the program's lock (released by close() or by our death)."""
+        return self.lock_file(self._file("lock", name), timeout, clock,
+                              "program %s" % name, program=name)
+
+    def lock_file(self, filename, timeout=0, clock=time.monotonic, what=None, **fields):
+        """An flock on ``filename`` in the state directory, as an fd; TryAgain
+        after ``timeout`` seconds (0: at once) when someone else holds it."""
         import fcntl
 
-        self.ensure()
-        path = self._file("lock", name)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        fd = os.open(filename, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+                     | os.O_NONBLOCK, 0o600, dir_fd=self.dirfd())
         deadline = clock() + timeout
         while True:
             try:
@@ -164,6 +374,63 @@ class RuntimeState:
                     raise
             if clock() >= deadline:
                 os.close(fd)
-                raise TryAgain("program %s is locked by another usrsvc for over %gs; try again"
-                               % (name, timeout), program=name)
+                raise TryAgain("%s is locked by another usrsvc for over %gs; try again"
+                               % (what or filename, timeout), **fields)
             time.sleep(0.02)
+
+
+def read_at(dir_fd, name, limit=1 << 24):
+    """Our own regular file ``name`` under ``dir_fd`` (never through a symlink), or None."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            return None
+        chunks, left = [], min(st.st_size + 1, limit)
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _replace(dir_fd, name, data):
+    from . import atomic
+
+    atomic.write(name, data, dir_fd=dir_fd)
+
+
+def _create(dir_fd, name, data):
+    """Write a new file ``name`` (never over an existing one)."""
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600, dir_fd=dir_fd)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _forget_other_boots(parent, current):
+    """Remove the state of earlier boots from ``parent`` (best effort)."""
+    import shutil
+
+    try:
+        fd = os.open(parent, _DIR_FLAGS)
+    except OSError:
+        return
+    try:
+        for entry in os.listdir(fd):
+            if entry.startswith("boot-") and entry != current:
+                shutil.rmtree(entry, dir_fd=fd, ignore_errors=True)
+    finally:
+        os.close(fd)

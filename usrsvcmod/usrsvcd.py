@@ -152,9 +152,8 @@ def do_status(ctx):
     if ctx.opts.debug:
         ctx.say("runtime state: %s" % ctx.state.path)
     try:
-        with open(os.path.join(ctx.state.path, "usrsvcd.status")) as handle:
-            status = json.load(handle)
-    except (OSError, ValueError):
+        status = json.loads(ctx.state.read("usrsvcd.status") or b"")
+    except ValueError:
         return exitcodes.SUCCESS
     ctx.say("config files: %s" % ", ".join(status.get("files", ())))
     programs = status.get("programs", {})

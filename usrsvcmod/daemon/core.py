@@ -241,11 +241,20 @@ class Daemon:
         """One look at every program: one /proc scan at most, shared by all."""
         table = settle.TableOnce()
         started = self.clock()
+        self._check_state()
         for program in list(self.programs.values()):
             self._guard(program.sync, "reconcile of %s" % program.name, table)
         self._repair_own_pidfile()
         self.log.debug(None, "reconciled", "%d program(s) in %.1f ms"
                        % (len(self.programs), (self.clock() - started) * 1000))
+
+    def _check_state(self):
+        """The runtime state directory is still the one held (else it is made and
+        checked again, and the instance lock and pidfile follow: RuntimeState.dirfd)."""
+        try:
+            self.state.dirfd()
+        except (OSError, UsrsvcError) as err:
+            self.log.error(None, "state_error", getattr(err, "message", None) or str(err))
 
     def _repair_own_pidfile(self):
         path = getattr(self, "own_pidfile", None)
@@ -332,16 +341,17 @@ class Daemon:
         return record.changed(state.program)
 
     # -- what `usrsvcd status` and `usrsvcd reread` read --------------------------------------
-    def _state_dir(self):
-        """The runtime state directory, made if it moved (see RuntimeState.root)."""
-        try:
-            return self.state.ensure()
-        except (OSError, UsrsvcError) as err:
-            self.log.error(None, "state_error", str(err))
-            return self.state.path
-
     def _write_reload(self, status, problems):
-        statefiles.write_reload(self._state_dir(), self.generation, status, problems)
+        statefiles.write_reload(self._state_writer, self.generation, status, problems)
+
+    def _state_writer(self, name, data):
+        """Write a file of ours in the runtime state directory (made again if it
+        moved or vanished: RuntimeState.dirfd); a failure is logged, never fatal."""
+        try:
+            self.state.write(name, data)
+        except (OSError, UsrsvcError) as err:
+            self.log.error(None, "state_error", "cannot write %s in %s: %s" % (
+                name, self.state.path, getattr(err, "message", None) or err.strerror or err))
 
     def _publish(self):
         """Soon, once: a burst of events (a `stop all`) writes one snapshot, not one per event."""
@@ -351,4 +361,4 @@ class Daemon:
     def _publish_now(self):
         self.status_timer = None
         self.published = self.bus.count
-        statefiles.write_status(self._state_dir(), events.snapshot(self.config.files, self.programs))
+        statefiles.write_status(self._state_writer, events.snapshot(self.config.files, self.programs))

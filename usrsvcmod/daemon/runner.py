@@ -23,7 +23,7 @@ import os
 import signal
 import time
 
-from ..errors import DaemonFailed, DaemonRunning, PermissionProblem, UsrsvcError
+from ..errors import DaemonFailed, DaemonRunning, PermissionProblem, TryAgain, UsrsvcError
 from ..proc import pidfile, procfs
 
 READY_TIMEOUT = 30.0
@@ -95,7 +95,26 @@ def find_daemon(state, config_path, configured_pidfile=None):
         info = _verified(pid, config_path)
         if info is not None and info.start_time <= written_at + 1.0:
             return info
-    return None
+    return _by_title(config_path)
+
+
+def _by_title(config_path):
+    """The oldest live process of ours titled exactly as the daemon of
+    ``config_path``: the last resort when its lock and pidfile are gone (a
+    tmp cleaner removed the state directory), so a second one never starts."""
+    uid, found = os.geteuid(), None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.stat("/proc/" + entry).st_uid != uid:
+                continue
+        except OSError:
+            continue
+        info = _verified(int(entry), config_path)
+        if info is not None and (found is None or info.start_time < found.start_time):
+            found = info
+    return found
 
 
 def _verified(pid, config_path):
@@ -187,13 +206,12 @@ def stop(info, timeout=STOP_TIMEOUT):
 def reread(state, info, timeout=REREAD_TIMEOUT):
     """SIGUSR1 to the daemon ``info``; its answer: ("ok", []), ("rejected", problems) or None
     when it did not confirm within ``timeout`` seconds."""
-    path = os.path.join(state.path, "usrsvcd.reload")
-    report = _read_json(path)
+    report = _read_json(state)
     before = (report.get("generation") or 0) if report.get("pid") == info.pid else 0
     os.kill(info.pid, signal.SIGUSR1)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        report = _read_json(path)
+        report = _read_json(state)
         if report.get("pid") == info.pid and (report.get("generation") or 0) > before:
             if report.get("status") == "ok":
                 return "ok", []
@@ -202,12 +220,12 @@ def reread(state, info, timeout=REREAD_TIMEOUT):
     return None
 
 
-def _read_json(path):
+def _read_json(state):
     try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
+        report = json.loads(state.read("usrsvcd.reload") or b"{}")
+    except ValueError:
         return {}
+    return report if isinstance(report, dict) else {}
 
 
 # start ----------------------------------------------------------------------------------------
@@ -223,6 +241,7 @@ def start(config_path, config, state, loader, foreground=False, debug=False):
     if info is not None:
         raise _running(config_path, info)
     state.ensure()  # an unsafe state directory is refused here, not in the detached child
+    state.close()  # opened again, and held, by the daemon (detaching closes every fd)
     if foreground:
         _serve(config_path, config, state, loader, debug, None)
         return None
@@ -296,20 +315,46 @@ def _detach_and_serve(config_path, config, state, loader, debug, report):
 
 
 def _take_lock(state, config_path, configured_pidfile):
-    path = os.path.join(state.ensure(), LOCK)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        return state.lock_file(LOCK)
+    except TryAgain:
+        raise _running(config_path, find_daemon(state, config_path, configured_pidfile)) from None
     except OSError as err:
+        path = os.path.join(state.path, LOCK)
         raise PermissionProblem("cannot open the instance lock %s: %s (a symlink? remove it)"
-                                % (path, err.strerror), path=path)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as err:
-        os.close(fd)
-        if err.errno in (errno.EAGAIN, errno.EACCES):
-            raise _running(config_path, find_daemon(state, config_path, configured_pidfile))
-        raise
-    return fd
+                                % (path, err.strerror), path=path) from None
+
+
+class _Instance:
+    """The daemon's hold on its runtime state: the instance lock and, unless
+    ``[Main] pidfile`` names one, the default pidfile. When the state
+    directory is made again (removed by a tmp cleaner, or /run/user/UID
+    appeared: RuntimeState.on_moved), both are taken again there; if another
+    usrsvcd holds the new lock, this one leaves (its services keep running)."""
+
+    def __init__(self, state, config_path, main, lock_fd):
+        self.state, self.config_path, self.main, self.lock_fd = state, config_path, main, lock_fd
+        self.daemon = None
+
+    def moved(self):
+        log = self.daemon.log if self.daemon is not None else None
+        try:
+            fd = self.state.lock_file(LOCK)
+        except (UsrsvcError, OSError) as err:
+            if log is not None:
+                log.error(None, "state_error", "runtime state directory %s was made again and"
+                          " its instance lock cannot be taken (%s): leaving; the services keep"
+                          " running" % (self.state.path, getattr(err, "message", None) or err))
+            if self.daemon is not None:
+                self.daemon.running = False
+            return
+        os.close(self.lock_fd)
+        self.lock_fd = fd
+        if self.daemon is not None:
+            self.daemon.own_pidfile = pidfile_path(self.main, self.state)
+            log.event(None, "state_moved", "runtime state directory made again: %s"
+                      % self.state.path)
+            self.daemon._repair_own_pidfile()
 
 
 def _serve(config_path, config, state, loader, debug, report):
@@ -323,7 +368,8 @@ def _serve(config_path, config, state, loader, debug, report):
     own_pidfile = pidfile_path(main, state)
     # the title first: whoever holds the lock is then always recognisable
     setproctitle.setproctitle(title(config_path))
-    lock_fd = _take_lock(state, config_path, own_pidfile)
+    instance = _Instance(state, config_path, main, _take_lock(state, config_path, own_pidfile))
+    state.on_moved.append(instance.moved)
     try:
         stdout_path = main.usrsvcd_stdout
         if report is not None and not stdout_path:
@@ -336,12 +382,13 @@ def _serve(config_path, config, state, loader, debug, report):
             log.error(None, "pidfile_error", "cannot write %s: %s" % (own_pidfile, err.strerror))
         daemon = Daemon(config, log, state, loader)
         daemon.own_pidfile = own_pidfile  # its reconcile repairs it (repair_pidfile)
+        instance.daemon = daemon
         if report is not None:
             report.send("up %d %s" % (os.getpid(), stdout_path))
         try:
             daemon.run()
         finally:
-            pidfile.remove(own_pidfile, expected_pid=os.getpid())
+            pidfile.remove(daemon.own_pidfile, expected_pid=os.getpid())
             log.event(None, "exited")
     finally:
-        os.close(lock_fd)
+        os.close(instance.lock_fd)

@@ -131,14 +131,16 @@ def make(program, info, launched_at, sid=None, launched_ticks=None):
                         launched_ticks if launched_ticks is not None else ticks, at_ticks, boot)
 
 
-def read_file(path):
-    """The record at ``path``; None when missing, unsafe or damaged.
+def read_file(path, dir_fd=None):
+    """The record at ``path`` (relative to ``dir_fd`` if given); None when
+    missing, unsafe or damaged.
 
     Only a regular file of ours that nobody else can write counts, read
     without following a symlink.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=dir_fd)
     except OSError:
         return None
     try:
@@ -153,8 +155,8 @@ def read_file(path):
     return LaunchRecord.loads(data)
 
 
-def write_file(path, record):
+def write_file(path, record, dir_fd=None):
     """Atomically: a temp file of an unpredictable name, then rename."""
     from .. import atomic
 
-    atomic.write(path, record.dumps())
+    atomic.write(path, record.dumps(), dir_fd=dir_fd)
