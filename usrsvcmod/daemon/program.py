@@ -18,7 +18,7 @@ that passed the identity rule, nothing more.
 
 import os
 
-from ..errors import TryAgain
+from ..errors import PermissionProblem, TryAgain, UnsafePathError
 from . import policy
 from .events import Event
 
@@ -148,13 +148,14 @@ class ProgramState:
             return False
         user_stopped = self.w.state.is_stopped(self.name)
         try:  # a usrsvc acting on it right now holds the lock: look next time
-            lock_fd = self.w.state.lock(self.name, timeout=0)
+            lock_fd = self._lock()
         except (TryAgain, OSError):
             return False
         try:
             found = self.w.find(program, table)
         finally:
-            os.close(lock_fd)
+            if lock_fd is not None:
+                os.close(lock_fd)
         for note in found.notes:
             self.emit("note", note, found.pid)
         if found.pid:
@@ -287,7 +288,7 @@ class ProgramState:
                 or not program.enabled:
             return
         try:
-            self.lock_fd = self.w.state.lock(self.name, timeout=0)
+            self.lock_fd = self._lock()
         except (TryAgain, OSError) as err:
             why = "another usrsvc is acting on it" if isinstance(err, TryAgain) else \
                 "cannot take its lock: %s" % (getattr(err, "strerror", None) or err)
@@ -561,6 +562,16 @@ class ProgramState:
             self._collect_exit(watched)  # its exit was reported: keep it for the status
         else:
             self.w.watcher.discard(watched)
+
+    def _lock(self):
+        """The program's lock, at once (TryAgain if a usrsvc holds it); None when
+        the runtime state directory is refused (removed, then made again by
+        another user): usrsvcd goes on without it, as every usrsvc refuses that
+        directory too (the daemon logs it: Daemon._check_state)."""
+        try:
+            return self.w.state.lock(self.name, timeout=0)
+        except (UnsafePathError, PermissionProblem):
+            return None
 
     def _unlock(self):
         if self.lock_fd is not None:
