@@ -25,6 +25,21 @@ def load(path=None, only=None):
 
 
 def cached(path=None, only=None, cache_dir=None):
-    from .cache import cached as _cached
+    """load() through the cache; the directories above the main file and
+    config_dir are checked (safety.resolve) even when the cache spares the parse.
 
-    return _cached(path, only, cache_dir)
+    A hit needs no more for safety: its stamps (inode, owner, mode, size,
+    mtime) hold for every file and config_dir itself, and only a file's owner
+    can give a file of theirs our owner stamp or set its mtime. But a
+    directory someone else can write is refused at every run, not only after
+    an edit makes the cache miss.
+    """
+    from .cache import cached as _cached
+    from .safety import check_parents
+
+    path = main_config_path(path)
+    check_parents(path)
+    config = _cached(path, only, cache_dir)
+    if config.main.config_dir:
+        check_parents(config.main.config_dir)
+    return config
