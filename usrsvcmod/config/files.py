@@ -4,7 +4,7 @@ import errno
 import os
 import stat
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnsafePathError
 from . import safety, spec
 
 class ParsedFile:
@@ -66,14 +66,21 @@ KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOC
          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
-def _checked(fd, path, regular):
-    """``fd`` once what it is open on (fstat: not a name someone could swap) passes."""
+def _checked(fd, path, real, regular):
+    """``fd`` once what it is open on (fstat: not a name someone could swap) passes.
+
+    ``real``: the path opened, named too when ``path`` led there through a symlink.
+    """
     try:
         st = os.fstat(fd)
+        where = "" if real == path else " (%s, reached through a symlink)" % real
         if regular and not stat.S_ISREG(st.st_mode):
             found = next((name for test, name in KINDS if test(st.st_mode)), "not a regular file")
-            raise ConfigError("%s: expected a regular config file, found %s" % (path, found))
-        safety.check(path, st)
+            raise ConfigError("%s: expected a regular config file, found %s%s"
+                              % (path, found, where))
+        why = safety.problem(real, st)
+        if why:
+            raise UnsafePathError(["%s: refused: %s" % (path, why)])
     except BaseException:
         os.close(fd)
         raise
@@ -93,17 +100,20 @@ def open_file(path, dir_fd=None):
     """
     if dir_fd is not None:
         try:
-            return _checked(os.open(os.path.basename(path), OPEN_FLAGS, dir_fd=dir_fd), path, True)
+            fd = os.open(os.path.basename(path), OPEN_FLAGS, dir_fd=dir_fd)
+            return _checked(fd, path, path, True)
         except OSError as err:
             if err.errno != errno.ELOOP:
                 raise
-    return _checked(os.open(safety.resolve(path), OPEN_FLAGS), path, True)
+    real = safety.resolve(path)
+    return _checked(os.open(real, OPEN_FLAGS), path, real, True)
 
 
 def open_dir(path):
     """A read-only fd on directory ``path`` (config_dir), checked like open_file()."""
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    return _checked(os.open(safety.resolve(path), flags), path, False)
+    real = safety.resolve(path)
+    return _checked(os.open(real, flags), path, real, False)
 
 
 def read(path, report, dir_fd=None):

@@ -86,11 +86,11 @@ MAX_LINKS = 40  # as the kernel: more symlinks than this on one path is a loop
 
 
 def _owner(uid):
-    """``name (uid N)`` for a message (only on the error path: pwd is not free)."""
+    """``name, uid N`` for a message (only on the error path: pwd is not free)."""
     import pwd
 
     try:
-        return "%s (uid %d)" % (pwd.getpwuid(uid).pw_name, uid)
+        return "%s, uid %d" % (pwd.getpwuid(uid).pw_name, uid)
     except KeyError:
         return "uid %d" % uid
 
@@ -110,14 +110,14 @@ def _dir_problem(path, st, uid):
     if mode & stat.S_ISVTX:
         return None
     if mode & stat.S_IWOTH:
-        return ("directory %s (owner %s, mode %04o) is writable by others: anyone can swap the"
+        return ("directory %s (mode %04o, owner %s) is writable by others: anyone can swap the"
                 " config below it for a file of theirs; fix: chmod o-w %s"
-                % (path, _owner(st.st_uid), mode, path))
+                % (path, mode, _owner(st.st_uid), path))
     if mode & stat.S_IWGRP and not (_group_is_private(st.st_gid, uid)
                                     or _group_is_private(st.st_gid, 0)):
-        return ("directory %s (owner %s, mode %04o) is writable by group %d, which has other"
+        return ("directory %s (mode %04o, owner %s) is writable by group %d, which has other"
                 " members: they can swap the config below it for a file of theirs;"
-                " fix: chmod g-w %s" % (path, _owner(st.st_uid), mode, st.st_gid, path))
+                " fix: chmod g-w %s" % (path, mode, _owner(st.st_uid), st.st_gid, path))
     return None
 
 
