@@ -28,11 +28,14 @@ def cached(path=None, only=None, cache_dir=None):
     """load() through the cache; the directories above the main file and
     config_dir are checked (safety.resolve) even when the cache spares the parse.
 
-    A hit needs no more for safety: its stamps (inode, owner, mode, size,
-    mtime) hold for every file and config_dir itself, and only a file's owner
-    can give a file of theirs our owner stamp or set its mtime. But a
-    directory someone else can write is refused at every run, not only after
-    an edit makes the cache miss.
+    What a hit returns was parsed from files that were opened, fstat-ed and
+    found ours then; the stamps (inode, size, mtime, owner, mode, by name)
+    say the same files are there now: another user cannot make a file owned
+    by us, nor set a file's mtime, so a swapped-in file of theirs always
+    misses and gets the full, refusing load. Checking the directories here
+    too means an unsafe one is refused at every run, not only once the cache
+    misses. (The targets of symlinks inside config_dir are re-walked only on
+    a miss; the stamps cover the files themselves.)
     """
     from .cache import cached as _cached
     from .safety import check_parents
