@@ -1,4 +1,5 @@
-"""Reading one config file: bytes -> text -> configobj, every failure a reported problem."""
+"""Reading one config file: opened so that nobody can swap it (then checked as opened),
+bytes -> text -> configobj, every failure a reported problem."""
 
 import errno
 import os
