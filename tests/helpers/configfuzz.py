@@ -9,6 +9,10 @@ or may not be valid (only "no traceback, problems name a file" holds).
 Unreadable files: the tests run as root, for whom chmod 000 changes
 nothing, so "unreadable" is a directory or a dangling symlink where a file
 should be.
+
+Hostile paths: a FIFO (reading it must not hang), and files or directories
+of another user (``Foreign``: given to uid 65534 when the tests run as root,
+else made world-writable, so they are refused either way).
 """
 
 import os
@@ -19,11 +23,26 @@ DIR_FILE = "conf.d/10-app.cfg"
 
 # Markers a case uses instead of file contents.
 DIRECTORY = object()
+FIFO = object()
+NOBODY = 65534
 
 
 class Symlink:
     def __init__(self, target):
         self.target = target
+
+
+class Foreign:
+    """``content`` (text or DIRECTORY) owned by another user."""
+
+    def __init__(self, content):
+        self.content = content
+
+    def give_away(self, path):
+        if os.geteuid() == 0:
+            os.chown(path, NOBODY, NOBODY)
+        else:
+            os.chmod(path, 0o777 if self.content is DIRECTORY else 0o666)
 
 
 class Case:
@@ -41,17 +60,25 @@ class Case:
             if content is None:
                 continue
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            if content is DIRECTORY:
-                os.mkdir(path)
-            elif isinstance(content, Symlink):
-                os.symlink(content.target, path)
-            else:
-                with open(path, "wb") as handle:
-                    handle.write(content if isinstance(content, bytes) else content.encode())
-                os.chmod(path, 0o644)
+            self._make(path, content.content if isinstance(content, Foreign) else content)
+            if isinstance(content, Foreign):
+                content.give_away(path)
         for rel, mode in self.modes.items():
             os.chmod(os.path.join(root, rel), mode)
         return os.path.join(root, MAIN)
+
+    @staticmethod
+    def _make(path, content):
+        if content is DIRECTORY:
+            os.mkdir(path)
+        elif content is FIFO:
+            os.mkfifo(path, 0o644)
+        elif isinstance(content, Symlink):
+            os.symlink(content.target, path)
+        else:
+            with open(path, "wb") as handle:
+                handle.write(content if isinstance(content, bytes) else content.encode())
+            os.chmod(path, 0o644)
 
     def __repr__(self):
         return "Case(%s)" % self.name
@@ -266,9 +293,48 @@ def _file_cases():
     return out
 
 
+def _hostile_path_cases():
+    """What another local user could plant: symlinks to their files, FIFOs, directories
+    of theirs or writable by them above the config."""
+    out = []
+    for name, main in (("main-is-a-fifo", FIFO), ("main-symlink-to-fifo", Symlink("pipe")),
+                       ("main-symlink-to-foreign", Symlink("other/usrsvc.cfg")),
+                       ("main-foreign-owned", Foreign(base_main()))):
+        files = valid()
+        files[MAIN] = main
+        files["pipe"] = FIFO
+        files["other/usrsvc.cfg"] = Foreign(base_main())
+        out.append(Case(name, files, MAIN))
+    for name, entry in (("dir-entry-fifo", FIFO),
+                        ("dir-entry-symlink-to-foreign", Symlink("../other/evil.cfg")),
+                        ("dir-entry-symlink-to-fifo", Symlink("../pipe")),
+                        ("dir-entry-foreign-owned", Foreign(base_dir()))):
+        files = valid()
+        files["conf.d/20-planted.cfg"] = entry
+        files["pipe"] = FIFO
+        files["other/evil.cfg"] = Foreign(base_dir())
+        out.append(Case(name, files, "conf.d/20-planted.cfg"))
+    files = valid()
+    files[MAIN] = files[MAIN].replace("config_dir = conf.d", "config_dir = cfg-link")
+    files["cfg-link"] = Symlink("theirs")
+    files["theirs"] = Foreign(DIRECTORY)
+    out.append(Case("config-dir-symlink-to-foreign-dir", files, "cfg-link"))
+    files = valid()
+    files[MAIN] = files[MAIN].replace("config_dir = conf.d", "config_dir = shared/conf.d")
+    files["shared/conf.d/10-app.cfg"] = files.pop(DIR_FILE)
+    out.append(Case("config-dir-below-world-writable", files, "shared", {"shared": 0o777}))
+    out.append(Case("main-below-world-writable", valid(), MAIN, {".": 0o777}))
+    files = valid()
+    files[MAIN] = Symlink("open/usrsvc.cfg")
+    files["open/usrsvc.cfg"] = base_main().replace("config_dir = conf.d", "config_dir = ../conf.d")
+    out.append(Case("main-symlink-into-world-writable", files, MAIN, {"open": 0o777}))
+    return out
+
+
 def cases():
     """Every fixed invalid case, in a stable order."""
-    return _value_cases() + _structural_cases() + _garbage_cases() + _file_cases()
+    return (_value_cases() + _structural_cases() + _garbage_cases() + _file_cases()
+            + _hostile_path_cases())
 
 
 NOISE = ["[", "]", "[[", "]]", "=", '"', "'", "#", ",", "\n", "\0", "$", "\\", "{", "}",

@@ -80,7 +80,9 @@ def _sample():
               "config-dir-missing", "config-dir-a-file", "config-dir-dangling-symlink",
               "main-world-writable", "dir-world-writable", "dir-file-world-writable",
               "main-binary0", "dir-binary3", "main-nul-bytes", "dir-utf16", "main-too-nested",
-              "dir-unterminated-quote", "dir-duplicate-section", "main-open-bracket"}
+              "dir-unterminated-quote", "dir-duplicate-section", "main-open-bracket",
+              "main-is-a-fifo", "dir-entry-fifo", "dir-entry-symlink-to-foreign",
+              "main-below-world-writable"}
     picked = [c for c in cases if c.name in wanted]
     rest = [c for c in cases if c.name not in wanted]
     picked += rest[::len(rest) // (32 - len(picked))][:32 - len(picked)]

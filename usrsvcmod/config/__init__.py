@@ -25,6 +25,24 @@ def load(path=None, only=None):
 
 
 def cached(path=None, only=None, cache_dir=None):
-    from .cache import cached as _cached
+    """load() through the cache; the directories above the main file and
+    config_dir are checked (safety.resolve) even when the cache spares the parse.
 
-    return _cached(path, only, cache_dir)
+    What a hit returns was parsed from files that were opened, fstat-ed and
+    found ours then; the stamps (inode, size, mtime, owner, mode, by name)
+    say the same files are there now: another user cannot make a file owned
+    by us, nor set a file's mtime, so a swapped-in file of theirs always
+    misses and gets the full, refusing load. Checking the directories here
+    too means an unsafe one is refused at every run, not only once the cache
+    misses. (The targets of symlinks inside config_dir are re-walked only on
+    a miss; the stamps cover the files themselves.)
+    """
+    from .cache import cached as _cached
+    from .safety import check_parents
+
+    path = main_config_path(path)
+    check_parents(path)
+    config = _cached(path, only, cache_dir)
+    if config.main.config_dir:
+        check_parents(config.main.config_dir)
+    return config

@@ -1,8 +1,11 @@
-"""Reading one config file: bytes -> text -> configobj, every failure a reported problem."""
+"""Reading one config file: opened so that nobody can swap it (then checked as opened),
+bytes -> text -> configobj, every failure a reported problem."""
 
+import errno
 import os
+import stat
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnsafePathError
 from . import safety, spec
 
 class ParsedFile:
@@ -59,15 +62,68 @@ def _parse_unsplit(lines):
     return parsed
 
 
-def read(path, report):
-    """Parse one file; on any problem report it (naming the file) and return None."""
+OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO must not hang
+KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+         (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _checked(fd, path, real, regular):
+    """``fd`` once what it is open on (fstat: not a name someone could swap) passes.
+
+    ``real``: the path opened, named too when ``path`` led there through a symlink.
+    """
     try:
-        st = os.stat(path)
-        if not os.path.isfile(path):
-            report.error("%s: expected a regular config file" % path)
-            return None
-        safety.check(path, st)
-        with open(path, "rb") as handle:
+        st = os.fstat(fd)
+        where = "" if real == path else " (%s, reached through a symlink)" % real
+        if regular and not stat.S_ISREG(st.st_mode):
+            found = next((name for test, name in KINDS if test(st.st_mode)), "not a regular file")
+            raise ConfigError("%s: expected a regular config file, found %s%s"
+                              % (path, found, where))
+        why = safety.problem(real, st)
+        if why:
+            raise UnsafePathError(["%s: refused: %s" % (path, why)])
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_file(path, dir_fd=None):
+    """A read-only fd on config file ``path``, checked after it is open.
+
+    Stat-then-open by name lets someone who can write a directory on the way
+    swap the file in between (renameat2 RENAME_EXCHANGE); so: every directory
+    to it is checked first (safety.resolve), the real path is opened without
+    following a last symlink, and the open file is what gets checked.
+    ``dir_fd``: an open, checked config_dir holding ``path``'s last component,
+    opened relative to it; a symlink there is followed like a main file's.
+    Raises ConfigError (UnsafePathError) or OSError.
+    """
+    if dir_fd is not None:
+        try:
+            fd = os.open(os.path.basename(path), OPEN_FLAGS, dir_fd=dir_fd)
+            return _checked(fd, path, path, True)
+        except OSError as err:
+            if err.errno != errno.ELOOP:
+                raise
+    real = safety.resolve(path)
+    return _checked(os.open(real, OPEN_FLAGS), path, real, True)
+
+
+def open_dir(path):
+    """A read-only fd on directory ``path`` (config_dir), checked like open_file()."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    real = safety.resolve(path)
+    return _checked(os.open(real, flags), path, real, False)
+
+
+def read(path, report, dir_fd=None):
+    """Parse one file; on any problem report it (naming the file) and return None.
+
+    ``dir_fd``: see open_file().
+    """
+    try:
+        with os.fdopen(open_file(path, dir_fd), "rb") as handle:
             data = handle.read()
     except ConfigError as err:
         for line in err.problems:

@@ -9,8 +9,8 @@ a whole Config comes back or ConfigError is raised.
 import os
 
 from ..errors import ConfigError
-from . import main_config_path, safety, spec
-from .files import read
+from . import main_config_path, spec
+from .files import OPEN_FLAGS, open_dir, read
 from .model import Config, Main, Monitoring, Program
 from .proctitle import default_proctitle_re, shell_path  # noqa: F401 (public here too)
 
@@ -71,24 +71,36 @@ def _files(main_path, main_file, report):
         report.error("%s: [Main] config_dir = %r: %s %s; expected a directory of *.cfg files"
                      % (main_path, raw_dir, config_dir, what))
         return files, config_dir
+    return files + _dir_files(main_path, config_dir, report), config_dir
+
+
+def _dir_files(main_path, config_dir, report):
+    """Every ``*.cfg`` of config_dir, parsed, sorted by name; listed and opened
+    through one fd of the directory that was checked (never by its name again)."""
     try:
-        safety.check(config_dir)
-        names = sorted(n for n in os.listdir(config_dir) if n.endswith(".cfg"))
+        dir_fd = open_dir(config_dir)
     except ConfigError as err:
         for line in err.problems:
             report.error(line)
-        return files, config_dir
+        return []
     except OSError as err:
         report.error("%s: [Main] config_dir %s cannot be listed: %s"
                      % (main_path, config_dir, err.strerror))
-        return files, config_dir
-    for name in names:
-        report.scope = ("file", os.path.join(config_dir, name))
-        parsed = read(os.path.join(config_dir, name), report)
-        report.scope = MAIN
-        if parsed is not None:
-            files.append(parsed)
-    return files, config_dir
+        return []
+    files = []
+    try:
+        for name in sorted(n for n in os.listdir(dir_fd) if n.endswith(".cfg")):
+            report.scope = ("file", os.path.join(config_dir, name))
+            parsed = read(os.path.join(config_dir, name), report, dir_fd)
+            report.scope = MAIN
+            if parsed is not None:
+                files.append(parsed)
+    except OSError as err:
+        report.error("%s: [Main] config_dir %s cannot be listed: %s"
+                     % (main_path, config_dir, err.strerror))
+    finally:
+        os.close(dir_fd)
+    return files
 
 
 def _collect(files, report):
@@ -417,8 +429,12 @@ def _triage(report, only, raw_programs):
 def _defines(path, wanted):
     """Whether the (unparsable) file ``path`` has a section header for one of ``wanted``
     ({"Program": names, "DefaultSettings": names}): then it may define what the command needs."""
-    try:
-        with open(path, "rb") as handle:
+    import stat
+
+    try:  # no O_NOFOLLOW here (only headers are looked for), but never a FIFO that hangs
+        with os.fdopen(os.open(path, OPEN_FLAGS & ~os.O_NOFOLLOW), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return False
             text = handle.read(1 << 22).decode("utf-8", "replace")
     except OSError:
         return False
