@@ -1,0 +1,62 @@
+"""Config hardening through the installed commands: a cache of another shape, program
+names that could not name a file, a proctitle_re that backtracks for ever."""
+
+import marshal
+import os
+import sys
+import time
+
+from usrsvcmod.state import RuntimeState
+
+
+def _old_enough(env, *paths):
+    past = time.time() - 60
+    for path in paths or (env.cfg,):
+        os.utime(path, (past, past))  # files this old are cached (see cache.RACY)
+
+
+def _cache_file(env):
+    return os.path.join(RuntimeState(env.cfg, environ=env.env).path, "config.cache")
+
+
+def _hostile_blobs(good):
+    """What a cache file may hold after an upgrade, a crash or a disk error."""
+    header, payload = marshal.loads(good)
+    name, blob = payload["programs"][0]
+    fields = marshal.loads(blob)
+    older_python = header[:3] + ((sys.version_info[0], sys.version_info[1] - 1),) + header[4:]
+    return [
+        marshal.dumps([1, 2, 3]),
+        marshal.dumps({"version": 4, "main": "x", "programs": {}, "stamps": 1, "env": None}),
+        marshal.dumps(dict(payload, version=4)),  # the format before the header
+        good[:len(good) // 2],
+        b"",
+        b"\x00\xffnot marshal",
+        marshal.dumps((header, "garbage")),
+        marshal.dumps((header, dict.fromkeys(payload))),
+        marshal.dumps((header, dict(payload, main=dict(enumerate(payload["main"]))))),
+        marshal.dumps((header, dict(payload, programs=[(name, marshal.dumps(fields[:-1]))]))),
+        marshal.dumps((header, dict(payload, programs=[(name, marshal.dumps(fields + (1,)))]))),
+        marshal.dumps((header, dict(payload, programs=[(name, b"\x01")]))),
+        marshal.dumps(((header[0], header[1], "1.5.13") + header[3:], payload)),
+        marshal.dumps((older_python, payload)),
+    ]
+
+
+def test_a_cache_not_of_this_version_is_ignored_and_replaced(env):
+    env.write(env.program("web", env.service()))
+    _old_enough(env)
+    env.run("start", "web", check=0)
+    pid = env.pid_of("web")
+    expected = env.run("status", "web", check=0).stdout
+    assert str(pid) in expected
+    with open(_cache_file(env), "rb") as handle:
+        good = handle.read()
+    for index, blob in enumerate(_hostile_blobs(good)):
+        with open(_cache_file(env), "wb") as handle:
+            handle.write(blob)
+        result = env.run("status", "web", check=0)
+        assert result.stdout == expected, (index, result.stdout, result.stderr)
+        assert result.stderr == "", (index, result.stderr)
+        with open(_cache_file(env), "rb") as handle:
+            assert handle.read() == good, "blob %d was not replaced" % index
