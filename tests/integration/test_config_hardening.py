@@ -60,3 +60,14 @@ def test_a_cache_not_of_this_version_is_ignored_and_replaced(env):
         assert result.stderr == "", (index, result.stderr)
         with open(_cache_file(env), "rb") as handle:
             assert handle.read() == good, "blob %d was not replaced" % index
+
+
+def test_a_name_that_cannot_name_a_file_is_refused_at_config_time(env):
+    long_name = "n" * 250
+    env.write(env.program(long_name, env.service()) + env.program("ok", env.service("--tag", "ok")))
+    result = env.run("checkconfig", check=130)
+    assert "[Program:%s...]" % long_name[:60] in result.stderr
+    assert "250 bytes" in result.stderr and "Fix: rename the section" in result.stderr
+    env.run("start", "ok", check=0)  # the other program is still usable
+    asked = env.run("status", long_name, check=130)  # asked for by name: the error itself
+    assert "Fix: rename the section" in asked.stderr

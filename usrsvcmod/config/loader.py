@@ -114,6 +114,8 @@ def _collect(files, report):
                     report.warn("%s: [Main] is only read from the main config file; ignored"
                                 % item.path)
             elif kind in ("Program", "DefaultSettings") and label:
+                if not _valid_name(item.path, kind, label, report):
+                    continue
                 table = programs if kind == "Program" else defaults
                 if label in table:
                     report.warn("%s: [%s] is also defined in %s; the later file wins"
@@ -133,6 +135,24 @@ def _collect(files, report):
         report.scope = MAIN
         del programs["all"]
     return main, programs, defaults
+
+
+def _shown(label, limit=60):
+    """A section's name as an error shows it: control characters escaped, long ones cut."""
+    shown = label.encode("unicode_escape").decode("ascii") if not label.isprintable() else label
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+def _valid_name(path, kind, label, report):
+    """Whether [Program:NAME] or [DefaultSettings:NAME] has a usable NAME; else an error."""
+    try:
+        spec.section_name(label)
+    except ValueError as err:
+        report.scope = ("program" if kind == "Program" else "defaults", label, path)
+        report.error("%s: [%s:%s]: %s. Fix: rename the section" % (path, kind, _shown(label), err))
+        report.scope = MAIN
+        return False
+    return True
 
 
 def _value(item, path, key, raw, report, where):
@@ -405,10 +425,10 @@ def _triage(report, only, raw_programs):
             part = scope[1]
         elif scope[0] == "program":
             fatal = fatal or scope[1] in only
-            part = "[Program:%s] in %s" % (scope[1], scope[2])
+            part = "[Program:%s] in %s" % (_shown(scope[1]), scope[2])
         else:
             fatal = fatal or scope[1] in used_defaults
-            part = "[DefaultSettings:%s] in %s" % (scope[1], scope[2])
+            part = "[DefaultSettings:%s] in %s" % (_shown(scope[1]), scope[2])
         if scope[0] != "main" and part not in parts:
             parts.append(part)
     return fatal, parts
