@@ -3,9 +3,12 @@ names that could not name a file, a proctitle_re that backtracks for ever."""
 
 import marshal
 import os
+import signal
 import sys
 import time
 
+from conftest import wait_for
+from daemon_support import daemon, new_pid  # noqa: F401 (fixture)
 from usrsvcmod.state import RuntimeState
 
 
@@ -71,3 +74,52 @@ def test_a_name_that_cannot_name_a_file_is_refused_at_config_time(env):
     env.run("start", "ok", check=0)  # the other program is still usable
     asked = env.run("status", long_name, check=130)  # asked for by name: the error itself
     assert "Fix: rename the section" in asked.stderr
+
+
+# --- a proctitle_re that backtracks for ever ----------------------------------------------------
+
+CATASTROPHIC = "a" * 34 + "!"  # (a+)+$ would try about 2**34 ways of cutting the run of a
+
+
+def _hung_process(env):
+    """A process of the 'slow' program, started by hand, its pidfile written: every lookup
+    of 'slow' runs its proctitle_re on this command line."""
+    proc = env.spawn(env.service("--tag", CATASTROPHIC))
+
+    def execed():
+        with open("/proc/%d/cmdline" % proc.pid, "rb") as handle:
+            return CATASTROPHIC.encode() in handle.read()
+
+    assert wait_for(execed)
+    os.makedirs(os.path.join(env.home, "run"), exist_ok=True)
+    with open(os.path.join(env.home, "run", "slow.pid"), "w") as handle:
+        handle.write("%d\n" % proc.pid)
+    return proc
+
+
+def test_status_is_bounded_and_says_which_pattern_ran_out_of_time(env):
+    env.write(env.program("slow", env.service("--tag", CATASTROPHIC), proctitle_re="(a+)+$"))
+    proc = _hung_process(env)
+    started = time.monotonic()
+    result = env.run("status", "slow", timeout=120, check=1)  # taken as not running
+    assert time.monotonic() - started < 20, "status hung on the regex"
+    assert "did not finish" in result.stdout and "[Program:slow]" in result.stdout
+    assert "'(a+)+$'" in result.stdout and "pid %d" % proc.pid in result.stdout
+    env.run("status", "all", timeout=120, check=1)
+    checked = env.run("checkconfig", check=0)
+    assert "[Program:slow] proctitle_re = '(a+)+$'" in checked.stderr and "Fix:" in checked.stderr
+
+
+def test_usrsvcd_still_restarts_a_crashed_program_promptly(env, daemon):
+    env.write("[Main]\nreconcile_interval = 0.5\n"
+              + env.program("slow", env.service("--tag", CATASTROPHIC), proctitle_re="(a+)+$",
+                            autostart="false")  # managed (restarted if seen to die), not launched
+              + env.program("web", env.service("--tag", "web")))
+    _hung_process(env)
+    daemon.start()
+    first = new_pid(env, "web", None)
+    assert first
+    daemon.wait_logged("did not finish", timeout=30)  # the loop is matching the risky one
+    os.kill(first, signal.SIGKILL)
+    assert new_pid(env, "web", first, timeout=15), daemon.text()
+    daemon.wait_logged("did not finish", count=3, timeout=30)  # and it goes on looking

@@ -144,8 +144,10 @@ def _hostile(good):
         "header and a missing field": marshal.dumps(
             (header, {k: v for k, v in payload.items() if k != "env"})),
         "header and an extra field": marshal.dumps((header, dict(payload, extra=1))),
-        "main as a dict": marshal.dumps((header, dict(payload, main=dict(enumerate(payload["main"]))))),
-        "main of the wrong arity": marshal.dumps((header, dict(payload, main=payload["main"][:-1]))),
+        "main as a dict": marshal.dumps(
+            (header, dict(payload, main=dict(enumerate(payload["main"]))))),
+        "main of the wrong arity": marshal.dumps(
+            (header, dict(payload, main=payload["main"][:-1]))),
         "a program of the wrong arity": marshal.dumps(
             (header, dict(payload, programs=[(name, marshal.dumps(fields[:-1]))]))),
         "a program with argv as a list": marshal.dumps(

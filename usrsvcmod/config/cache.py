@@ -67,7 +67,7 @@ PROGRAM_SHAPE = {
     "term_to_kill_seconds": _SECONDS, "inherit_env": _BOOL, "email_alerts": _STRS,
     "directory": _STR, "umask": _OPT_INT, "stop_signal": _INT, "kill_descendants": _BOOL,
     "env": _ENV, "monitoring": lambda value: _fits(value, Monitoring, MONITORING_SHAPE),
-    "source": _STR, "title_suffix": _OPT_STR,
+    "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
 }
 MAIN_SHAPE = {
     "path": _STR, "config_dir": _OPT_STR, "pidfile": _OPT_STR, "usrsvcd_stdout": _OPT_STR,

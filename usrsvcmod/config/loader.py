@@ -305,6 +305,7 @@ def _program(name, merged, report):
     if values["directory"] is None:
         values["directory"] = os.environ.get("HOME") or os.path.expanduser("~")
     values["title_suffix"] = None
+    values["proctitle_risky"] = _risky_title(values["proctitle_re"], scalars, report)
     if values["proctitle_re"] is None:
         environ = None
         if values["useshell"]:  # the shell expands ~ and $VARS with the program's environment
@@ -314,6 +315,26 @@ def _program(name, merged, report):
             argv, command, values["useshell"], environ, item.context.env_used)
     return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
                    source=item.path, **values)
+
+
+def _risky_title(pattern, scalars, report):
+    """Whether a proctitle_re set by hand can backtrack for ever; if so, a warning
+    naming where it is set (maybe a [DefaultSettings]) and the fix."""
+    if pattern is None:
+        return False  # the default one is a literal: it cannot
+    from .regex_risk import risk
+
+    why = risk(pattern)
+    if why is None:
+        return False
+    _, item, section, _ = scalars["proctitle_re"]
+    report.warn("%s: [%s] proctitle_re = %r has %s: on a command line that almost matches it"
+                " can backtrack for hours, so usrsvc matches it in a separate process that it"
+                " stops after a short deadline, taking that as no match. Fix: let each part"
+                " match in one way only, e.g. a+ for (a+)+, [\\w\\s]* for (\\w+\\s?)*, or make the repeat"
+                " possessive or atomic: (?:a+)++ or (?>...)"
+                % (item.path, section, pattern, why))
+    return True
 
 
 def _main(path, item, config_dir, report):
