@@ -102,8 +102,135 @@ def test_the_config_package_imports_nothing_above_it():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level >= 2:
                 assert node.module in ("errors", None), "%s imports ..%s" % (path.name, node.module)
-                if node.module is None:  # from .. import atomic: a leaf, below every layer
-                    assert [alias.name for alias in node.names] == ["atomic"], path.name
+                if node.module is None:  # from .. import atomic: a leaf, below every layer;
+                    # __version__: the package's one line, what the cache is keyed by
+                    assert [alias.name for alias in node.names] in (["atomic"], ["__version__"]), \
+                        path.name
     atomic = pathlib.Path(package.__file__).parent.parent / "atomic.py"
     for node in ast.walk(ast.parse(atomic.read_text())):
         assert not isinstance(node, ast.ImportFrom), "atomic.py must import nothing of usrsvcmod"
+
+
+# --- a cache of another shape is no cache ----------------------------------------------------
+
+def _good(cfg):
+    cached(cfg)
+    with open(_file(cfg), "rb") as handle:
+        return handle.read()
+
+
+def _hostile(good):
+    """Blobs that are not what this version writes, each a way a cache goes wrong."""
+    import marshal
+    import sys
+
+    header, payload = marshal.loads(good)
+    name, blob = payload["programs"][0]
+    fields = marshal.loads(blob)
+    older = dict(payload, version=4)  # what 2.0.0 wrote before the header
+    other_python = (header[:3] + ((sys.version_info[0], sys.version_info[1] - 1),) + header[4:])
+    argv_list = fields[:2] + (list(fields[2]),) + fields[3:]
+    return {
+        "a list": marshal.dumps([1, 2, 3]),
+        "an older dict with wrong types": marshal.dumps({"version": 4, "main": {}, "programs": 7,
+                                                         "stamps": "x", "env": None}),
+        "an older version's dict": marshal.dumps(older),
+        "a truncated blob": good[:len(good) // 2],
+        "an empty file": b"",
+        "not marshal at all": b"\x00\xffgarbage\x00",
+        "header only": marshal.dumps((header,)),
+        "header and a garbage payload": marshal.dumps((header, "garbage")),
+        "header and every value None": marshal.dumps((header, dict.fromkeys(payload))),
+        "header and a missing field": marshal.dumps(
+            (header, {k: v for k, v in payload.items() if k != "env"})),
+        "header and an extra field": marshal.dumps((header, dict(payload, extra=1))),
+        "main as a dict": marshal.dumps(
+            (header, dict(payload, main=dict(enumerate(payload["main"]))))),
+        "main of the wrong arity": marshal.dumps(
+            (header, dict(payload, main=payload["main"][:-1]))),
+        "a program of the wrong arity": marshal.dumps(
+            (header, dict(payload, programs=[(name, marshal.dumps(fields[:-1]))]))),
+        "a program with argv as a list": marshal.dumps(
+            (header, dict(payload, programs=[(name, marshal.dumps(argv_list))]))),
+        "a program blob that is garbage": marshal.dumps(
+            (header, dict(payload, programs=[(name, b"\x01\x02")]))),
+        "a program under another name": marshal.dumps(
+            (header, dict(payload, programs=[("b", blob)]))),
+        "a string where bytes are expected": marshal.dumps(
+            (header, dict(payload, programs=[(name, "blob")]))),
+        "stamps as a dict": marshal.dumps((header, dict(payload, stamps={"a": 1}))),
+        "no stamps": marshal.dumps((header, dict(payload, stamps=[]))),
+        "a stamp path with a NUL": marshal.dumps(
+            (header, dict(payload, stamps=[("/x\0y", 1, 2, 3, 4, 5)]))),
+        "another package version": marshal.dumps(((header[0], header[1], "0.0.1") + header[3:],
+                                                  payload)),
+        "another Python version": marshal.dumps((other_python, payload)),
+        "another cache format": marshal.dumps(((header[0], header[1] - 1) + header[2:], payload)),
+    }
+
+
+def test_every_blob_not_of_this_version_is_no_cache_and_is_replaced(setup):
+    tmp_path, cfg = setup
+    good = _good(cfg)
+    expected = load(str(cfg))
+    for what, blob in _hostile(good).items():
+        with open(_file(cfg), "wb") as handle:
+            handle.write(blob)
+        assert cache._read(str(cfg), _file(cfg)) is None, what
+        config = cached(cfg)
+        assert config.programs == expected.programs and config.main == expected.main, what
+        with open(_file(cfg), "rb") as handle:
+            assert handle.read() == good, "%s: the next write replaces it" % what
+
+
+def test_a_bad_program_blob_is_no_cache_even_when_only_it_is_asked_for(setup):
+    import marshal
+
+    tmp_path, cfg = setup
+    header, payload = marshal.loads(_good(cfg))
+    payload["programs"] = [("a", marshal.dumps((1, 2)))]
+    with open(_file(cfg), "wb") as handle:
+        handle.write(marshal.dumps((header, payload)))
+    assert cache._read(str(cfg), _file(cfg), {"a"}) is None
+    assert cached(cfg, {"a"}).programs["a"].command == "sleep 1"
+
+
+def test_the_header_names_this_package_and_this_python():
+    import sys
+
+    import usrsvcmod
+
+    assert usrsvcmod.__version__ in cache.HEADER
+    assert tuple(sys.version_info[:2]) in cache.HEADER
+
+
+def test_the_shape_tables_cover_every_field_of_the_model():
+    from usrsvcmod.config.model import Main, Monitoring, Program
+
+    assert set(cache.PROGRAM_SHAPE) == set(Program.__slots__)
+    assert set(cache.MAIN_SHAPE) == set(Main.__slots__)
+    assert set(cache.MONITORING_SHAPE) == set(Monitoring.__slots__)
+
+
+def test_a_config_with_every_key_set_fits_the_shape(tmp_path, monkeypatch):
+    """What the loader makes with every key set (and with none) is what the cache accepts."""
+    monkeypatch.setattr(cache, "RACY", -10.0)
+    (tmp_path / "state").mkdir(mode=0o700)
+    cfg = tmp_path / "usrsvc.cfg"
+    cfg.write_text(
+        "[Main]\nconfig_dir = d\npidfile = x.pid\nusrsvcd_stdout = d.log\nusrsvcd_stderr = e.log\n"
+        "sendmail_path = /usr/sbin/sendmail\nlog_format = json\nreconcile_interval = 3\n"
+        "monitor_interval = 2\nalert_interval = 1\nalert_timeout = 4\nsmtp_host = h\n"
+        "smtp_port = 25\nsmtp_security = ssl\nsmtp_user = u\nsmtp_password_file = pw\n"
+        "email_from = a@b\nrestart_on_change = yes\n"
+        "[Program:full]\ncommand = sleep 5\npidfile = p\nstdout = o\nstderr = e\nuseshell = yes\n"
+        "enabled = no\nautopid = no\nscan_for_process = no\nproctitle_re = ^sleep 5$\n"
+        "autostart = no\nautorestart = no\nmaxrestarts = 3\nrestart_delay = 1\n"
+        "restart_delay_max = 9\nsuccess_seconds = 1\nterm_to_kill_seconds = 2\n"
+        "inherit_env = no\nemail_alerts = a@b, c@d\ndirectory = /\numask = 022\n"
+        "stop_signal = INT\nkill_descendants = no\n[[Env]]\nA = 1\n[[Monitoring]]\n"
+        "monitor_after = 1\nrss_limit = 5\nactivityfile = act\nactivityfile_limit = 7\n"
+        "[Program:bare]\ncommand = sleep 6\npidfile = p2\nstdout = o2\n")
+    (tmp_path / "d").mkdir()
+    first = cached(cfg)
+    assert cache._read(str(cfg), _file(cfg)) == first

@@ -20,7 +20,7 @@ def program(**changes):
         kill_descendants=True, env=(("SECRET", "hunter2-very-secret"),),
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
                               activityfile_limit=120.0),
-        source="/tmp/usrsvc.cfg", title_suffix="/srv/web --port 80")
+        source="/tmp/usrsvc.cfg", title_suffix="/srv/web --port 80", proctitle_risky=False)
     values.update(changes)
     return Program(**values)
 

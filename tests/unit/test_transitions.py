@@ -33,7 +33,7 @@ def program(**changes):
         directory="/", umask=None, stop_signal=15, kill_descendants=True, env=(),
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
                               activityfile_limit=120.0),
-        source="/x.cfg", title_suffix="web --serve")
+        source="/x.cfg", title_suffix="web --serve", proctitle_risky=False)
     values.update(changes)
     return Program(**values)
 

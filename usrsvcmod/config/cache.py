@@ -10,17 +10,105 @@ environment variables its paths used. The next run checks those stamps
 (one ``stat`` per file) and rebuilds the objects without parsing; any
 difference means a full load. Only ``usrsvc`` uses it; the daemon and
 ``checkconfig`` always parse.
+
+A cache is a hint, never a source of errors: a blob that is not exactly
+what this version of usrsvc, on this Python, writes (another version's
+fields, another marshal format, a truncated or garbled file) is "no
+cache", so the next run parses and writes a good one. Hence the header
+(format, package and Python versions) and the shape check of every
+decoded value below.
 """
 
 import marshal
 import os
+import sys
 
+from .. import __version__
 from . import main_config_path
 from .model import Config, Main, Monitoring, Program
 
-VERSION = 4
+VERSION = 5
 NAME = "config.cache"
 RACY = 2.0  # seconds: files modified more recently than this are not cached
+# what this usrsvc on this Python writes: anything else is another format
+HEADER = ("usrsvc config cache", VERSION, __version__, tuple(sys.version_info[:2]),
+          marshal.version)
+# marshal raises these on a blob it cannot decode (truncated, another format)
+_UNDECODABLE = (EOFError, ValueError, TypeError, OverflowError)
+
+
+def _kinds(*kinds):
+    return lambda value: type(value) in kinds
+
+
+def _tuple_of(check):
+    return lambda value: type(value) is tuple and all(check(item) for item in value)
+
+
+_STR = _kinds(str)
+_OPT_STR = _kinds(str, type(None))
+_BOOL = _kinds(bool)
+_INT = _kinds(int)
+_OPT_INT = _kinds(int, type(None))
+_SECONDS = _kinds(float)
+_STRS = _tuple_of(_STR)
+_ENV = _tuple_of(lambda item: type(item) is tuple and len(item) == 2
+                 and _STR(item[0]) and _STR(item[1]))
+MONITORING_SHAPE = {"monitor_after": _SECONDS, "rss_limit": _INT, "activityfile": _OPT_STR,
+                    "activityfile_limit": _SECONDS}
+# the type of every field as the loader makes it (a test keeps these tables
+# in step with the model's slots)
+PROGRAM_SHAPE = {
+    "name": _STR, "command": _STR, "argv": _STRS, "useshell": _BOOL, "pidfile": _STR,
+    "stdout": _STR, "stderr": _OPT_STR, "enabled": _BOOL, "autopid": _BOOL,
+    "scan_for_process": _BOOL, "proctitle_re": _STR, "autostart": _BOOL,
+    "autorestart": _BOOL, "maxrestarts": _INT, "restart_delay": _SECONDS,
+    "restart_delay_max": _SECONDS, "success_seconds": _SECONDS,
+    "term_to_kill_seconds": _SECONDS, "inherit_env": _BOOL, "email_alerts": _STRS,
+    "directory": _STR, "umask": _OPT_INT, "stop_signal": _INT, "kill_descendants": _BOOL,
+    "env": _ENV, "monitoring": lambda value: _fits(value, Monitoring, MONITORING_SHAPE),
+    "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
+}
+MAIN_SHAPE = {
+    "path": _STR, "config_dir": _OPT_STR, "pidfile": _OPT_STR, "usrsvcd_stdout": _OPT_STR,
+    "usrsvcd_stderr": _OPT_STR, "sendmail_path": _STR, "log_format": _STR,
+    "reconcile_interval": _SECONDS, "monitor_interval": _SECONDS, "alert_interval": _SECONDS,
+    "alert_timeout": _SECONDS, "smtp_host": _OPT_STR, "smtp_port": _INT,
+    "smtp_security": _STR, "smtp_user": _OPT_STR, "smtp_password_file": _OPT_STR,
+    "email_from": _OPT_STR, "restart_on_change": _BOOL,
+}
+
+
+def _stamp_shape(item):
+    """(path, inode, size, mtime_ns, uid, mode): see _stamp()."""
+    return type(item) is tuple and len(item) == 6 and _STR(item[0]) and all(map(_INT, item[1:]))
+
+
+def _env_shape(item):
+    return type(item) is tuple and len(item) == 2 and _STR(item[0]) and _OPT_STR(item[1])
+
+
+def _named_blob(item):
+    return type(item) is tuple and len(item) == 2 and _STR(item[0]) and type(item[1]) is bytes
+
+
+def _fits(values, record, shape):
+    """Whether ``values`` (a tuple in ``record``'s slot order) has ``shape``."""
+    return type(values) is tuple and len(values) == len(record.__slots__) and all(
+        shape[name](value) for name, value in zip(record.__slots__, values))
+
+
+def _list_of(value, check):
+    return type(value) is list and all(check(item) for item in value)
+
+
+PAYLOAD_SHAPE = {
+    "main": lambda value: _fits(value, Main, MAIN_SHAPE),
+    "programs": lambda value: _list_of(value, _named_blob),
+    "files": _STRS, "warnings": _STRS, "env_used": _STRS,
+    "stamps": lambda value: _list_of(value, _stamp_shape) and bool(value),
+    "env": lambda value: _list_of(value, _env_shape),
+}
 
 
 def _stamp(path):
@@ -50,7 +138,6 @@ def _records(config):
             getattr(program.monitoring, n) for n in Monitoring.__slots__)
         programs.append((program.name, marshal.dumps(tuple(values))))
     return {
-        "version": VERSION,
         "main": tuple(getattr(config.main, name) for name in Main.__slots__),
         "programs": programs,
         "files": config.files,
@@ -59,36 +146,74 @@ def _records(config):
     }
 
 
-def _program(blob):
-    values = dict(zip(Program.__slots__, marshal.loads(blob)))
+def _program(name, blob):
+    """The Program in ``blob``, or None when it is not one this version wrote."""
+    try:
+        values = marshal.loads(blob)
+    except _UNDECODABLE:
+        return None
+    if not _fits(values, Program, PROGRAM_SHAPE) or values[0] != name:
+        return None
+    values = dict(zip(Program.__slots__, values))
     values["monitoring"] = Monitoring(**dict(zip(Monitoring.__slots__, values["monitoring"])))
     return Program(**values)
 
 
-def _read(path, cache_file, only=None):
-    """The cached Config, or None when absent, unreadable or stale."""
+def _decode(blob):
+    """The payload of a cache blob, or None unless it is exactly what _write makes."""
     try:
-        from .safety import is_private_dir
-
-        if not is_private_dir(os.path.dirname(cache_file)):
-            return None
-        fd = os.open(cache_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            st = os.fstat(fd)
-            if st.st_uid != os.geteuid() or st.st_mode & 0o077:
-                return None
-            data = marshal.load(handle)
-        if data.get("version") != VERSION or data["stamps"][0][0] != path:
-            return None
-        for stamp in data["stamps"]:
-            if _stamp(stamp[0]) != tuple(stamp):
-                return None
-        if [tuple(item) for item in data["env"]] != [(n, os.environ.get(n)) for n, _ in data["env"]]:
-            return None
-    except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
+        data = marshal.loads(blob)
+    except _UNDECODABLE:
         return None
-    programs = {name: _program(blob) for name, blob in data["programs"]
-                if only is None or name in only}
+    if type(data) is not tuple or len(data) != 2 or data[0] != HEADER:
+        return None
+    payload = data[1]
+    if type(payload) is not dict or set(payload) != set(PAYLOAD_SHAPE):
+        return None
+    if not all(check(payload[key]) for key, check in PAYLOAD_SHAPE.items()):
+        return None
+    return payload
+
+
+def _load_file(cache_file):
+    """The bytes of the cache file when it is ours alone, else None."""
+    from .safety import is_private_dir
+
+    if not is_private_dir(os.path.dirname(cache_file)):
+        return None
+    fd = os.open(cache_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            return None
+        return handle.read()
+
+
+def _fresh(path, data):
+    """Whether the cache was made from ``path`` and nothing it was made from changed."""
+    if data["stamps"][0][0] != path or data["main"][0] != path:
+        return False
+    for stamp in data["stamps"]:
+        if _stamp(stamp[0]) != stamp:
+            return False
+    return data["env"] == [(name, os.environ.get(name)) for name, _ in data["env"]]
+
+
+def _read(path, cache_file, only=None):
+    """The cached Config, or None when absent, unreadable, stale or not of this version."""
+    try:
+        blob = _load_file(cache_file)
+        data = _decode(blob) if blob is not None else None
+        if data is None or not _fresh(path, data):
+            return None
+    except (OSError, ValueError):  # ValueError: a path with a NUL byte
+        return None
+    programs = {}
+    for name, blob in data["programs"]:
+        if only is None or name in only:
+            programs[name] = _program(name, blob)
+            if programs[name] is None:
+                return None
     return Config(main=Main(**dict(zip(Main.__slots__, data["main"]))), programs=programs,
                   files=data["files"], warnings=data["warnings"], env_used=data["env_used"])
 
@@ -109,7 +234,7 @@ def _write(config, cache_file):
     private_dir(directory)
     from .. import atomic
 
-    atomic.write(cache_file, marshal.dumps(data))
+    atomic.write(cache_file, marshal.dumps((HEADER, data)))
 
 
 def cached(path=None, only=None, cache_dir=None):

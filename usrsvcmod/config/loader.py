@@ -126,6 +126,8 @@ def _collect(files, report):
                     report.warn("%s: [Main] is only read from the main config file; ignored"
                                 % item.path)
             elif kind in ("Program", "DefaultSettings") and label:
+                if not _valid_name(item.path, kind, label, report):
+                    continue
                 table = programs if kind == "Program" else defaults
                 if label in table:
                     report.warn("%s: [%s] is also defined in %s; the later file wins"
@@ -145,6 +147,24 @@ def _collect(files, report):
         report.scope = MAIN
         del programs["all"]
     return main, programs, defaults
+
+
+def _shown(label, limit=60):
+    """A section's name as an error shows it: control characters escaped, long ones cut."""
+    shown = label.encode("unicode_escape").decode("ascii") if not label.isprintable() else label
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+def _valid_name(path, kind, label, report):
+    """Whether [Program:NAME] or [DefaultSettings:NAME] has a usable NAME; else an error."""
+    try:
+        spec.section_name(label)
+    except ValueError as err:
+        report.scope = ("program" if kind == "Program" else "defaults", label, path)
+        report.error("%s: [%s:%s]: %s. Fix: rename the section" % (path, kind, _shown(label), err))
+        report.scope = MAIN
+        return False
+    return True
 
 
 def _value(item, path, key, raw, report, where):
@@ -297,6 +317,7 @@ def _program(name, merged, report):
     if values["directory"] is None:
         values["directory"] = os.environ.get("HOME") or os.path.expanduser("~")
     values["title_suffix"] = None
+    values["proctitle_risky"] = _risky_title(values["proctitle_re"], scalars, report)
     if values["proctitle_re"] is None:
         environ = None
         if values["useshell"]:  # the shell expands ~ and $VARS with the program's environment
@@ -306,6 +327,26 @@ def _program(name, merged, report):
             argv, command, values["useshell"], environ, item.context.env_used)
     return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
                    source=item.path, **values)
+
+
+def _risky_title(pattern, scalars, report):
+    """Whether a proctitle_re set by hand can backtrack for ever; if so, a warning
+    naming where it is set (maybe a [DefaultSettings]) and the fix."""
+    if pattern is None:
+        return False  # the default one is a literal: it cannot
+    from .regex_risk import risk
+
+    why = risk(pattern)
+    if why is None:
+        return False
+    _, item, section, _ = scalars["proctitle_re"]
+    report.warn("%s: [%s] proctitle_re = %r has %s: on a command line that almost matches it"
+                " can backtrack for hours, so usrsvc matches it in a separate process that it"
+                " stops after a short deadline, taking that as no match. Fix: let each part"
+                " match in one way only, e.g. a+ for (a+)+, [\\w\\s]* for (\\w+\\s?)*, or make the repeat"
+                " possessive or atomic: (?:a+)++ or (?>...)"
+                % (item.path, section, pattern, why))
+    return True
 
 
 def _main(path, item, config_dir, report):
@@ -417,10 +458,10 @@ def _triage(report, only, raw_programs):
             part = scope[1]
         elif scope[0] == "program":
             fatal = fatal or scope[1] in only
-            part = "[Program:%s] in %s" % (scope[1], scope[2])
+            part = "[Program:%s] in %s" % (_shown(scope[1]), scope[2])
         else:
             fatal = fatal or scope[1] in used_defaults
-            part = "[DefaultSettings:%s] in %s" % (scope[1], scope[2])
+            part = "[DefaultSettings:%s] in %s" % (_shown(scope[1]), scope[2])
         if scope[0] != "main" and part not in parts:
             parts.append(part)
     return fatal, parts

@@ -53,7 +53,7 @@ class Program(Record):
         "autorestart", "maxrestarts", "restart_delay", "restart_delay_max",
         "success_seconds", "term_to_kill_seconds", "inherit_env", "email_alerts",
         "directory", "umask", "stop_signal", "kill_descendants", "env",
-        "monitoring", "source", "title_suffix",
+        "monitoring", "source", "title_suffix", "proctitle_risky",
     )
 
     @property

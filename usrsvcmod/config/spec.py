@@ -174,6 +174,46 @@ def port(value, ctx=None):
     return _number(value, int, 1, 65535)
 
 
+# A program's name names its files in the runtime state directory:
+# ``<quoted name>.<kind>``, written through a temp file ``.<that>.<12 hex>.tmp``
+# (atomic.py). 255 bytes (NAME_MAX) - 8 (".stopped", the longest kind) - 18
+# (the temp file's additions) leaves 229; 200 keeps room for a prefix.
+MAX_NAME_BYTES = 200
+
+
+def _file_name_bytes(name):
+    """Bytes of ``name`` once quoted for a file name (state.py: '%' and '/' become 3)."""
+    quoted = name.replace("%", "%25").replace("/", "%2F")
+    return len(quoted.encode("utf-8", "surrogatepass"))
+
+
+def _is_control(char):
+    return char < " " or "\x7f" <= char <= "\x9f" or char in "\u2028\u2029"
+
+
+def section_name(value, ctx=None):
+    """The NAME of [Program:NAME] or [DefaultSettings:NAME]; ValueError says what is wrong
+    and what is expected. 1.5.13 took any text: every name it took that can name a file
+    is still taken (spaces, dots, '/', non-ASCII letters...)."""
+    if not value:
+        raise ValueError("the name is empty; expected 1 to %d characters" % MAX_NAME_BYTES)
+    if value in (".", ".."):
+        raise ValueError("'%s' names a directory, not a program; expected any other name"
+                         % value)
+    if value != value.strip():
+        raise ValueError("the name starts or ends with white space; expected it without")
+    control = next((c for c in value if _is_control(c)), None)
+    if control is not None:
+        raise ValueError("the name holds the control character %r; expected printable"
+                         " characters only" % control)
+    size = _file_name_bytes(value)
+    if size > MAX_NAME_BYTES:
+        raise ValueError("the name takes %d bytes as a file name; expected at most %d (as many"
+                         " ASCII characters; '%%' and '/' count 3, other non-ASCII characters 2"
+                         " to 4)" % (size, MAX_NAME_BYTES))
+    return value
+
+
 REQUIRED = object()
 
 # key: (converter, default). A default of REQUIRED means the key must be set.

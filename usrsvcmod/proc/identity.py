@@ -73,18 +73,21 @@ _SEPARATORS = frozenset(" \t\n\r\f\v/")
 
 
 def _matches(program, info):
-    """proctitle_re against the command line; the default one without ``re``.
+    """(whether proctitle_re matches the command line, why not if it could not tell);
+    the default one without ``re``.
 
     The default pattern is ``(?:^|[\\s/])SUFFIX$``: plain string tests say
     the same, and spare ``usrsvc status NAME`` the import of ``re``.
+    Any other goes through the one bounded matcher (titlematch).
     """
     text, suffix = info.cmdline_text, program.title_suffix
     if suffix is not None:
         return text.endswith(suffix) and (len(text) == len(suffix)
-                                          or text[-len(suffix) - 1] in _SEPARATORS)
-    import re
+                                          or text[-len(suffix) - 1] in _SEPARATORS), None
+    from .titlematch import search
 
-    return re.search(program.proctitle_re, text) is not None
+    matched, notes = search(program, [info])
+    return bool(matched), (notes[0] if notes else None)
 
 
 def check_pid(program, pid, written_at=None):
@@ -101,8 +104,9 @@ def check_pid(program, pid, written_at=None):
         return None, "pid %d started after the pidfile was written (a reused pid)" % pid
     if pid == os.getpid() or is_self(info.cmdline) or is_wrapper(program, info.cmdline):
         return None, "pid %d is usrsvc itself or a wrapping shell" % pid
-    if not _matches(program, info):
-        return None, "pid %d runs %r, which does not match proctitle_re '%s'" % (
+    matched, unknown = _matches(program, info)
+    if not matched:
+        return None, unknown or "pid %d runs %r, which does not match proctitle_re '%s'" % (
             pid, info.cmdline_text[:200], program.proctitle_re)
     return info, None
 
@@ -165,17 +169,19 @@ class ProcessTable:
                 index.setdefault(text[start:], []).append(info)
         return index
 
-    def matching(self, program):
-        """Every process of this user that matches the program's proctitle_re."""
+    def matching(self, program, notes=None):
+        """Every process of this user that matches the program's proctitle_re; what
+        could not be told (a pattern that ran out of time) is added to ``notes``."""
         if program.title_suffix is not None:
             if self._suffixes is None:
                 self._suffixes = self._suffix_index()
             candidates = self._suffixes.get(program.title_suffix, ())
         else:
-            import re
+            from .titlematch import search
 
-            pattern = re.compile(program.proctitle_re)
-            candidates = [i for i in self.procs.values() if pattern.search(i.cmdline_text)]
+            candidates, unknown = search(program, self.procs.values())
+            if notes is not None:
+                notes.extend(unknown)
         return [i for i in candidates if not is_self(i.cmdline) and not is_wrapper(program, i.cmdline)]
 
     def descendants(self, pid):
@@ -328,7 +334,7 @@ def _by_pidfile(program, record, notes, repairs, gone=None):
 
 
 def _by_scan(program, table, notes, repairs, records=None):
-    matches = table.matching(program)
+    matches = table.matching(program, notes)
     if matches and records is not None:
         claimed = table.claims(records)  # another program's recorded process is not ours
         matches = [m for m in matches if claimed.get(m.pid, program.name) == program.name]

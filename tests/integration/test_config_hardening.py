@@ -1,0 +1,125 @@
+"""Config hardening through the installed commands: a cache of another shape, program
+names that could not name a file, a proctitle_re that backtracks for ever."""
+
+import marshal
+import os
+import signal
+import sys
+import time
+
+from conftest import wait_for
+from daemon_support import daemon, new_pid  # noqa: F401 (fixture)
+from usrsvcmod.state import RuntimeState
+
+
+def _old_enough(env, *paths):
+    past = time.time() - 60
+    for path in paths or (env.cfg,):
+        os.utime(path, (past, past))  # files this old are cached (see cache.RACY)
+
+
+def _cache_file(env):
+    return os.path.join(RuntimeState(env.cfg, environ=env.env).path, "config.cache")
+
+
+def _hostile_blobs(good):
+    """What a cache file may hold after an upgrade, a crash or a disk error."""
+    header, payload = marshal.loads(good)
+    name, blob = payload["programs"][0]
+    fields = marshal.loads(blob)
+    older_python = header[:3] + ((sys.version_info[0], sys.version_info[1] - 1),) + header[4:]
+    return [
+        marshal.dumps([1, 2, 3]),
+        marshal.dumps({"version": 4, "main": "x", "programs": {}, "stamps": 1, "env": None}),
+        marshal.dumps(dict(payload, version=4)),  # the format before the header
+        good[:len(good) // 2],
+        b"",
+        b"\x00\xffnot marshal",
+        marshal.dumps((header, "garbage")),
+        marshal.dumps((header, dict.fromkeys(payload))),
+        marshal.dumps((header, dict(payload, main=dict(enumerate(payload["main"]))))),
+        marshal.dumps((header, dict(payload, programs=[(name, marshal.dumps(fields[:-1]))]))),
+        marshal.dumps((header, dict(payload, programs=[(name, marshal.dumps(fields + (1,)))]))),
+        marshal.dumps((header, dict(payload, programs=[(name, b"\x01")]))),
+        marshal.dumps(((header[0], header[1], "1.5.13") + header[3:], payload)),
+        marshal.dumps((older_python, payload)),
+    ]
+
+
+def test_a_cache_not_of_this_version_is_ignored_and_replaced(env):
+    env.write(env.program("web", env.service()))
+    _old_enough(env)
+    env.run("start", "web", check=0)
+    pid = env.pid_of("web")
+    expected = env.run("status", "web", check=0).stdout
+    assert str(pid) in expected
+    with open(_cache_file(env), "rb") as handle:
+        good = handle.read()
+    for index, blob in enumerate(_hostile_blobs(good)):
+        with open(_cache_file(env), "wb") as handle:
+            handle.write(blob)
+        result = env.run("status", "web", check=0)
+        assert result.stdout == expected, (index, result.stdout, result.stderr)
+        assert result.stderr == "", (index, result.stderr)
+        with open(_cache_file(env), "rb") as handle:
+            assert handle.read() == good, "blob %d was not replaced" % index
+
+
+def test_a_name_that_cannot_name_a_file_is_refused_at_config_time(env):
+    long_name = "n" * 250
+    env.write(env.program(long_name, env.service()) + env.program("ok", env.service("--tag", "ok")))
+    result = env.run("checkconfig", check=130)
+    assert "[Program:%s...]" % long_name[:60] in result.stderr
+    assert "250 bytes" in result.stderr and "Fix: rename the section" in result.stderr
+    env.run("start", "ok", check=0)  # the other program is still usable
+    asked = env.run("status", long_name, check=130)  # asked for by name: the error itself
+    assert "Fix: rename the section" in asked.stderr
+
+
+# --- a proctitle_re that backtracks for ever ----------------------------------------------------
+
+CATASTROPHIC = "a" * 34 + "!"  # (a+)+$ would try about 2**34 ways of cutting the run of a
+
+
+def _hung_process(env):
+    """A process of the 'slow' program, started by hand, its pidfile written: every lookup
+    of 'slow' runs its proctitle_re on this command line."""
+    proc = env.spawn(env.service("--tag", CATASTROPHIC))
+
+    def execed():
+        with open("/proc/%d/cmdline" % proc.pid, "rb") as handle:
+            return CATASTROPHIC.encode() in handle.read()
+
+    assert wait_for(execed)
+    os.makedirs(os.path.join(env.home, "run"), exist_ok=True)
+    with open(os.path.join(env.home, "run", "slow.pid"), "w") as handle:
+        handle.write("%d\n" % proc.pid)
+    return proc
+
+
+def test_status_is_bounded_and_says_which_pattern_ran_out_of_time(env):
+    env.write(env.program("slow", env.service("--tag", CATASTROPHIC), proctitle_re="(a+)+$"))
+    proc = _hung_process(env)
+    started = time.monotonic()
+    result = env.run("status", "slow", timeout=120, check=1)  # taken as not running
+    assert time.monotonic() - started < 20, "status hung on the regex"
+    assert "did not finish" in result.stdout and "[Program:slow]" in result.stdout
+    assert "'(a+)+$'" in result.stdout and "pid %d" % proc.pid in result.stdout
+    env.run("status", "all", timeout=120, check=1)
+    checked = env.run("checkconfig", check=0)
+    assert "[Program:slow] proctitle_re = '(a+)+$'" in checked.stderr and "Fix:" in checked.stderr
+
+
+def test_usrsvcd_still_restarts_a_crashed_program_promptly(env, daemon):
+    env.write("[Main]\nreconcile_interval = 0.5\n"
+              + env.program("slow", env.service("--tag", CATASTROPHIC), proctitle_re="(a+)+$",
+                            autostart="false")  # managed (restarted if seen to die), not launched
+              + env.program("web", env.service("--tag", "web")))
+    _hung_process(env)
+    daemon.start()
+    first = new_pid(env, "web", None)
+    assert first
+    daemon.wait_logged("did not finish", timeout=30)  # the loop is matching the risky one
+    os.kill(first, signal.SIGKILL)
+    assert new_pid(env, "web", first, timeout=15), daemon.text()
+    daemon.wait_logged("did not finish", count=3, timeout=30)  # and it goes on looking
