@@ -405,3 +405,29 @@ def make_user():
     yield factory
     for user in made:
         user.cleanup()
+
+
+class DirStore:
+    """A private directory as the config cache's store (read(name), write(name, data)),
+    for tests that call config.cached without a RuntimeState."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def read(self, name):
+        from usrsvcmod.state import read_at
+
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return None
+        try:
+            return read_at(fd, name)
+        finally:
+            os.close(fd)
+
+    def write(self, name, data):
+        from usrsvcmod import atomic
+
+        os.makedirs(self.path, mode=0o700, exist_ok=True)
+        atomic.write(os.path.join(self.path, name), data)

@@ -251,15 +251,15 @@ def _act(opts, action, name, out, err):
     from .state import RuntimeState
 
     path = main_config_path(opts.config)
+    state = RuntimeState(path)  # status only reads it (launch records)
     try:  # the validated config is remembered in the runtime state directory
-        config = cached(path, None if name == "all" else {name}, RuntimeState(path).path)
+        config = cached(path, None if name == "all" else {name}, state)
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
     frontend.warn("usrsvc", config.warnings, err)
     programs, several = _select(config, name, action)
-    from .state import RuntimeState
-
-    state = RuntimeState(config.main.path)  # status only reads it (launch records)
+    if config.main.path != path:
+        state = RuntimeState(config.main.path)
     session = actions.Session(state, opts.lock_timeout)
     if opts.parallel and len(programs) > 100:
         session.nofile = _raise_fd_limit()  # a lock and a pidfd or two per program, all at once

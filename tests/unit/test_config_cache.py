@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from conftest import DirStore
+
 from usrsvcmod.config import cache, load
 
 PROGRAM = "[Program:a]\ncommand = sleep %s\npidfile = %s/a.pid\nstdout = %s/a.log\n"
@@ -21,7 +23,7 @@ def setup(tmp_path, monkeypatch):
 
 def cached(cfg, only=None):
     """The cache as usrsvc uses it: in a private directory the caller names."""
-    return cache.cached(str(cfg), only, cache_dir=_dir(cfg))
+    return cache.cached(str(cfg), only, DirStore(_dir(cfg)))
 
 
 def _dir(cfg):
@@ -66,9 +68,9 @@ def test_a_cache_others_could_write_is_ignored(setup):
     cached(cfg)
     path = _file(cfg)
     os.chmod(path, 0o666)
-    assert cache._read(str(cfg), path) is None
+    assert cache._read(str(cfg), DirStore(_dir(cfg))) is None
     os.chmod(path, 0o600)
-    assert cache._read(str(cfg), path) is not None
+    assert cache._read(str(cfg), DirStore(_dir(cfg))) is not None
 
 
 def test_an_error_elsewhere_does_not_stop_the_named_program(setup):
@@ -176,7 +178,7 @@ def test_every_blob_not_of_this_version_is_no_cache_and_is_replaced(setup):
     for what, blob in _hostile(good).items():
         with open(_file(cfg), "wb") as handle:
             handle.write(blob)
-        assert cache._read(str(cfg), _file(cfg)) is None, what
+        assert cache._read(str(cfg), DirStore(_dir(cfg))) is None, what
         config = cached(cfg)
         assert config.programs == expected.programs and config.main == expected.main, what
         with open(_file(cfg), "rb") as handle:
@@ -191,7 +193,7 @@ def test_a_bad_program_blob_is_no_cache_even_when_only_it_is_asked_for(setup):
     payload["programs"] = [("a", marshal.dumps((1, 2)))]
     with open(_file(cfg), "wb") as handle:
         handle.write(marshal.dumps((header, payload)))
-    assert cache._read(str(cfg), _file(cfg), {"a"}) is None
+    assert cache._read(str(cfg), DirStore(_dir(cfg)), {"a"}) is None
     assert cached(cfg, {"a"}).programs["a"].command == "sleep 1"
 
 
@@ -233,4 +235,4 @@ def test_a_config_with_every_key_set_fits_the_shape(tmp_path, monkeypatch):
         "[Program:bare]\ncommand = sleep 6\npidfile = p2\nstdout = o2\n")
     (tmp_path / "d").mkdir()
     first = cached(cfg)
-    assert cache._read(str(cfg), _file(cfg)) == first
+    assert cache._read(str(cfg), DirStore(_dir(cfg))) == first

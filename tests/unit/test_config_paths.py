@@ -13,6 +13,8 @@ import os
 
 import pytest
 
+from conftest import DirStore
+
 from usrsvcmod.config import cache, cached, files, load, loader, safety
 from usrsvcmod.errors import UnsafePathError
 
@@ -228,7 +230,7 @@ def test_a_cache_hit_still_refuses_a_directory_made_unsafe(tmp_path, monkeypatch
     main = write(str(home / "usrsvc.cfg"), "[Main]\nconfig_dir = %s/conf.d\n%s"
                  % (dirs, PROGRAM % ("p", "p")))
     write(str(dirs / "conf.d" / "q.cfg"), PROGRAM % ("q", "q"))
-    cache_dir = str(tmp_path / "state" / "key")
+    cache_dir = DirStore(str(tmp_path / "state" / "key"))
     first = cached(main, None, cache_dir)
     monkeypatch.setattr(loader, "load_partial", lambda *a, **k: pytest.fail("parsed again"))
     assert cached(main, None, cache_dir).programs == first.programs  # a hit

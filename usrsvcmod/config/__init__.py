@@ -1,7 +1,7 @@
 """Configuration: files -> validated, immutable objects.
 
 ``load(path)`` (see ``loader.py``) reads and validates everything;
-``cached(path, only, cache_dir)`` (see ``cache.py``) is the command-line
+``cached(path, only, store)`` (see ``cache.py``) is the command-line
 tool's fast path. Importing this package stays cheap: the parser loads on
 first use. Nothing here imports from outside the package but ``errors``.
 """
@@ -24,7 +24,7 @@ def load(path=None, only=None):
     return _load(path, only)
 
 
-def cached(path=None, only=None, cache_dir=None):
+def cached(path=None, only=None, store=None):
     """load() through the cache; the directories above the main file and
     config_dir are checked (safety.resolve) even when the cache spares the parse.
 
@@ -42,7 +42,7 @@ def cached(path=None, only=None, cache_dir=None):
 
     path = main_config_path(path)
     check_parents(path)
-    config = _cached(path, only, cache_dir)
+    config = _cached(path, only, store)
     if config.main.config_dir:
         check_parents(config.main.config_dir)
     return config

@@ -175,20 +175,6 @@ def _decode(blob):
     return payload
 
 
-def _load_file(cache_file):
-    """The bytes of the cache file when it is ours alone, else None."""
-    from .safety import is_private_dir
-
-    if not is_private_dir(os.path.dirname(cache_file)):
-        return None
-    fd = os.open(cache_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            return None
-        return handle.read()
-
-
 def _fresh(path, data):
     """Whether the cache was made from ``path`` and nothing it was made from changed."""
     if data["stamps"][0][0] != path or data["main"][0] != path:
@@ -199,10 +185,10 @@ def _fresh(path, data):
     return data["env"] == [(name, os.environ.get(name)) for name, _ in data["env"]]
 
 
-def _read(path, cache_file, only=None):
+def _read(path, store, only=None):
     """The cached Config, or None when absent, unreadable, stale or not of this version."""
     try:
-        blob = _load_file(cache_file)
+        blob = store.read(NAME)
         data = _decode(blob) if blob is not None else None
         if data is None or not _fresh(path, data):
             return None
@@ -218,10 +204,8 @@ def _read(path, cache_file, only=None):
                   files=data["files"], warnings=data["warnings"], env_used=data["env_used"])
 
 
-def _write(config, cache_file):
+def _write(config, store):
     import time
-
-    from .safety import private_dir
 
     stamps = _stamps(config)
     if any(stamp[3] > (time.time() - RACY) * 1e9 for stamp in stamps):
@@ -229,26 +213,23 @@ def _write(config, cache_file):
     data = _records(config)
     data["stamps"] = stamps
     data["env"] = _env(config)
-    directory = os.path.dirname(cache_file)
-    private_dir(os.path.dirname(directory))
-    private_dir(directory)
-    from .. import atomic
-
-    atomic.write(cache_file, marshal.dumps((HEADER, data)))
+    store.write(NAME, marshal.dumps((HEADER, data)))
 
 
-def cached(path=None, only=None, cache_dir=None):
-    """Like load(path, only), from ``cache_dir`` when every stamp still matches.
+def cached(path=None, only=None, store=None):
+    """Like load(path, only), from ``store`` when every stamp still matches.
 
-    ``cache_dir`` is a private directory of the caller's (it and its parent
-    are created 0700 when missing); without one, this is a plain load.
+    ``store`` is the caller's private directory as an object with
+    ``read(name)`` (bytes of a regular file of ours nobody else can write,
+    else None) and ``write(name, data)`` (atomic): usrsvc's RuntimeState,
+    which reaches the file relative to the directory it checked and holds.
+    Without one, this is a plain load.
     """
     from ..errors import UsrsvcError
 
     path = main_config_path(path)
-    cache_file = os.path.join(cache_dir, NAME) if cache_dir else None
-    if cache_file:
-        config = _read(path, cache_file, only)
+    if store is not None:
+        config = _read(path, store, only)
         if config is not None:
             return config
     from .loader import load_partial
@@ -256,9 +237,9 @@ def cached(path=None, only=None, cache_dir=None):
     # with ``only``, only the named programs must be valid: a problem elsewhere is one
     # warning, and such a partial Config is never cached
     config, skipped = load_partial(path, only)
-    if cache_file and not skipped:
+    if store is not None and not skipped:
         try:
-            _write(config, cache_file)
+            _write(config, store)
         except (OSError, UsrsvcError, ValueError):
             pass  # no cache, no harm: the next run parses again
     return config
