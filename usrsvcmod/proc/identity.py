@@ -381,9 +381,11 @@ def repair(program, found, records):
                 if found.how == "scan":
                     notes.append("adopted pid %d: wrote %s" % (action[1], program.pidfile))
             except OSError as err:
-                notes.append("cannot write pidfile %s: %s" % (program.pidfile, err.strerror))
+                notes.append(pidfile.refusal(program.pidfile, err))
         elif action[0] == "remove_pidfile" and action[1] is not None:
-            pidfile.remove(program.pidfile, expected_pid=action[1])
+            left = pidfile.remove(program.pidfile, expected_pid=action[1])
+            if left:
+                notes.append(left)
         elif action[0] == "follow_record" and records is not None and found.record is not None:
             from .record import LaunchRecord
 
