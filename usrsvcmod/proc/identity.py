@@ -279,9 +279,11 @@ def find(program, table=None, records=None, scan=True, gone=None):
             found = Found(info.pid, info, "record")
             found.record, found._program = record, program
             if program.autopid:
-                written = pidfile.read(program.pidfile)[0]
+                written, _, reason = pidfile.read(program.pidfile)
                 if written != info.pid:
                     found.repairs.append(("write_pidfile", info.pid))
+                if written is None and reason != "no pidfile":
+                    found.notes.append("ignored %s" % reason)  # e.g. a directory in its place
                 if written is not None and written != info.pid:
                     found.notes.append("stale pidfile %s: names pid %d, not the recorded pid %d"
                                        " (rewritten by the next start, stop or usrsvcd)"

@@ -71,9 +71,10 @@ def open_log(path, program=None, key="stdout"):
 
 
 def _open_in(dir_fd, name, path):
-    """Open ``name`` in the checked directory; a symlink or a FIFO without a
-    reader becomes paths.Refused, saying what is there."""
-    import errno
+    """Open ``name`` in the checked directory. When that fails, say what is
+    there if it is the cause (a symlink, another user's file, a FIFO without
+    a reader: the kernel's protected_* settings may answer EACCES for them)."""
+    import stat
 
     from . import paths
 
@@ -81,15 +82,12 @@ def _open_in(dir_fd, name, path):
     try:
         return os.open(name, flags, 0o644, dir_fd=dir_fd)
     except OSError as err:
-        if err.errno not in (errno.ELOOP, errno.ENXIO):  # a symlink; a FIFO nobody reads
-            raise
         try:
             st = os.lstat(name, dir_fd=dir_fd)
         except OSError:
-            raise err from None
-    import stat
-
-    if stat.S_ISLNK(st.st_mode):
+            st = None
+        failure = err
+    if st is not None and stat.S_ISLNK(st.st_mode):
         try:
             target = os.readlink(name, dir_fd=dir_fd)
         except OSError:
@@ -97,9 +95,12 @@ def _open_in(dir_fd, name, path):
         raise paths.Refused(path, "%s is a symlink (to %s, owned by %s); log files are opened"
                             " without following symlinks, so that nobody can point one at a"
                             " file of yours" % (path, target, paths.owner(st.st_uid)),
-                            "set {key} to the file itself, not a symlink to it") from None
-    _check_log_stat(st, path)
-    raise paths.Refused(path, "%s cannot be opened: it is no regular file" % path, _FIX_REGULAR)
+                            "set {key} to the file itself, not a symlink to it")
+    if st is not None:
+        _check_log_stat(st, path)
+        paths.check_file(path, st)
+    failure.filename = path  # not the name relative to the directory fd
+    raise failure
 
 
 _FIX_REGULAR = "set {key} to a regular file in a directory of yours (or to /dev/null to discard" \
