@@ -235,3 +235,19 @@ def test_usrsvcd_manages_a_program_whose_pidfile_was_planted_and_says_so_once(en
     assert unchanged(pidfile, st)
     with open(pidfile) as handle:
         assert handle.read() == "99999\n"
+
+
+def test_a_fifo_in_place_of_usrsvcds_own_log_does_not_freeze_it(env, shared, attacker, daemon):
+    log = os.path.join(shared, "usrsvcd.log")
+    plant(attacker, "fifo", log)
+    env.write("[Main]\nreconcile_interval = 0.5\nusrsvcd_stdout = %s\n" % log
+              + env.program("crash", env.service("--tag", "crash", "--exit", "1", "--after", "1"),
+                            success_seconds="0.3", restart_delay="0.2", restart_delay_max="0.5"))
+    proc = daemon.start()  # its events stay on the stdout it was given
+    daemon.wait_logged("log_error", timeout=30)
+    assert "FIFO" in daemon.text(), daemon.text()
+    daemon.wait_logged("crash restarted", timeout=60)
+    proc.send_signal(signal.SIGHUP)  # logrotate's reopen meets the FIFO again
+    daemon.wait_logged("log_error", count=2, timeout=30)
+    daemon.wait_logged("crash restarted", count=3, timeout=60)
+    assert proc.poll() is None and "internal_error" not in daemon.text(), daemon.text()
