@@ -237,6 +237,11 @@ def _start_batch(session, programs):
             results.append(Result(program, "running", found.info, "already running" + _changed(found),
                                   notes=found.notes, found=found))
             continue
+        refused = _unsafe_pidfile(program)
+        if refused is not None:
+            results.append(Result(program, "failed", None, refused.message,
+                                  exitcodes.code_for(refused), found.notes))
+            continue
         if found.leftovers:
             ending.append((program, found))
         notes[program.name] = found.notes
@@ -267,6 +272,21 @@ def _start_batch(session, programs):
         results.append(Result(program, "running", item.info, "started",
                               notes=notes[program.name] + item.confirm(session.state)))
     return results
+
+
+def _unsafe_pidfile(program):
+    """PermissionProblem (exit 136) when the pidfile usrsvc would write after the
+    start sits where another user could redirect it; checked before launching,
+    so nothing is started that could then only be written through their path."""
+    if not program.autopid:
+        return None
+    try:
+        pidfile.check(program.pidfile)
+    except OSError as err:  # paths.Refused
+        where = "%s: [Program:%s] pidfile = %s" % (program.source, program.name, program.pidfile)
+        return PermissionProblem("not started: " + pidfile.refusal(program.pidfile, err, where),
+                                 path=program.pidfile)
+    return None
 
 
 def _end_descendants(session, pairs):
@@ -336,7 +356,9 @@ def _stop_batch(session, programs, user):
                                   found.notes))
             continue
         if program.autopid:
-            pidfile.remove(program.pidfile, expected_pid=target.info.pid)
+            left = pidfile.remove(program.pidfile, expected_pid=target.info.pid)
+            if left:
+                found.notes.append(left)
         session.state.clear_record(program.name)
         if found.leftovers:
             results.append(Result(program, "stopped", None, "not running; ended "

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from usrsvcmod.proc import pidfile
+from usrsvcmod.proc import paths, pidfile
 
 GARBAGE = [
     ("empty", b""),
@@ -113,11 +113,11 @@ def test_remove_a_symlink_removes_the_link_only(tmp_path):
 def test_remove_with_expected_pid_keeps_a_newer_pid(tmp_path):
     path = str(tmp_path / "p.pid")
     pidfile.write(path, 111)
-    assert pidfile.remove(path, expected_pid=222) is False
+    assert pidfile.remove(path, expected_pid=222) is None  # not ours to remove, not a problem
     assert pidfile.read(path)[0] == 111
-    assert pidfile.remove(path, expected_pid=111) is True
+    assert pidfile.remove(path, expected_pid=111) is None
     assert not os.path.exists(path)
-    assert pidfile.remove(path) is False
+    assert pidfile.remove(path) is None
 
 
 def test_concurrent_readers_never_see_a_partial_file(tmp_path):
@@ -138,3 +138,120 @@ def test_concurrent_readers_never_see_a_partial_file(tmp_path):
         stop.set()
         thread.join()
     assert None not in seen
+
+
+# someone else's files in shared directories (as root: chown stands in for another user) ------
+OTHER = 54321  # a uid nobody on the test machine uses
+
+
+def _need_root():
+    if os.geteuid() != 0:
+        pytest.skip("planting a file owned by another uid needs root")
+
+
+def _sticky(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    return shared
+
+
+@pytest.mark.parametrize("kind", ["file", "directory", "symlink", "fifo"])
+def test_remove_leaves_what_another_user_planted_and_says_so(tmp_path, kind):
+    _need_root()
+    shared = _sticky(tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_text("1234\n")
+    path = shared / "p.pid"
+    {"file": lambda: path.write_text("1234\n"), "directory": path.mkdir,
+     "symlink": lambda: path.symlink_to(victim), "fifo": lambda: os.mkfifo(path)}[kind]()
+    os.lchown(path, OTHER, OTHER)
+    note = pidfile.remove(str(path), expected_pid=1234)
+    assert note and str(path) in note and "uid %d" % OTHER in note
+    assert os.path.lexists(path) and victim.read_text() == "1234\n"
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "symlink"])
+def test_remove_never_unlinks_what_it_could_not_read(tmp_path, kind):
+    victim = tmp_path / "victim"
+    victim.write_text("1234\n")
+    path = tmp_path / "p.pid"
+    {"directory": path.mkdir, "symlink": lambda: path.symlink_to(victim),
+     "fifo": lambda: os.mkfifo(path)}[kind]()
+    note = pidfile.remove(str(path), expected_pid=1234)
+    assert note and "left" in note and str(path) in note
+    assert os.path.lexists(path) and victim.read_text() == "1234\n"
+
+
+def test_write_refuses_another_users_file_in_a_sticky_directory(tmp_path):
+    _need_root()
+    shared = _sticky(tmp_path)
+    path = shared / "p.pid"
+    path.write_text("99999\n")
+    os.chown(path, OTHER, OTHER)
+    with pytest.raises(paths.Refused) as caught:
+        pidfile.write(str(path), 1234)
+    assert path.read_text() == "99999\n" and os.stat(path).st_uid == OTHER
+    text = pidfile.refusal(str(path), caught.value)
+    assert "uid %d" % OTHER in text and "Fix: set pidfile to" in text
+
+
+def test_write_in_a_sticky_directory_when_the_name_is_free(tmp_path):
+    shared = _sticky(tmp_path)
+    pidfile.write(str(shared / "p.pid"), 1234)
+    assert pidfile.read(str(shared / "p.pid"))[0] == 1234
+
+
+def test_write_refuses_a_directory_owned_by_another_user(tmp_path):
+    _need_root()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, OTHER, OTHER)
+    with pytest.raises(paths.Refused, match="owned by uid %d" % OTHER):
+        pidfile.write(str(theirs / "p.pid"), 1234)
+    assert os.listdir(theirs) == []
+
+
+def test_write_refuses_a_world_writable_directory_that_is_not_sticky(tmp_path):
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    os.chmod(open_dir, 0o777)
+    with pytest.raises(paths.Refused, match="not sticky"):
+        pidfile.write(str(open_dir / "p.pid"), 1234)
+
+
+def test_write_refuses_a_directory_symlink_of_another_user(tmp_path):
+    _need_root()
+    shared = _sticky(tmp_path)
+    target = tmp_path / "rootonly"
+    target.mkdir(mode=0o700)
+    link = shared / "x"
+    link.symlink_to(target)
+    os.lchown(link, OTHER, OTHER)
+    with pytest.raises(paths.Refused, match="symlink owned by uid %d" % OTHER):
+        pidfile.write(str(link / "p.pid"), 1234)
+    assert os.listdir(target) == []
+    with pytest.raises(paths.Refused):  # nor below it, through a directory to be made
+        pidfile.write(str(link / "sub" / "p.pid"), 1234)
+    assert os.listdir(target) == []
+
+
+def test_write_follows_our_own_directory_symlink(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "run").symlink_to(real)
+    pidfile.write(str(tmp_path / "run" / "p.pid"), 1234)
+    assert (real / "p.pid").read_text() == "1234\n"
+
+
+def test_made_directories_are_checked_one_by_one(tmp_path):
+    shared = _sticky(tmp_path)
+    pidfile.write(str(shared / "a" / "b" / "p.pid"), 1234)
+    assert (shared / "a" / "b" / "p.pid").read_text() == "1234\n"
+    assert oct(os.stat(shared / "a").st_mode & 0o777) == oct(0o755 & ~_umask())
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

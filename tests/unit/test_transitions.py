@@ -126,6 +126,7 @@ class World:
         self.events, self.launches, self.signals = [], [], []
         self.outcomes = []  # "ok" (default), "die", "leftover", "raise"
         self.running_copy = None  # a ProcInfo find() reports (a copy started by hand)
+        self.notes = []  # what find() notes (a stale pidfile it could not remove...)
         self.exit_codes = {}  # pid -> ExitStatus the pidfd will tell
         self.next_pid = 100
 
@@ -150,9 +151,9 @@ class World:
         self.events.append(event)
 
     def find(self, program, table, scan=True, gone=None):
-        found = Found()
+        found = Found(notes=self.notes)
         if self.running_copy is not None:
-            found = Found(self.running_copy.pid, self.running_copy, "pidfile")
+            found = Found(self.running_copy.pid, self.running_copy, "pidfile", self.notes)
         return found
 
     def launch(self, program, done, wanted):
@@ -414,3 +415,17 @@ def test_every_state_is_from_the_vocabulary(world):
         world.advance(5.0)
         seen.add(state.state)
     assert seen <= set(STATES)
+
+
+def test_a_problem_that_stays_is_noted_once_not_on_every_pass(world):
+    stale = "left pidfile /tmp/web.pid in place: it is owned by uid 1001 (mallory), not by you"
+    world.notes = [stale]
+    state = ProgramState(program(autostart=False), world)  # down, looked at each pass
+    for _ in range(5):  # five reconcile passes
+        state.sync(None)
+    assert [e.reason for e in world.events if e.name == "note"] == [stale]
+    world.notes = []
+    state.sync(None)
+    world.notes = [stale]  # gone, then back: worth saying again
+    state.sync(None)
+    assert [e.reason for e in world.events if e.name == "note"] == [stale, stale]

@@ -57,6 +57,7 @@ class Daemon:
         self.programs = collections.OrderedDict(
             (name, ProgramState(program, self)) for name, program in config.programs.items())
         self._exitinfo = None
+        self._pidfile_error = None  # the last failure to repair our own pidfile (logged once)
 
     # -- the world a ProgramState acts through ------------------------------------
     def call_later(self, delay, fn):
@@ -264,8 +265,12 @@ class Daemon:
             try:
                 if repair_pidfile(path, os.getpid()):
                     self.log.event(None, "pidfile_repaired", "rewrote %s" % path, os.getpid())
-            except OSError as err:
-                self.log.error(None, "pidfile_error", "cannot write %s: %s" % (path, err.strerror))
+                self._pidfile_error = None
+            except OSError as err:  # e.g. paths.Refused: another user's file in its place
+                error = "cannot write %s: %s" % (path, err.strerror)
+                if error != self._pidfile_error:  # once, not on every reconcile pass
+                    self.log.error(None, "pidfile_error", error)
+                self._pidfile_error = error
 
     # -- reload -----------------------------------------------------------------------------------
     def reload(self):

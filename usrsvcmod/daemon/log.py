@@ -22,21 +22,28 @@ class EventLog:
     def reopen(self):
         """(Re)open the configured files; keep the old streams if that fails."""
         if self.stdout_path:
-            try:
-                new = open(self.stdout_path, "a", buffering=1)
-            except OSError as err:
-                self.event(None, "log_error", "cannot open %s: %s" % (self.stdout_path, err.strerror))
-            else:
+            new = self._open(self.stdout_path, "usrsvcd_stdout")
+            if new is not None:
                 self._swap("out", new)
         if self.stderr_path == "stdout":
             self.err = self.out
         elif self.stderr_path:
-            try:
-                new = open(self.stderr_path, "a", buffering=1)
-            except OSError as err:
-                self.event(None, "log_error", "cannot open %s: %s" % (self.stderr_path, err.strerror))
-            else:
+            new = self._open(self.stderr_path, "usrsvcd_stderr")
+            if new is not None:
                 self._swap("err", new)
+
+    def _open(self, path, key):
+        """Opened as services' logs are (spawn.open_log): a FIFO put in its place
+        must not freeze the loop, nor a symlink of another user redirect it."""
+        from ..errors import UsrsvcError
+        from ..proc import spawn
+
+        try:
+            return open(spawn.open_log(path, key=key), "a", buffering=1)
+        except (OSError, UsrsvcError) as err:
+            self.event(None, "log_error", getattr(err, "message", None) or "cannot open %s: %s"
+                       % (path, err.strerror))
+            return None
 
     def _swap(self, which, new):
         old = getattr(self, which)

@@ -39,7 +39,7 @@ class ProgramState:
                  "was_user_stopped", "attempts", "failures", "restarts", "last_attempt",
                  "next_retry", "start_reason", "down_reason", "last_exit", "last_exit_text",
                  "last_exit_pid", "monitor_busy", "_timer", "_exits", "_exit_seq", "_exit_shown",
-                 "_alerts", "_launching", "changed_while_starting", "_gone")
+                 "_alerts", "_launching", "changed_while_starting", "_gone", "_noted")
 
     def __init__(self, program, world):
         self.program = program
@@ -75,6 +75,7 @@ class ProgramState:
         self._launching = None  # the token of a launch asked for and not yet made
         self.changed_while_starting = False  # a reread (restart_on_change) to apply once up
         self._gone = (None, float("-inf"))  # the pid just seen to exit, and when
+        self._noted = frozenset()  # the notes of the last look (each logged once)
 
     # -- what others may read --------------------------------------------------
     @property
@@ -156,7 +157,7 @@ class ProgramState:
         finally:
             if lock_fd is not None:
                 os.close(lock_fd)
-        for note in found.notes:
+        for note in self._fresh(found.notes):
             self.emit("note", note, found.pid)
         if found.pid:
             if self.running and self.watched.pid == found.pid:
@@ -187,6 +188,14 @@ class ProgramState:
         if first:
             self._to("stopped", "autostart is off", "down")
         return first
+
+    def _fresh(self, notes):
+        """The notes not already given at the last look: a problem that stays
+        (another user's stale pidfile in /tmp, a directory in its place) is
+        logged once, not on every reconcile pass."""
+        fresh = [note for note in notes if note not in self._noted]
+        self._noted = frozenset(notes)
+        return fresh
 
     def _start_after(self, leftovers, reason, crashed=False):
         """Start (now or after backoff); a crashed run's leftovers are ended first."""

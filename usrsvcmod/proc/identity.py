@@ -285,9 +285,11 @@ def find(program, table=None, records=None, scan=True, gone=None):
             found = Found(info.pid, info, "record")
             found.record, found._program = record, program
             if program.autopid:
-                written = pidfile.read(program.pidfile)[0]
+                written, _, reason = pidfile.read(program.pidfile)
                 if written != info.pid:
                     found.repairs.append(("write_pidfile", info.pid))
+                if written is None and reason != "no pidfile":
+                    found.notes.append("ignored %s" % reason)  # e.g. a directory in its place
                 if written is not None and written != info.pid:
                     found.notes.append("stale pidfile %s: names pid %d, not the recorded pid %d"
                                        " (rewritten by the next start, stop or usrsvcd)"
@@ -387,9 +389,11 @@ def repair(program, found, records):
                 if found.how == "scan":
                     notes.append("adopted pid %d: wrote %s" % (action[1], program.pidfile))
             except OSError as err:
-                notes.append("cannot write pidfile %s: %s" % (program.pidfile, err.strerror))
+                notes.append(pidfile.refusal(program.pidfile, err))
         elif action[0] == "remove_pidfile" and action[1] is not None:
-            pidfile.remove(program.pidfile, expected_pid=action[1])
+            left = pidfile.remove(program.pidfile, expected_pid=action[1])
+            if left:
+                notes.append(left)
         elif action[0] == "follow_record" and records is not None and found.record is not None:
             from .record import LaunchRecord
 

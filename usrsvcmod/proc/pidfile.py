@@ -12,11 +12,11 @@ def read(path):
     except FileNotFoundError:
         return None, None, "no pidfile"
     except OSError as err:
-        return None, None, "pidfile %s unreadable: %s" % (path, err.strerror)
+        return None, None, "pidfile %s unreadable: %s" % (path, _why_unreadable(path, err))
     try:
         st = os.fstat(fd)
         if not _regular(st):
-            return None, None, "pidfile %s is not a regular file" % path
+            return None, None, "pidfile %s is not a regular file (%s)" % (path, _kind(st))
         data = os.read(fd, 64)
     finally:
         os.close(fd)
@@ -54,32 +54,135 @@ def _regular(st):
     return stat.S_ISREG(st.st_mode)
 
 
+def _why_unreadable(path, err):
+    """strerror, or for the symlink O_NOFOLLOW refused, whose it is (not followed)."""
+    import errno
+
+    if err.errno != errno.ELOOP:
+        return err.strerror
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return err.strerror
+    from . import paths
+
+    return "a symlink owned by %s (not followed)" % paths.owner(st.st_uid)
+
+
+def _kind(st):
+    import stat
+
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink"),
+                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(st.st_mode):
+            return name
+    return "not a file"
+
+
 def write(path, pid):
     """Write ``pid`` atomically: a temp file in the same directory, then rename.
 
-    rename() replaces a symlink at ``path`` instead of writing through it,
-    and the temp file is created with O_EXCL|O_NOFOLLOW.
+    The directory is opened and checked first (paths.open_dir: not another
+    user's, not reached through their symlink, sticky if everyone may write
+    it), and the write goes through that open directory (/proc/self/fd/N),
+    so it cannot be swapped for another one meanwhile. Another user's file or
+    symlink at ``path`` is refused (paths.Refused, an OSError): it was
+    planted. rename() replaces our own symlink at ``path`` instead of writing
+    through it, and the temp file is created with O_EXCL|O_NOFOLLOW.
     """
     from .. import atomic
 
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    atomic.write(path, b"%d\n" % pid, 0o644)
+    directory, name = os.path.split(os.path.abspath(path))
+    fd = _checked_dir(directory, name, path)
+    try:
+        atomic.write("/proc/self/fd/%d/%s" % (fd, name), b"%d\n" % pid, 0o644)
+    finally:
+        os.close(fd)
+
+
+def check(path):
+    """Raise paths.Refused if ``path`` could not be written safely (see write);
+    other OSErrors (a read-only disk...) are left to the write itself."""
+    directory, name = os.path.split(os.path.abspath(path))
+    try:
+        fd = _checked_dir(directory, name, path)
+    except OSError as err:
+        from . import paths
+
+        if isinstance(err, paths.Refused):
+            raise
+        return
+    os.close(fd)
+
+
+def _checked_dir(directory, name, path):
+    """An fd of the pidfile's directory, made if missing; the entry ``name`` in it,
+    if any, must be ours or root's."""
+    from . import paths
+
+    fd = paths.open_dir(directory, create=True)
+    try:
+        try:
+            st = os.lstat(name, dir_fd=fd)
+        except FileNotFoundError:
+            return fd
+        paths.check_file(path, st)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def refusal(path, err, where=""):
+    """"cannot write pidfile PATH[ (where)]: why[. Fix: ...]" for an OSError from write."""
+    from . import paths
+
+    text = "cannot write pidfile %s%s: %s" % (path, " (%s)" % where if where else "",
+                                               err.strerror or err)
+    if isinstance(err, paths.Refused):
+        text += ". Fix: " + err.fix.format(key="pidfile")
+    return text
 
 
 def remove(path, expected_pid=None):
-    """Remove the pidfile (a symlink itself, never its target).
+    """Remove our pidfile (a symlink itself, never its target); returns None,
+    or a note saying why it was left in place.
 
-    With ``expected_pid``, only if the file still holds that pid, so a
-    concurrent writer's new pid is not thrown away.
+    Never what another user owns (planted in a shared directory: not ours to
+    remove, even for root), never a directory. With ``expected_pid``, only
+    if the file still holds that pid, so a concurrent writer's new pid is not
+    thrown away, and never what could not be read.
     """
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as err:
+        return "left pidfile %s in place: %s" % (path, err.strerror)
+    if st.st_uid != os.geteuid():
+        from . import paths
+
+        return "left pidfile %s in place: it is owned by %s, not by you" % (
+            path, paths.owner(st.st_uid))
+    if stat.S_ISDIR(st.st_mode):
+        return "left %s in place: it is a directory, not a pidfile" % path
     if expected_pid is not None:
-        pid, _, _ = read(path)
+        if not stat.S_ISREG(st.st_mode):  # a symlink is not read through: its pid is unknown
+            return "left pidfile %s in place: it is %s, not read, so not removed" % (
+                path, _kind(st))
+        pid, _, reason = read(path)
+        if pid is None and "unreadable" in reason:
+            return "left pidfile %s in place: it could not be read (%s), so it was not removed" % (
+                path, reason.split("unreadable: ", 1)[-1])
         if pid is not None and pid != expected_pid:
-            return False
+            return None  # a newer pid, written meanwhile
     try:
         os.unlink(path)
-        return True
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    except OSError:  # e.g. another user's file in a sticky directory: not ours to remove
-        return False
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        return "cannot remove pidfile %s: %s" % (path, err.strerror)
+    return None

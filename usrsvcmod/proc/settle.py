@@ -216,7 +216,7 @@ class Settling:
             try:
                 pidfile.write(program.pidfile, self.info.pid)
             except OSError as err:
-                notes.append("cannot write pidfile %s: %s" % (program.pidfile, err.strerror))
+                notes.append(pidfile.refusal(program.pidfile, err))
         if records is not None:
             try:
                 records.write_record(program.name, record.make(

@@ -36,28 +36,123 @@ class Launch:
 def open_log(path, program=None, key="stdout"):
     """Open a log file for appending, creating its directory if it is missing.
 
-    Any failure is PermissionProblem (exit 136, as 1.5.13), whatever the
-    reason (permissions, a directory in its place, a read-only filesystem),
-    with the setting to fix when ``program`` is given.
+    Its directory is opened and checked first (paths.open_dir: not another
+    user's, not reached through their symlink, sticky if everyone may write
+    it); the file is opened in it with O_NOFOLLOW (a symlink planted at the
+    path is refused, never appended through) and O_NONBLOCK (a FIFO without
+    a reader fails at once instead of freezing usrsvcd), then must be a
+    regular file of ours or root's, or /dev/null. The service gets it back
+    blocking. Any failure is PermissionProblem (exit 136, as 1.5.13),
+    whatever the reason, with the setting to fix when ``program`` is given.
     """
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    import errno
+    import fcntl
+
+    from . import paths
+
     try:
+        directory, name = os.path.split(os.path.abspath(path))
+        if path.endswith("/") or not name:
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        dir_fd = paths.open_dir(directory, create=True)
         try:
-            return os.open(path, flags, 0o644)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            return os.open(path, flags, 0o644)
+            fd = _open_in(dir_fd, name, path)
+        finally:
+            os.close(dir_fd)
+        try:
+            _check_log(fd, path)
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
     except OSError as err:
         raise PermissionProblem(_log_message(path, err, program, key), path=path) from None
+
+
+def _open_in(dir_fd, name, path):
+    """Open ``name`` in the checked directory. When that fails, say what is
+    there if it is the cause (a symlink, another user's file, a FIFO without
+    a reader: the kernel's protected_* settings may answer EACCES for them)."""
+    import stat
+
+    from . import paths
+
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        return os.open(name, flags, 0o644, dir_fd=dir_fd)
+    except OSError as err:
+        try:
+            st = os.lstat(name, dir_fd=dir_fd)
+        except OSError:
+            st = None
+        failure = err
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(name, dir_fd=dir_fd)
+        except OSError:
+            target = "?"
+        raise paths.Refused(path, "%s is a symlink (to %s, owned by %s); log files are opened"
+                            " without following symlinks, so that nobody can point one at a"
+                            " file of yours" % (path, target, paths.owner(st.st_uid)),
+                            "set {key} to the file itself, not a symlink to it")
+    if st is not None:
+        _check_log_stat(st, path)
+        paths.check_file(path, st)
+    failure.filename = path  # not the name relative to the directory fd
+    raise failure
+
+
+_FIX_REGULAR = "set {key} to a regular file in a directory of yours (or to /dev/null to discard" \
+               " the output)"
+
+
+def _check_log(fd, path):
+    from . import paths
+
+    st = os.fstat(fd)
+    _check_log_stat(st, path)
+    paths.check_file(path, st)
+
+
+def _check_log_stat(st, path):
+    """Only a regular file, or the null device, takes a service's output:
+    a FIFO freezes whoever opens it (until a reader comes) and the service
+    when nobody reads; a socket or a device is nobody's log."""
+    import stat
+
+    from . import paths
+
+    if stat.S_ISREG(st.st_mode):
+        return
+    if stat.S_ISCHR(st.st_mode) and st.st_rdev == _null_device():
+        return
+    kinds = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISDIR, "a directory"))
+    kind = next((name for test, name in kinds if test(st.st_mode)), "not a regular file")
+    raise paths.Refused(path, "%s is %s, owned by %s; a log file must be a regular file"
+                        % (path, kind, paths.owner(st.st_uid)), _FIX_REGULAR)
+
+
+def _null_device():
+    try:
+        return os.stat(os.devnull).st_rdev
+    except OSError:
+        return os.makedev(1, 3)
 
 
 def _log_message(path, err, program, key):
     import errno
 
+    from . import paths
+
     reason = err.strerror or str(err)
-    if err.filename and err.filename != path:
+    if err.filename and err.filename != path and not isinstance(err, paths.Refused):
         reason = "%s: %s" % (err.filename, reason)  # its directory could not be made
-    if err.errno == errno.EISDIR:
+    if isinstance(err, paths.Refused):
+        fix = err.fix.format(key=key)
+    elif err.errno == errno.EISDIR:
         fix = "%s is a directory: set %s to a file (e.g. %s/%s.log)" % (
             path, key, path.rstrip("/"), program.name if program else "output")
     elif err.errno in (errno.ENOTDIR, errno.EEXIST):
@@ -343,12 +438,22 @@ def exit_status(pid):
 
 
 def log_tail(program, offsets, lines=8, limit=4096):
-    """The last lines the program wrote to its logs since ``offsets`` (path -> size)."""
+    """The last lines the program wrote to its logs since ``offsets`` (path -> size).
+
+    Only from a regular file, opened without following a symlink or waiting
+    for a FIFO's writer: something swapped in since the launch must not
+    freeze usrsvcd or show it another file."""
+    import stat
+
     out = []
     for path in dict.fromkeys(p for p in (program.stdout, program.stderr) if p):
         try:
-            with open(path, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(fd, "rb") as handle:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                size = st.st_size
                 start = max(offsets.get(path, 0), size - limit)
                 handle.seek(start)
                 out.extend(handle.read().decode("utf-8", "replace").splitlines())
