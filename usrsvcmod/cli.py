@@ -261,8 +261,10 @@ def _act(opts, action, name, out, err):
 
     state = RuntimeState(config.main.path)  # status only reads it (launch records)
     session = actions.Session(state, opts.lock_timeout)
-    if opts.parallel and len(programs) > 100:
-        session.nofile = _raise_fd_limit()  # a lock and a pidfd or two per program, all at once
+    if action != "status":  # a lock and a pidfd or two per program; the services keep the usual
+        from .proc import fdlimit
+
+        session.nofile = fdlimit.raise_soft()
     if action == "status":
         results = actions.status(session, programs, health=several)
     else:
@@ -271,20 +273,6 @@ def _act(opts, action, name, out, err):
     if text:
         out.write(text + "\n")
     return exit_code(results)
-
-
-def _raise_fd_limit():
-    """Raise our open-files limit to its ceiling; return the original (for services)."""
-    import resource
-
-    original = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if original[0] != original[1]:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (original[1], original[1]))
-        except (ValueError, OSError):
-            return None
-        return original
-    return None
 
 
 def main():
