@@ -8,6 +8,7 @@ import sys
 
 from . import exitcodes, frontend
 from .errors import UsrsvcError
+from .escape import one_line, printable
 
 ACTIONS = ("start", "stop", "restart", "status", "update", "checkconfig")
 USAGE = """Usage: usrsvc [options] start|stop|restart|status|update NAME|all
@@ -111,7 +112,7 @@ def _line(result):
     if result.pid:
         text = "%s: %s, pid %d, uptime %s, rss %s: %s" % (
             result.name, result.message, result.pid, _fmt_uptime(result.uptime_s),
-            _fmt_rss(result.rss_kb), result.cmdline)
+            _fmt_rss(result.rss_kb), one_line(result.cmdline))
     else:
         text = "%s: %s" % (result.name, result.message)
     extra = _daemon_facts(result)
@@ -119,7 +120,8 @@ def _line(result):
 
 
 def _daemon_facts(result):
-    """What usrsvcd knows (restarts, last exit, next retry), when it runs."""
+    """What usrsvcd knows (restarts, last exit, next retry), when it runs (from its
+    snapshot, a file: one line each)."""
     import time
 
     facts = []
@@ -127,7 +129,8 @@ def _daemon_facts(result):
         facts.append("restarts: %d" % result.restarts)
     if result.last_exit:
         when = result.last_exit.get("at")
-        facts.append("last exit: %s%s" % (result.last_exit.get("text") or _exit_text(result.last_exit),
+        facts.append("last exit: %s%s" % (one_line(str(result.last_exit.get("text")
+                                                        or _exit_text(result.last_exit))),
                                            time.strftime(" at %H:%M:%S", time.localtime(when))
                                            if when else ""))
     if result.next_retry:
@@ -146,7 +149,7 @@ def _table(results):
     rows = [("NAME", "STATE", "PID", "UPTIME", "RSS", "COMMAND")]
     for r in results:
         rows.append((r.name, r.state.upper(), str(r.pid or "-"), _fmt_uptime(r.uptime_s),
-                     _fmt_rss(r.rss_kb), r.cmdline or "-"))
+                     _fmt_rss(r.rss_kb), one_line(r.cmdline) or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
              for row in rows]
@@ -160,6 +163,8 @@ def _table(results):
 
 
 def render(results, as_json, several):
+    """JSON (escaped by json), or text with every control character that came
+    from a process or a file escaped (see escape)."""
     if as_json:
         import json
 
@@ -172,7 +177,7 @@ def render(results, as_json, several):
         out.append(_table(results))
     else:
         out.extend(_line(r) for r in results)
-    return "\n".join(out)
+    return printable("\n".join(out))
 
 
 def exit_code(results):
@@ -240,7 +245,7 @@ def _checkconfig(opts, out, err):
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
     frontend.warn("usrsvc", list(config.warnings) + preflight.check(config), err)
-    out.write("\n".join(preflight.summary(config)) + "\n")
+    out.write(printable("\n".join(preflight.summary(config))) + "\n")
     return exitcodes.SUCCESS
 
 
