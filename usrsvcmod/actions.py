@@ -193,15 +193,74 @@ def _locked(session, programs, body):
             except TryAgain as err:
                 results[program.name] = Result(program, "unknown", None, err.message,
                                                exitcodes.TRY_AGAIN)
-            except OSError as err:  # e.g. EMFILE with thousands of programs at once
-                results[program.name] = Result(program, "unknown", None, "cannot take its lock: %s"
-                                               % (err.strerror or err), exitcodes.FAILURE)
+            except OSError as err:  # e.g. EMFILE despite the slices (see _parallel)
+                results[program.name] = Result(program, "unknown", None, _lock_error(err),
+                                               exitcodes.FAILURE)
         for result in body([p for p in programs if p in held]):
             results[result.name] = result
     finally:
         for fd in fds:
             os.close(fd)
     return [results[p.name] for p in programs if p.name in results]
+
+
+def _lock_error(err):
+    import errno
+
+    if err.errno in (errno.EMFILE, errno.ENFILE):
+        from .proc import fdlimit
+
+        return "cannot take its lock: " + fdlimit.shortage()
+    return "cannot take its lock: %s" % (err.strerror or err)
+
+
+# descriptors one program of a parallel batch holds at once: its lock, and
+# while it settles or stops a pidfd (or two: a descendant, the launcher)
+BATCH_COST = 2
+
+
+def _parallel(session, programs, body, preload):
+    """``body`` over every program at once, or in slices when our open-files
+    limit cannot hold them all (a lock each, a pidfd each, and the reserve
+    for launches, imports and state files kept free).
+
+    What the batch will import is imported first: with the descriptors held
+    by its locks, a lazy import failing for EMFILE would end the command
+    half-way, every lock taken and nothing done.
+    """
+    from .proc import fdlimit
+
+    if len(programs) > 1:
+        preload()
+    room = (fdlimit.free() - fdlimit.RESERVE) // BATCH_COST
+    size = max(1, room)
+    results = []
+    for at in range(0, len(programs), size):
+        results += _locked(session, programs[at:at + size], body)
+    return results
+
+
+def _preload_common():
+    import errno  # noqa: F401
+    import fcntl  # noqa: F401
+    import re  # noqa: F401
+    import signal  # noqa: F401
+
+    import psutil  # noqa: F401 (the process table of a scan)
+
+    from . import atomic  # noqa: F401
+    from .proc import exitinfo, kill, record  # noqa: F401
+
+    record._digest("")  # its lazy import of blake2b
+
+
+def _preload_start():
+    from . import preflight  # noqa: F401 (explaining a failed exec)
+    from .proc import cspawn, settle, spawn  # noqa: F401
+
+    _preload_common()
+    cspawn.available()  # libc through ctypes
+    spawn.become_subreaper()
 
 
 def start(session, programs, parallel=False, user=True):
@@ -218,7 +277,7 @@ def start(session, programs, parallel=False, user=True):
         return _start_batch(session, held)
 
     if parallel:
-        return _locked(session, programs, body)
+        return _parallel(session, programs, body, _preload_start)
     return [r for p in programs for r in _locked(session, [p], body)]
 
 
@@ -320,7 +379,8 @@ def _end_leftovers(settlings):
 def stop(session, programs, parallel=False, user=True):
     """Stop each program (stop signal, then SIGKILL, then leftover descendants)."""
     if parallel:
-        return _locked(session, programs, lambda held: _stop_batch(session, held, user))
+        return _parallel(session, programs, lambda held: _stop_batch(session, held, user),
+                         _preload_common)
     return [r for p in programs for r in _locked(session, [p], lambda h: _stop_batch(session, h, user))]
 
 

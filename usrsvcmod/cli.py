@@ -8,6 +8,7 @@ import sys
 
 from . import exitcodes, frontend
 from .errors import UsrsvcError
+from .escape import one_line, printable
 
 ACTIONS = ("start", "stop", "restart", "status", "update", "checkconfig")
 USAGE = """Usage: usrsvc [options] start|stop|restart|status|update NAME|all
@@ -111,7 +112,7 @@ def _line(result):
     if result.pid:
         text = "%s: %s, pid %d, uptime %s, rss %s: %s" % (
             result.name, result.message, result.pid, _fmt_uptime(result.uptime_s),
-            _fmt_rss(result.rss_kb), result.cmdline)
+            _fmt_rss(result.rss_kb), one_line(result.cmdline))
     else:
         text = "%s: %s" % (result.name, result.message)
     extra = _daemon_facts(result)
@@ -119,7 +120,8 @@ def _line(result):
 
 
 def _daemon_facts(result):
-    """What usrsvcd knows (restarts, last exit, next retry), when it runs."""
+    """What usrsvcd knows (restarts, last exit, next retry), when it runs (from its
+    snapshot, a file: one line each)."""
     import time
 
     facts = []
@@ -127,7 +129,8 @@ def _daemon_facts(result):
         facts.append("restarts: %d" % result.restarts)
     if result.last_exit:
         when = result.last_exit.get("at")
-        facts.append("last exit: %s%s" % (result.last_exit.get("text") or _exit_text(result.last_exit),
+        facts.append("last exit: %s%s" % (one_line(str(result.last_exit.get("text")
+                                                        or _exit_text(result.last_exit))),
                                            time.strftime(" at %H:%M:%S", time.localtime(when))
                                            if when else ""))
     if result.next_retry:
@@ -146,7 +149,7 @@ def _table(results):
     rows = [("NAME", "STATE", "PID", "UPTIME", "RSS", "COMMAND")]
     for r in results:
         rows.append((r.name, r.state.upper(), str(r.pid or "-"), _fmt_uptime(r.uptime_s),
-                     _fmt_rss(r.rss_kb), r.cmdline or "-"))
+                     _fmt_rss(r.rss_kb), one_line(r.cmdline) or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
              for row in rows]
@@ -160,6 +163,8 @@ def _table(results):
 
 
 def render(results, as_json, several):
+    """JSON (escaped by json), or text with every control character that came
+    from a process or a file escaped (see escape)."""
     if as_json:
         import json
 
@@ -172,7 +177,7 @@ def render(results, as_json, several):
         out.append(_table(results))
     else:
         out.extend(_line(r) for r in results)
-    return "\n".join(out)
+    return printable("\n".join(out))
 
 
 def exit_code(results):
@@ -240,7 +245,7 @@ def _checkconfig(opts, out, err):
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
     frontend.warn("usrsvc", list(config.warnings) + preflight.check(config), err)
-    out.write("\n".join(preflight.summary(config)) + "\n")
+    out.write(printable("\n".join(preflight.summary(config))) + "\n")
     return exitcodes.SUCCESS
 
 
@@ -261,8 +266,10 @@ def _act(opts, action, name, out, err):
     if config.main.path != path:
         state = RuntimeState(config.main.path)
     session = actions.Session(state, opts.lock_timeout)
-    if opts.parallel and len(programs) > 100:
-        session.nofile = _raise_fd_limit()  # a lock and a pidfd or two per program, all at once
+    if action != "status":  # a lock and a pidfd or two per program; the services keep the usual
+        from .proc import fdlimit
+
+        session.nofile = fdlimit.raise_soft()
     if action == "status":
         results = actions.status(session, programs, health=several)
     else:
@@ -271,20 +278,6 @@ def _act(opts, action, name, out, err):
     if text:
         out.write(text + "\n")
     return exit_code(results)
-
-
-def _raise_fd_limit():
-    """Raise our open-files limit to its ceiling; return the original (for services)."""
-    import resource
-
-    original = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if original[0] != original[1]:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (original[1], original[1]))
-        except (ValueError, OSError):
-            return None
-        return original
-    return None
 
 
 def main():

@@ -1,6 +1,8 @@
-"""What both commands do around their run(): exit codes for the unexpected.
+"""What both commands do around their run(): a sane start, exit codes for the unexpected.
 
-A reader that goes away (``usrsvc status all | head -1``) ends the command
+A parent may hand us odd signal settings (``trap '' CHLD`` in bash, some
+schedulers ignore SIGCHLD or block signals): they are put back first. A
+reader that goes away (``usrsvc status all | head -1``) ends the command
 quietly; a bug is reported plainly, with its traceback, as exit 254.
 """
 
@@ -18,8 +20,26 @@ def _quiet_stdout():
     os.close(devnull)
 
 
+def _sane_signals():
+    """Undo what a hostile or careless parent left us.
+
+    An ignored SIGCHLD makes the kernel reap our children at once, so waiting
+    for the first child of a launch (or the detaching usrsvcd) fails with
+    ChildProcessError although it worked; a blocked SIGTERM, SIGINT, SIGHUP or
+    SIGUSR1 would leave usrsvcd deaf to stop, reopen and reread. Python itself
+    has set SIGINT, SIGPIPE and SIGXFSZ as it wants them; we leave those.
+    """
+    import signal
+
+    if signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT,
+                                                signal.SIGHUP, signal.SIGUSR1))
+
+
 def main(name, run):
     """Run ``run(argv)`` for the command ``name`` and exit with its code."""
+    _sane_signals()
     try:
         code = run(sys.argv[1:])
     except KeyboardInterrupt:

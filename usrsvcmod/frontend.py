@@ -2,12 +2,15 @@
 
 --help, --version and --readme; a ConfigError (its warnings, then every
 problem); any other UsrsvcError, with the exit code exitcodes.code_for()
-gives it. Each function takes the command's name and the stream to write
-to and returns the exit code, so a front end's run() stays argv -> action
--> text -> code. Cheap to import: ``usrsvc status NAME`` loads it.
+gives it. Messages quote what came from processes and files (log tails,
+command lines): their control characters are escaped (see escape). Each
+function takes the command's name and the stream to write to and returns
+the exit code, so a front end's run() stays argv -> action -> text -> code.
+Cheap to import: ``usrsvc status NAME`` loads it.
 """
 
 from . import __version__, exitcodes
+from .escape import printable
 
 
 def show(name, what, usage, out):
@@ -43,7 +46,7 @@ def readme():
 
 def warn(name, lines, err):
     for line in lines:
-        err.write("%s: warning: %s\n" % (name, line))
+        err.write("%s: warning: %s\n" % (name, printable(line)))
 
 
 def config_error(name, error, err):
@@ -52,7 +55,7 @@ def config_error(name, error, err):
     count = len(error.problems)
     err.write("%s: invalid configuration (%d problem%s):\n" % (name, count, "" if count == 1 else "s"))
     for line in error.problems:
-        err.write("  %s\n" % line)
+        err.write("  %s\n" % printable(line))
     return exitcodes.INVALID_CONFIG
 
 
@@ -61,7 +64,7 @@ def report(name, error, err, usage):
     from .errors import UsageError
 
     if isinstance(error, UsageError):
-        err.write("%s: %s\n\n%s" % (name, error.message, usage))
+        err.write("%s: %s\n\n%s" % (name, printable(error.message), usage))
     else:
-        err.write("%s: %s\n" % (name, error.message))
+        err.write("%s: %s\n" % (name, printable(error.message)))
     return exitcodes.code_for(error)

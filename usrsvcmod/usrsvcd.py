@@ -11,6 +11,7 @@ import time
 
 from . import exitcodes, frontend
 from .errors import ConfigError, UsageError, UsrsvcError
+from .escape import one_line, printable
 
 NAME = "usrsvcd"
 
@@ -129,7 +130,7 @@ class Context:
         return runner.find_daemon(self.state, self.path, self.pidfile)
 
     def say(self, text):
-        self.out.write(text + "\n")
+        self.out.write(printable(text) + "\n")
         self.out.flush()
 
 
@@ -155,7 +156,7 @@ def do_status(ctx):
         status = json.loads(ctx.state.read("usrsvcd.status") or b"")
     except ValueError:
         return exitcodes.SUCCESS
-    ctx.say("config files: %s" % ", ".join(status.get("files", ())))
+    ctx.say("config files: %s" % ", ".join(one_line(str(f)) for f in status.get("files", ())))
     programs = status.get("programs", {})
     ctx.say("programs managed: %d" % len(programs))
     for name, entry in programs.items():
@@ -166,9 +167,10 @@ def do_status(ctx):
 
 def _program_lines(name, entry):
     """One program of the daemon's snapshot: state, pid, uptime, restarts, last
-    exit, next start, the reason of its last change, and its logs."""
+    exit, next start, the reason of its last change, and its logs. Its texts
+    (a reason quotes a command line) are put on one line each (see escape)."""
     pid, now = entry.get("pid"), time.time()
-    head = "  %-20s %-16s" % (name, entry.get("state"))
+    head = "  %-20s %-16s" % (one_line(name), one_line(str(entry.get("state"))))
     if pid:
         started = entry.get("started_at")
         head += " pid %d" % pid + (", up %ds" % (now - started) if started else "")
@@ -178,17 +180,17 @@ def _program_lines(name, entry):
     last = entry.get("last_exit")
     if entry.get("last_exit_text"):
         when = last.get("at") if isinstance(last, dict) else None
-        facts.append("last exit: %s%s" % (entry["last_exit_text"], time.strftime(
+        facts.append("last exit: %s%s" % (one_line(str(entry["last_exit_text"])), time.strftime(
             " at %H:%M:%S", time.localtime(when)) if when else ""))
     if entry.get("next_retry"):
         facts.append("next start at %s" % time.strftime("%H:%M:%S",
                                                         time.localtime(entry["next_retry"])))
     lines = [head + ("  " + "; ".join(facts) if facts else "")]
     if entry.get("reason") and not pid:
-        lines.append("      %s" % entry["reason"])
+        lines.append("      %s" % one_line(str(entry["reason"])))
     logs = [p for p in dict.fromkeys((entry.get("stdout"), entry.get("stderr"))) if p]
     if logs:
-        lines.append("      logs: %s" % ", ".join(logs))
+        lines.append("      logs: %s" % ", ".join(one_line(str(p)) for p in logs))
     return lines
 
 
@@ -223,7 +225,7 @@ def do_reread(ctx):
         return exitcodes.SUCCESS
     ctx.err.write("usrsvcd rejected the configuration and kept the old one:\n")
     for line in problems:
-        ctx.err.write("  %s\n" % line)
+        ctx.err.write("  %s\n" % printable(str(line)))
     return exitcodes.INVALID_CONFIG
 
 

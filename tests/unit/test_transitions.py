@@ -7,6 +7,7 @@ memory. Each test is a short history and the states and events it must
 produce.
 """
 
+import errno
 import heapq
 import itertools
 import os
@@ -129,8 +130,16 @@ class World:
         self.notes = []  # what find() notes (a stale pidfile it could not remove...)
         self.exit_codes = {}  # pid -> ExitStatus the pidfd will tell
         self.next_pid = 100
+        self.fd_short = False  # a lock's descriptor eats into the reserve
 
     # the interface ProgramState uses
+    def fds_short(self, fd):
+        return self.fd_short
+
+    @staticmethod
+    def fd_shortage():
+        return "waiting for a free file descriptor"
+
     def clock(self):
         return self.now
 
@@ -163,6 +172,9 @@ class World:
         outcome = self.outcomes.pop(0) if self.outcomes else "ok"
         if outcome == "raise":
             done(LaunchError("cannot execute 'web': No such file or directory"), {})
+            return
+        if outcome == "emfile":
+            done(LaunchError("cannot launch 'web': no free file descriptor", errno=errno.EMFILE), {})
             return
         self.next_pid += 1
         launch = Launch(program, self.next_pid, self.wall())
@@ -360,6 +372,31 @@ def test_a_busy_lock_is_retried_not_raced(world):
     world.state.locked.clear()
     world.advance(1.0)
     assert state.state == "starting"
+
+
+def test_no_free_descriptor_for_the_lock_waits_its_turn_without_counting(world):
+    world.fd_short = True
+    state = ProgramState(program(maxrestarts=1), world)
+    state.schedule_start("autostart")
+    assert state.state == "backoff" and "free file descriptor" in state.reason
+    world.advance(5.0)  # retried every second, said once, never given up on
+    assert state.state == "backoff" and world.names().count("busy") == 1
+    assert not world.launches and state.attempts == 0
+    world.fd_short = False
+    world.advance(1.0)
+    assert state.state == "starting" and len(world.launches) == 1
+
+
+def test_a_launch_failing_for_emfile_is_retried_later_not_given_up(world):
+    world.outcomes = ["emfile", "emfile", "ok"]
+    state = ProgramState(program(maxrestarts=1), world)
+    state.schedule_start("autostart")
+    assert state.state == "backoff" and "free file descriptor" in state.reason
+    assert state.attempts == 0 and "start_failed" in world.names()
+    world.advance(0.5)
+    assert state.state == "backoff"  # no tight loop: nothing before BUSY_RETRY
+    world.advance(2.0)
+    assert state.state == "starting" and len(world.launches) == 1 and state.attempts == 1
 
 
 def test_every_start_looks_first_and_adopts_a_copy_started_by_hand(world):

@@ -17,7 +17,7 @@ import signal
 import time
 
 from ..errors import ConfigError, UsrsvcError
-from ..proc import identity, procfs, settle, spawn
+from ..proc import fdlimit, identity, procfs, settle, spawn
 from ..proc.kill import Stopping
 from ..proc.watch import HAVE_PIDFD, ExitWatcher
 from . import events, notify, statefiles
@@ -39,6 +39,11 @@ class Daemon:
         self.state = state  # the runtime state directory (marks, locks, records)
         self.loader = loader  # () -> Config, raises ConfigError
         self.clock = clock
+        # the loop holds a pidfd per program and a lock per start: room for them
+        # first; the services get back the soft limit we were given
+        self.nofile = fdlimit.raise_soft()
+        self.fd_limit = fdlimit.soft()
+        self.polled_said = 0  # processes watched by polling, as last logged
         self.watcher = ExitWatcher(poll_interval=0.5)
         self.timers = Timers(clock)
         self.flags = set()
@@ -80,6 +85,14 @@ class Daemon:
         found.notes.extend(identity.repair(program, found, self.state))
         return found
 
+    def fds_short(self, fd):
+        """True when ``fd`` (a start's lock) eats into the reserve kept for launches."""
+        return fdlimit.in_reserve(fd, fdlimit.RESERVE, self.fd_limit)
+
+    def fd_shortage(self):
+        return ("waiting for a free file descriptor (usrsvcd's open-files limit is %d: starts"
+                " take turns; raise the hard limit to start more at once)" % self.fd_limit)
+
     def launch(self, program, done, wanted):
         """Launch ``program`` at the end of this turn, with every other launch of
         the turn (their forks and execs overlap); then ``done(Launch or error,
@@ -90,7 +103,7 @@ class Daemon:
         while self.launches:
             batch, self.launches = [item for item in self.launches if item[2]()], []
             offsets = [spawn.log_offsets(program) for program, _, _ in batch]
-            outcomes = spawn.launch_many([program for program, _, _ in batch])
+            outcomes = spawn.launch_many([program for program, _, _ in batch], nofile=self.nofile)
             for (program, done, _), offset, (_, outcome) in zip(batch, offsets, outcomes):
                 if getattr(outcome, "middle", None):
                     self.middles.append(outcome.middle)
@@ -246,6 +259,7 @@ class Daemon:
         for program in list(self.programs.values()):
             self._guard(program.sync, "reconcile of %s" % program.name, table)
         self._repair_own_pidfile()
+        self._say_polled()
         self.log.debug(None, "reconciled", "%d program(s) in %.1f ms"
                        % (len(self.programs), (self.clock() - started) * 1000))
 
@@ -254,8 +268,23 @@ class Daemon:
         checked again, and the instance lock and pidfile follow: RuntimeState.dirfd)."""
         try:
             self.state.dirfd()
+            self._state_error = None
         except (OSError, UsrsvcError) as err:
-            self.log.error(None, "state_error", getattr(err, "message", None) or str(err))
+            error = getattr(err, "message", None) or str(err)
+            if error != getattr(self, "_state_error", None):  # once, not every pass
+                self.log.error(None, "state_error", error)
+            self._state_error = error
+
+    def _say_polled(self):
+        """Once per change: how many processes have no pidfd (a low open-files limit)."""
+        polled = self.watcher.polled
+        if polled == self.polled_said or not HAVE_PIDFD:
+            return
+        self.polled_said = polled
+        self.log.event(None, "polling", "%d process(es) watched by polling /proc every %gs: the"
+                       " open-files limit (%d) leaves no room for their pidfds"
+                       % (polled, self.watcher.poll_interval, self.fd_limit) if polled else
+                       "every process has a pidfd again")
 
     def _repair_own_pidfile(self):
         path = getattr(self, "own_pidfile", None)

@@ -8,6 +8,8 @@ import sys
 import time
 import traceback
 
+from ..escape import one_line, printable
+
 
 class EventLog:
     def __init__(self, fmt="text", stdout_path=None, stderr_path=None, debug=False):
@@ -63,6 +65,10 @@ class EventLog:
             line = json.dumps(record, sort_keys=False)
         else:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + ".%03d" % (now % 1 * 1000)
+            # one line per event: a reason quoting a command line or a log must
+            # neither drive the reader's terminal nor forge lines (a traceback
+            # keeps its lines)
+            reason = (printable if event == "internal_error" else one_line)(str(reason))
             line = "%s %s %s%s%s" % (stamp, program or "usrsvcd", event,
                                     ": %s" % reason if reason else "",
                                     " (pid %d)" % pid if pid else "")

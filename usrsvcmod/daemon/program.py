@@ -16,6 +16,7 @@ Services are never our children: ``running`` means a pidfd of a process
 that passed the identity rule, nothing more.
 """
 
+import errno
 import os
 
 from ..errors import PermissionProblem, TryAgain, UnsafePathError
@@ -39,7 +40,7 @@ class ProgramState:
                  "was_user_stopped", "attempts", "failures", "restarts", "last_attempt",
                  "next_retry", "start_reason", "down_reason", "last_exit", "last_exit_text",
                  "last_exit_pid", "monitor_busy", "_timer", "_exits", "_exit_seq", "_exit_shown",
-                 "_alerts", "_launching", "changed_while_starting", "_gone", "_noted")
+                 "_alerts", "_launching", "changed_while_starting", "_gone", "_noted", "_counted")
 
     def __init__(self, program, world):
         self.program = program
@@ -76,6 +77,7 @@ class ProgramState:
         self.changed_while_starting = False  # a reread (restart_on_change) to apply once up
         self._gone = (None, float("-inf"))  # the pid just seen to exit, and when
         self._noted = frozenset()  # the notes of the last look (each logged once)
+        self._counted = False  # the start under way counts in maxrestarts
 
     # -- what others may read --------------------------------------------------
     @property
@@ -296,14 +298,9 @@ class ProgramState:
         if self.running or self.settling or self.stopping or self._launching \
                 or not program.enabled:
             return
-        try:
-            self.lock_fd = self._lock()
-        except (TryAgain, OSError) as err:
-            why = "another usrsvc is acting on it" if isinstance(err, TryAgain) else \
-                "cannot take its lock: %s" % (getattr(err, "strerror", None) or err)
-            self._to("backoff", why + "; trying again in %gs" % BUSY_RETRY, "busy")
-            self.next_retry = self.w.wall() + BUSY_RETRY
-            self._later(BUSY_RETRY, lambda: self.start(reason, count))
+        why = self._take_lock()
+        if why:
+            self._busy(why, reason, count)
             return
         try:  # under the lock: a `usrsvc stop` is either seen here or waits for us
             stopped = self.w.state.is_stopped(self.name)
@@ -323,6 +320,7 @@ class ProgramState:
             return
         if count:
             self.attempts += 1
+        self._counted = count
         self.last_attempt = self.w.clock()
         self._drop_main()
         self.start_reason = reason
@@ -333,6 +331,33 @@ class ProgramState:
         self.w.launch(program, lambda launch, offsets: self._launched(token, launch, offsets),
                       lambda: token is self._launching)
 
+    def _take_lock(self):
+        """Take the program's lock for a start; why it cannot be had, or None.
+
+        A lock whose descriptor eats into the reserve kept for launches is
+        given back: under a low open-files limit the starts take turns."""
+        try:
+            fd = self._lock()
+        except TryAgain:
+            return "another usrsvc is acting on it"
+        except OSError as err:
+            if err.errno in (errno.EMFILE, errno.ENFILE):
+                return self.w.fd_shortage()
+            return "cannot take its lock: %s" % (err.strerror or err)
+        if fd is not None and self.w.fds_short(fd):
+            os.close(fd)
+            return self.w.fd_shortage()
+        self.lock_fd = fd
+        return None
+
+    def _busy(self, why, reason, count):
+        """Not the program's doing (a lock held, no descriptor free): try again
+        in BUSY_RETRY seconds, without counting an attempt; said once per reason."""
+        text = why + "; trying again in %gs" % BUSY_RETRY
+        self._to("backoff", text, "busy" if (self.state, self.reason) != ("backoff", text) else None)
+        self.next_retry = self.w.wall() + BUSY_RETRY
+        self._later(BUSY_RETRY, lambda: self.start(reason, count))
+
     def _launched(self, token, launch, offsets):
         """The launch start() asked for happened (a Launch), or failed (an error)."""
         program = self.program
@@ -341,6 +366,12 @@ class ProgramState:
         self._launching = None
         if isinstance(launch, Exception):  # UsrsvcError, or fork/pipe failing
             self._unlock()
+            if getattr(launch, "fields", {}).get("errno") == errno.EMFILE:
+                # our open-files limit, not the program: not one of its attempts
+                self.attempts -= 1 if self._counted else 0
+                self.emit("start_failed", launch.message, level="error")
+                self._busy(self.w.fd_shortage(), self.start_reason, self._counted)
+                return
             self.start_failed(getattr(launch, "message", None) or "%s: %s" % (
                 type(launch).__name__, launch))
             return

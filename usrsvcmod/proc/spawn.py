@@ -13,8 +13,10 @@ import os
 import signal
 
 from ..errors import LaunchError, PermissionProblem
-from . import cspawn
+from . import cspawn, fdlimit
 
+# a launch opens /dev/null, the logs and a pipe, and its first child makes three copies
+LAUNCH_ROOM = 8
 _ALL_SIGNALS = tuple(s for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP))
 
 
@@ -250,18 +252,56 @@ def launch(program, env=None, nofile=None):
 
 def launch_many(programs, nofile=None):
     """Launch several programs at once: every first child is forked before any
-    report is awaited, so their execs overlap. Yields (program, Launch or UsrsvcError)."""
-    from ..errors import UsrsvcError
+    report is awaited, so their execs overlap. Yields (program, Launch or UsrsvcError).
 
+    Each launch begun holds a report pipe until it is finished; when the
+    open-files limit leaves no room for the next one, the launches begun so
+    far are finished first (their pipes closed), then it is tried again.
+    """
     begun = []
     for program in programs:
-        try:
-            begun.append((program, _begin(program, None, nofile)))
-        except UsrsvcError as err:
-            begun.append((program, err))
-        except OSError as err:  # fork or pipe failing (EAGAIN, EMFILE): this one fails
-            begun.append((program, LaunchError("cannot launch %r: %s" % (
-                program.command, err.strerror or err), errno=err.errno)))
+        pending = _try_begin(program, nofile)
+        if _no_room(pending) and begun:
+            yield from _finish_all(begun)
+            begun = []
+            pending = _try_begin(program, nofile)
+        begun.append((program, pending))
+    yield from _finish_all(begun)
+
+
+def _try_begin(program, nofile):
+    """_begin, with any failure as the error to report for this program."""
+    from ..errors import UsrsvcError
+
+    try:
+        return _begin(program, None, nofile)
+    except UsrsvcError as err:
+        return err
+    except OSError as err:  # fork or pipe failing (EAGAIN, EMFILE): this one fails
+        import errno
+
+        if err.errno in (errno.EMFILE, errno.ENFILE):
+            return _shortage(program)
+        return LaunchError("cannot launch %r: %s" % (program.command, err.strerror or err),
+                           errno=err.errno)
+
+
+def _no_room(pending):
+    import errno
+
+    return isinstance(pending, LaunchError) and pending.fields.get("errno") == errno.EMFILE
+
+
+def _shortage(program):
+    import errno
+
+    return LaunchError("cannot launch %r: %s (%s: [Program:%s])" % (
+        program.command, fdlimit.shortage(), program.source, program.name), errno=errno.EMFILE)
+
+
+def _finish_all(begun):
+    from ..errors import UsrsvcError
+
     for program, pending in begun:
         if isinstance(pending, UsrsvcError):
             yield program, pending
@@ -280,9 +320,13 @@ def _begin(program, env, nofile):
 
     out_fd = err_fd = null_fd = read_fd = write_fd = -1
     try:
+        # /dev/null first: its number says whether the rest fits under the limit
+        # (a log file failing for EMFILE would read as a permission problem)
+        null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        if fdlimit.in_reserve(null_fd, LAUNCH_ROOM):
+            raise _shortage(program)
         out_fd = open_log(program.stdout, program, "stdout")
         err_fd = out_fd if program.stderr is None else open_log(program.stderr, program, "stderr")
-        null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         first = os.fork()
         if first == 0:

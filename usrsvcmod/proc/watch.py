@@ -3,7 +3,9 @@
 A pidfd becomes readable when its process exits, zombie or not, so a
 zombie counts as exited at once (some inits reap orphans only every few
 seconds). Without pidfd support (Linux < 5.3) it falls back to polling
-/proc every ``POLL_INTERVAL`` seconds.
+/proc every ``POLL_INTERVAL`` seconds; so it does for a process whose pidfd
+would eat into the descriptors kept for launches and state files (a low
+open-files limit, see fdlimit), or cannot be had at all (EMFILE).
 """
 
 import os
@@ -11,7 +13,7 @@ import select
 import signal
 import time
 
-from . import procfs
+from . import fdlimit, procfs
 
 POLL_INTERVAL = 0.01
 HAVE_PIDFD = hasattr(os, "pidfd_open")
@@ -45,8 +47,10 @@ class Watched:
 class ExitWatcher:
     """Add processes; ``wait(timeout)`` returns the ones that exited."""
 
-    def __init__(self, poll_interval=POLL_INTERVAL):
-        self.poll_interval = poll_interval  # only used without pidfd support
+    def __init__(self, poll_interval=POLL_INTERVAL, reserve=fdlimit.WATCH_RESERVE):
+        self.poll_interval = poll_interval  # only used for processes without a pidfd
+        self.reserve = reserve
+        self._limit = None  # our open-files limit, read at the first pidfd
         self._poll = select.poll()
         self._by_fd = {}
         self._polled = []
@@ -73,11 +77,9 @@ class ExitWatcher:
             return _gone(pid, start_time, key)
         if HAVE_PIDFD:
             try:
-                fd = os.pidfd_open(pid)
+                fd = self._pidfd(pid)
             except ProcessLookupError:
                 return _gone(pid, start_time, key)
-            except OSError:
-                fd = None
             if fd is not None and not procfs.alive(pid, start_time):
                 info = procfs.read(pid)
                 if info is None or abs(info.start_time - start_time) >= procfs.TICK or not keep:
@@ -93,6 +95,26 @@ class ExitWatcher:
         elif not watched.exited:
             self._polled.append(watched)
         return watched
+
+    def _pidfd(self, pid):
+        """A pidfd for ``pid``, or None when the limit leaves no room for it (poll then)."""
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            raise
+        except OSError:  # EMFILE, or a kernel without it for this process
+            return None
+        if self._limit is None:
+            self._limit = fdlimit.soft()
+        if fdlimit.in_reserve(fd, self.reserve, self._limit):
+            os.close(fd)
+            return None
+        return fd
+
+    @property
+    def polled(self):
+        """How many processes are watched by polling /proc (no pidfd)."""
+        return len(self._polled)
 
     def _forget(self, watched):
         fd = watched.fd
