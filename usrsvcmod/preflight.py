@@ -167,11 +167,20 @@ def exec_problem(path, shown):
 
 def _shebang(path):
     """The words of a script's ``#!`` line, or None."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(256)
+    import stat
+
+    try:  # never blocking: a FIFO in the program's place must not hang checkconfig
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        head = os.read(fd, 256)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     if not head.startswith(b"#!"):
         return None
     words = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()

@@ -112,3 +112,12 @@ def test_installed_usrsvc_refuses_invalid_config(env, case):
     assert result.returncode == 130, (result.stdout, result.stderr)
     assert offending in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_checkconfig_does_not_hang_on_a_fifo_in_the_programs_place(env):
+    fifo = os.path.join(env.home, "prog")
+    os.mkfifo(fifo)
+    os.chmod(fifo, 0o755)
+    env.write(env.program("f", "%s %s" % (fifo, env.token)))
+    result = env.run("checkconfig", timeout=30)
+    assert result.returncode in (0, 1, 130), (result.stdout, result.stderr)

@@ -85,7 +85,7 @@ def write(path, pid):
 
     The directory is opened and checked first (paths.open_dir: not another
     user's, not reached through their symlink, sticky if everyone may write
-    it), and the write goes through that open directory (/proc/self/fd/N),
+    it), and the write goes through that open directory (its descriptor),
     so it cannot be swapped for another one meanwhile. Another user's file or
     symlink at ``path`` is refused (paths.Refused, an OSError): it was
     planted. rename() replaces our own symlink at ``path`` instead of writing
@@ -96,7 +96,7 @@ def write(path, pid):
     directory, name = os.path.split(os.path.abspath(path))
     fd = _checked_dir(directory, name, path)
     try:
-        atomic.write("/proc/self/fd/%d/%s" % (fd, name), b"%d\n" % pid, 0o644)
+        atomic.write(name, b"%d\n" % pid, 0o644, dir_fd=fd)
     finally:
         os.close(fd)
 
