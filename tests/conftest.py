@@ -386,7 +386,15 @@ class LocalUser:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        subprocess.run(["userdel", self.name], capture_output=True, timeout=30)
+        # its processes are gone, but init may not have reaped them yet (zombies
+        # still count as "in use" for userdel): try again for a while, then force
+        deadline = time.monotonic() + 15
+        while subprocess.run(["userdel", self.name], capture_output=True,
+                             timeout=30).returncode not in (0, 6):  # 6: no such user
+            if time.monotonic() >= deadline:
+                subprocess.run(["userdel", "-f", self.name], capture_output=True, timeout=30)
+                break
+            time.sleep(0.2)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
