@@ -12,7 +12,8 @@ from .escape import one_line, printable
 
 ACTIONS = ("start", "stop", "restart", "status", "update", "checkconfig")
 USAGE = """Usage: usrsvc [options] start|stop|restart|status|update NAME|all
-       usrsvc [options] checkconfig
+       usrsvc [options] checkconfig [--keys]
+       usrsvc completion bash|zsh|fish
 
 Start, stop, restart or show the status of a program defined in the config,
 or of every program with "all". Programs started here are not our children:
@@ -21,13 +22,17 @@ the running programs whose command, environment, directory, umask or log
 files were edited since they were started (alone: every program).
 
 "checkconfig" validates the whole config, lists its programs and warns about
-what would fail at start (exit 0, or 130 if the config is invalid).
+what would fail at start (exit 0, or 130 if the config is invalid); with
+--keys it prints every config key instead: default, accepted values, meaning.
+"completion SHELL" prints a completion script, e.g.
+  usrsvc completion bash > ~/.local/share/bash-completion/completions/usrsvc
 
 Options:
   -c, --config PATH     main config file (default: $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
   -P, --parallel        with several programs, act on all of them at once
   --json                print one JSON object per program (a JSON list)
   --lock-timeout SECS   give up (exit 11) if another usrsvc holds a lock this long (30)
+  --keys                with checkconfig: print the reference of every config key
   -h, --help            show this help and exit
   --version             show the version and exit
   --readme              print the full README
@@ -46,6 +51,7 @@ class Options:
         self.lock_timeout = None
         self.words = []
         self.show = None  # "help", "version", "readme"
+        self.keys = False  # checkconfig --keys
 
 
 def parse(argv):
@@ -84,6 +90,8 @@ def parse(argv):
             opts.show = "version"
         elif arg == "--readme":
             opts.show = "readme"
+        elif arg == "--keys":
+            opts.keys = True
         elif arg.startswith("-") and arg != "-":
             raise UsageError("unknown option %s" % arg)
         else:
@@ -217,6 +225,10 @@ def run(argv, out=sys.stdout, err=sys.stderr):
             return frontend.show("usrsvc", opts.show, USAGE, out)
         if opts.words[:1] == ["update"] and len(opts.words) == 1:
             opts.words.append("all")  # `usrsvc update` alone looks at every program
+        if opts.words[:1] in (["completion"], ["__complete"]):
+            return _completion(opts, out)
+        if opts.keys and opts.words != ["checkconfig"]:
+            raise UsageError("--keys goes with checkconfig: usrsvc checkconfig --keys")
         if opts.words[:1] == ["checkconfig"]:
             if len(opts.words) != 1:
                 raise UsageError("checkconfig takes no program name (it checks the whole config)")
@@ -234,8 +246,32 @@ def run(argv, out=sys.stdout, err=sys.stderr):
         return exitcodes.FAILURE
 
 
+def _completion(opts, out):
+    """``completion SHELL``: the script; ``__complete names`` (what the scripts call,
+    at every TAB): program names, all, @groups, without parsing the config."""
+    from . import completion
+    from .errors import UsageError
+
+    if opts.words[0] == "__complete":
+        if opts.words[1:] != ["names"]:
+            raise UsageError("__complete expects: names")
+        words = completion.names(opts.config)
+        out.write("".join(word + "\n" for word in words))
+        return exitcodes.SUCCESS
+    if len(opts.words) != 2 or opts.words[1] not in completion.SHELLS:
+        raise UsageError("completion expects a shell: %s" % "|".join(completion.SHELLS))
+    out.write(completion.script(opts.words[1]))
+    return exitcodes.SUCCESS
+
+
 def _checkconfig(opts, out, err):
-    """Validate everything (never from the cache), summarize, warn about what would fail."""
+    """Validate everything (never from the cache), summarize, warn about what would fail.
+    With --keys: the key reference instead (no config needed)."""
+    if opts.keys:
+        from .config import keyref
+
+        out.write(keyref.text())
+        return exitcodes.SUCCESS
     from . import preflight
     from .config import load
     from .errors import ConfigError

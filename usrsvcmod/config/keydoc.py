@@ -4,8 +4,125 @@ docs' key tables, the man page usrsvc.cfg(5) and ``usrsvc checkconfig --keys``.
 Every key of spec.PROGRAM_KEYS, spec.MONITOR_KEYS and spec.MAIN_KEYS has an
 entry here (a test fails otherwise). Each line says what the key does, in
 the user's words; the default and the accepted values come from spec.py.
+Where spec's default is a placeholder (None: "decided at run time"), the
+*_DEFAULTS tables say in words what happens. Differences from usrsvc 1.5.13
+are written in the line, after "1.5.13:". Aliases (spec.ALIASES) are named in
+the line of the key they spell (a test checks it). Plain data: importing it
+costs nothing.
 """
 
-PROGRAM = {}
-MONITOR = {}
-MAIN = {}
+PROGRAM = {
+    "command": "the command line; split into words as a shell would (quotes work, nothing"
+               " else) unless `useshell`",
+    "pidfile": "where the program's pid is kept",
+    "stdout": "file the program's stdout is appended to (created, with its directory, if"
+              " missing)",
+    "stderr": "file the program's stderr is appended to, or `stdout` for the same file",
+    "useshell": "run `command` through `/bin/bash -c` (`/bin/sh -c` where there is no bash),"
+                " so pipes, redirections and `$VARS` work",
+    "enabled": "`False`: usrsvcd leaves the program alone and `usrsvc` allows only `stop`"
+               " and `status` (exit 132 otherwise)",
+    "autopid": "usrsvc writes the pidfile (after a start, or when a scan adopts a process)"
+               " and removes stale ones; `False`: the program writes its own pidfile (e.g."
+               " nginx's `pid` directive)",
+    "scan_for_process": "when the pidfile does not lead to the program, look for it among"
+                        " your processes by `proctitle_re`",
+    "proctitle_re": "regular expression (Python `re.search`) that the program's command line,"
+                    " as `ps auxww` shows it, must match",
+    "autostart": "usrsvcd starts the program the first time it sees it not running",
+    "autorestart": "usrsvcd restarts the program when it stops (unless you stopped it)",
+    "maxrestarts": "start attempts usrsvcd makes before giving up (the first included); the"
+                   " count starts over once the program has stayed up `success_seconds` plus"
+                   " a minute, so a program that dies soon after each start does give up;"
+                   " `0`: unlimited. Also spelled `max_restarts` (1.5.13's README spelling,"
+                   " which its code rejected); setting both is an error",
+    "restart_delay": "least number of seconds between two of usrsvcd's restart attempts; the"
+                     " first restart after a crash is immediate. 1.5.13: whole seconds only",
+    "restart_delay_max": "cap of usrsvcd's crash-loop backoff: while a program keeps failing"
+                         " before it has stayed up `success_seconds` plus a minute, each"
+                         " attempt waits twice as long as the last, from 1 s up to this;"
+                         " `0`: no backoff (crashes restarted at once, failed starts every"
+                         " 0.5 s, as 1.5.13)",
+    "success_seconds": "how long a new process must stay alive to count as started",
+    "term_to_kill_seconds": "seconds between `stop_signal` and SIGKILL",
+    "inherit_env": "start from the environment of usrsvc/usrsvcd; `False`: only `[[Env]]`",
+    "email_alerts": "address, or comma-separated addresses, that usrsvcd mails about this"
+                    " program. 1.5.13: one address",
+    "directory": "working directory of the program. 1.5.13 used the caller's current"
+                 " directory, so a start from usrsvc and from usrsvcd could differ",
+    "umask": "octal umask of the program, e.g. `022`, `027`",
+    "stop_signal": "signal `stop` sends first: a name (`INT`, `SIGQUIT`) or a number",
+    "kill_descendants": "on `stop`, also end the program's descendants (a shell's children,"
+                        " workers) still alive after it exits, so nothing keeps its port or"
+                        " files",
+}
+
+MONITOR = {
+    "monitor_after": "seconds of uptime before the monitors start checking; `0`: from the"
+                     " start",
+    "rss_limit": "KiB of resident memory; the program is restarted when its RSS is strictly"
+                 " greater; `0`: off. RSS as `ps` shows it and `/proc/PID/statm` counts it"
+                 " (psutil's `rss`), which is what 1.5.13 measured although its README speaks"
+                 " of \"private\" memory",
+    "activityfile": "file or directory whose modification time must move at least every"
+                    " `activityfile_limit` seconds; a missing file is a breach",
+    "activityfile_limit": "seconds allowed between two changes of `activityfile`",
+}
+
+MAIN = {
+    "config_dir": "directory whose `*.cfg` files are read too, sorted by name. 1.5.13 read"
+                  " them in filesystem order",
+    "pidfile": "usrsvcd's own pidfile. 1.5.13's README calls it required; its code, like"
+               " ours, has a default",
+    "usrsvcd_stdout": "file the daemon logs to. 1.5.13 required an absolute path",
+    "usrsvcd_stderr": "file for the daemon's stderr, or `stdout` to share `usrsvcd_stdout`",
+    "sendmail_path": "sendmail program for `email_alerts`; `auto` tries `/usr/sbin/sendmail`,"
+                     " `/usr/bin/sendmail`, then `$PATH`",
+    "log_format": "format of the daemon's log: plain text or JSON lines",
+    "reconcile_interval": "seconds between the daemon's full passes over pidfiles and"
+                          " processes",
+    "monitor_interval": "seconds between the daemon's monitor checks (`rss_limit`,"
+                        " `activityfile`)",
+    "alert_interval": "at most one alert mail per program per this many seconds; the rest"
+                      " are counted and summarized",
+    "alert_timeout": "seconds a mail may take before it is abandoned and logged",
+    "smtp_host": "send alerts over SMTP to this host instead of sendmail",
+    "smtp_port": "port of `smtp_host`",
+    "smtp_security": "how the SMTP connection is protected",
+    "smtp_user": "SMTP login name",
+    "smtp_password_file": "file holding the SMTP password (so the config itself holds no"
+                          " secret)",
+    "email_from": "the From address of alerts",
+    "restart_on_change": "on a reread, usrsvcd restarts the running programs whose launch"
+                         " settings (`command`, environment, `directory`, `umask`, log files)"
+                         " changed since their launch, as `usrsvc update` does; `False`:"
+                         " changes wait for the program's next start, as in 1.5.13",
+}
+
+# What a default of None (or a number better said in words) means, per table.
+PROGRAM_DEFAULTS = {
+    "proctitle_re": "built from `command`",
+    "directory": "`$HOME`",
+    "umask": "inherited",
+    "stop_signal": "`TERM`",
+    "email_alerts": "none",
+    "maxrestarts": "`0` (unlimited)",
+}
+MONITOR_DEFAULTS = {
+    "rss_limit": "`0` (off)",
+    "activityfile": "none (off)",
+}
+MAIN_DEFAULTS = {
+    "pidfile": "`usrsvcd.pid` in the runtime state directory",
+    "usrsvcd_stdout": "none (the daemon's own stdout)",
+    "usrsvcd_stderr": "none (the daemon's own stderr)",
+    "smtp_host": "none (use sendmail)",
+    "smtp_port": "25; 465 with `ssl`, 587 with `starttls`",
+    "email_from": "`USER@HOSTNAME`",
+}
+
+# Keys the loader handles itself (not in spec's tables), documented with the others.
+PROGRAM_EXTRA = {
+    "defaults": ("none", "name of a `[DefaultSettings:NAME]` to inherit (not valid inside"
+                         " DefaultSettings itself)"),
+}
