@@ -28,7 +28,8 @@ PROGRAM = {
     "scan_for_process": "when the pidfile does not lead to the program, look for it among"
                         " your processes by `proctitle_re`",
     "proctitle_re": "regular expression (Python `re.search`) that the program's command line,"
-                    " as `ps auxww` shows it, must match",
+                    " as `ps auxww` shows it, must match; how the default is built from"
+                    " `command` is told in docs/identity.md",
     "autostart": "usrsvcd starts the program the first time it sees it not running",
     "autorestart": "usrsvcd restarts the program when it stops (unless you stopped it)",
     "maxrestarts": "start attempts usrsvcd makes before giving up (the first included); the"

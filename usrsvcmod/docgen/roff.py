@@ -67,15 +67,15 @@ def _table(rows):
     out = []
     for row in rows[2:]:
         cells = _cells(row)
-        out += [".TP", inline(cells[0]), inline(cells[-1])]
+        out += [".TP", _line_safe(inline(cells[0])), _line_safe(inline(cells[-1]))]
         for name, cell in zip(header[1:-1], cells[1:-1]):
-            out += [".br", "%s: %s" % (inline(name), inline(cell))]
+            out += [".br", _line_safe("%s: %s" % (inline(name), inline(cell)))]
     return out
 
 
 def _flush(paragraph, out):
     if paragraph:
-        out.append(inline(" ".join(line.strip() for line in paragraph)))
+        out.append(_line_safe(inline(" ".join(line.strip() for line in paragraph))))
         paragraph.clear()
 
 
@@ -132,7 +132,9 @@ def convert(markdown):
 
 
 def _tidy(out):
-    """No paragraph macro right after another, none before a heading or at the end."""
+    """No paragraph macro right after another, none before a heading or at the end.
+    (Text lines were made safe where they were made: a line starting with a dot here
+    is a request.)"""
     tidy = []
     for line in out:
         if line in (".PP",) and tidy and tidy[-1] in (".PP",):
@@ -142,7 +144,7 @@ def _tidy(out):
         tidy.append(line)
     while tidy and tidy[-1] == ".PP":
         tidy.pop()
-    return [_line_safe(line) if not line.startswith(".") else line for line in tidy]
+    return tidy
 
 
 def page(name, section, summary, version, body, manual):
