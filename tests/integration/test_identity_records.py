@@ -130,7 +130,7 @@ def _snapshot(env):
 
     Excluded: ``config.cache`` in the runtime state dir only, which any
     usrsvc (status included) may create or refresh: it is the parsed config,
-    not state about a program (README, "Runtime state"). Directories count by
+    not state about a program (docs/security.md, "Runtime state"). Directories count by
     their presence only (creating config.cache changes its directory's mtime).
     """
     state_root = env.env["XDG_RUNTIME_DIR"]
