@@ -118,9 +118,9 @@ def test_names_come_from_the_config_cache_without_configobj_or_psutil(env):
             "out = io.StringIO()\ncode = cli.run(['__complete', 'names'], out=out)\n"
             "cached = completion._from_cache(%r) is not None\n"
             "print(code, cached, 'configobj' in sys.modules, 'psutil' in sys.modules,"
-            " out.getvalue().split())\n" % env.cfg)
+            " 're' in sys.modules, out.getvalue().split())\n" % env.cfg)
     assert _complete_in_process(env, code) == \
-        "0 True False False ['web', 'worker', 'api', 'all']"
+        "0 True False False False ['web', 'worker', 'api', 'all']"
 
 
 def test_names_from_headers_when_there_is_no_cache_import_nothing_heavy(env):
@@ -128,8 +128,9 @@ def test_names_from_headers_when_there_is_no_cache_import_nothing_heavy(env):
     code = ("import sys, io\nfrom usrsvcmod import cli\nout = io.StringIO()\n"
             "code = cli.run(['__complete', 'names'], out=out)\n"
             "print(code, 'configobj' in sys.modules, 'psutil' in sys.modules,"
-            " out.getvalue().split())\n")
-    assert _complete_in_process(env, code) == "0 False False ['web', 'worker', 'api', 'all']"
+            " 're' in sys.modules, out.getvalue().split())\n")
+    assert _complete_in_process(env, code) == \
+        "0 False False False ['web', 'worker', 'api', 'all']"
 
 
 def test_groups_come_from_the_cache_too_once_the_group_key_exists(env):
