@@ -1,56 +1,221 @@
 #!/bin/sh
 # Install usrsvcd's systemd units.
 #
-#   systemd/install.sh                  install into /etc/systemd/{system,user}
-#   DESTDIR=/tmp/pkg systemd/install.sh stage them under $DESTDIR (packaging)
-#   USRSVCD=/opt/x/bin/usrsvcd systemd/install.sh   use this usrsvcd
+#   systemd/install.sh --user            as a service account, no root: the user unit
+#                                        in ~/.config/systemd/user (or $XDG_CONFIG_HOME)
+#   systemd/install.sh                   as root: /etc/systemd/system/usrsvcd@.service
+#                                        and /etc/systemd/user/usrsvcd.service
+#   systemd/install.sh DESTDIR=/tmp/pkg  stage them under DESTDIR (packaging); the
+#   DESTDIR=/tmp/pkg systemd/install.sh  environment form works too
+#   systemd/install.sh USRSVCD=/opt/x/bin/usrsvcd   use this usrsvcd, not the one on $PATH
+#   systemd/install.sh --instance web    root mode, usrsvcd in web's own venv: see below
 #
-# The units name /usr/bin/usrsvcd; their Exec lines are rewritten to the
-# usrsvcd found on $PATH (or $USRSVCD), so a pip or venv install works too.
+# The shipped units name /usr/bin/usrsvcd. The user unit (--user) is one
+# user's own file: its Exec lines are rewritten to that user's usrsvcd.
+#
+# The template usrsvcd@.service is shared by every account (usrsvcd@alice,
+# usrsvcd@bob...), so it only ever names a usrsvcd that every account can run:
+# a root-owned path that nobody else can write, readable and searchable by all
+# (/usr/bin, /usr/local/bin, /opt/usrsvc/venv/bin...). A usrsvcd inside one
+# user's venv or pipx (or any path another account cannot run or someone else
+# could replace) is never written into it. Instead that user's instance gets a
+# drop-in that overrides the Exec lines:
+#     /etc/systemd/system/usrsvcd@USER.service.d/usrsvcd-path.conf
+# USER is the owner of that usrsvcd, or --instance USER. By hand, the same is
+#     systemctl edit usrsvcd@USER      with   [Service]
+#                                             ExecStart=
+#                                             ExecStart=/home/USER/venv/bin/usrsvcd start --foreground
+# (and the same two lines for ExecReload= ... reread and ExecStop= ... stop).
+#
+# Exit status: 0 installed; 1 nothing was installed (bad argument, no usable
+# usrsvcd, no permission): the message says why and what to do.
 set -eu
+
+me=install.sh
+usage() {
+    cat <<USAGE
+Usage: $me [--user] [--instance USER] [DESTDIR=DIR] [USRSVCD=PATH]
+  --user           install the user unit for the calling account (no root needed)
+  --instance USER  root mode: write usrsvcd@USER's drop-in for a usrsvcd only USER runs
+  DESTDIR=DIR      root mode: stage the files under DIR (packaging)
+  USRSVCD=PATH     the usrsvcd to run (default: the one on \$PATH)
+USAGE
+}
+
+fail() {  # fail MESSAGE: say it, install nothing
+    echo "$me: $*" >&2
+    exit 1
+}
 
 here=$(cd "$(dirname "$0")" && pwd)
 DESTDIR=${DESTDIR:-}
-usrsvcd=${USRSVCD:-$(command -v usrsvcd || true)}
+USRSVCD=${USRSVCD:-}
+mode=system
+instance=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --user) mode=user ;;
+        --instance) [ $# -ge 2 ] || { usage >&2; fail "--instance needs a user name"; }
+                    instance=$2; shift ;;
+        --instance=*) instance=${1#--instance=} ;;
+        DESTDIR=*) DESTDIR=${1#DESTDIR=} ;;
+        USRSVCD=*) USRSVCD=${1#USRSVCD=} ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; fail "unknown argument '$1'" ;;
+    esac
+    shift
+done
 
-if [ -z "$usrsvcd" ]; then
-    echo "install.sh: usrsvcd is not on \$PATH; install usrsvc first, or set USRSVCD=/path/to/usrsvcd" >&2
-    exit 1
-fi
-case $usrsvcd in
-    /*) ;;
-    *) usrsvcd=$(cd "$(dirname "$usrsvcd")" && pwd)/$(basename "$usrsvcd") ;;
-esac
-case $usrsvcd in
-    *[!A-Za-z0-9/._+-]*)
-        echo "install.sh: refusing the unusual path '$usrsvcd' (unit files want a plain path)" >&2
-        exit 1 ;;
-esac
-if [ ! -x "$usrsvcd" ]; then
-    echo "install.sh: $usrsvcd is not executable" >&2
-    exit 1
-fi
-
-system_dir=$DESTDIR/etc/systemd/system
-user_dir=$DESTDIR/etc/systemd/user
-
-put() {  # put UNIT DIR: copy with the Exec lines pointing at $usrsvcd
-    mkdir -p "$2"
-    sed "s|^\(Exec[A-Za-z]*=\)/usr/bin/usrsvcd|\1$usrsvcd|" "$here/$1" >"$2/$1.new"
-    chmod 644 "$2/$1.new"
-    mv -f "$2/$1.new" "$2/$1"
-    echo "installed $2/$1 (usrsvcd: $usrsvcd)"
+plain_path() {  # plain_path WHAT PATH: unit files want a plain absolute path
+    case $2 in
+        *[!A-Za-z0-9/._+-]*|'')
+            fail "refusing the unusual $1 '$2' (unit files want a plain path: letters, digits, / . _ + -)" ;;
+    esac
 }
 
-put usrsvcd@.service "$system_dir"
-put usrsvcd.service "$user_dir"
+find_usrsvcd() {
+    usrsvcd=${USRSVCD:-$(command -v usrsvcd || true)}
+    [ -n "$usrsvcd" ] || fail "usrsvcd is not on \$PATH; install usrsvc first (pip install in a venv," \
+        "or pipx), then run this again, or name it: USRSVCD=/path/to/usrsvcd"
+    case $usrsvcd in
+        /*) ;;
+        */*) usrsvcd=$(cd "$(dirname "$usrsvcd")" && pwd)/$(basename "$usrsvcd") ;;
+        *) fail "USRSVCD=$usrsvcd: give a path to usrsvcd, e.g. USRSVCD=\$HOME/venv/bin/usrsvcd" ;;
+    esac
+    plain_path path "$usrsvcd"
+    [ -f "$usrsvcd" ] && [ -x "$usrsvcd" ] || fail "$usrsvcd is not an executable file"
+}
 
-cat <<NEXT
+shared_by_all() {  # shared_by_all FILE: every account may run it and only root can change it
+    chain_ok "$1" 5 || return 1
+    real=$(readlink -f "$1") && chain_ok "$real" 5 || return 1
+    # a script (a venv's console script) is run by its interpreter: that one too
+    interpreter=$(head -c 200 "$real" | sed -n '1s|^#![[:space:]]*\(/[^[:space:]]*\).*|\1|p')
+    [ -z "$interpreter" ] && return 0
+    chain_ok "$interpreter" 1 && chain_ok "$(readlink -f "$interpreter")" 1
+}
 
-Next steps (pick one per user; two daemons for one user are refused with exit 135):
-  as root, for the account USER:   systemctl daemon-reload && systemctl enable --now usrsvcd@USER
-  as the user, a user service:     systemctl --user daemon-reload && systemctl --user enable --now usrsvcd
-                                   (and, to start it at boot without a login: loginctl enable-linger USER)
-Reload the config with 'systemctl reload usrsvcd@USER' (or 'usrsvcd reread');
+chain_ok() {  # chain_ok PATH BITS: PATH and each directory above it are root's, written by
+              # nobody else, PATH allows others BITS (5: read+run, 1: run) and each level search
+    path=$1
+    want=$2
+    while :; do
+        info=$(stat -c '%u %a' "$path" 2>/dev/null) || return 1
+        set -- $info
+        [ "$1" = 0 ] || return 1
+        perm=$(printf '%04d' "$2")
+        if [ ! -L "$path" ]; then  # a symlink's own mode means nothing
+            case $perm in
+                1*) ;;  # sticky (/tmp): others cannot replace the root-owned entry below
+                *) case ${perm#??} in [2367]?|?[2367]) return 1 ;; esac ;;  # group/others write
+            esac
+            others=${perm#???}
+            [ $((others & want)) = "$want" ] || return 1
+        fi
+        [ "$path" = / ] && return 0
+        path=$(dirname "$path")
+        want=1
+    done
+}
+
+put() {  # put UNIT DIR [USRSVCD]: copy UNIT into DIR, its Exec lines naming USRSVCD
+    mkdir -p "$2"
+    exec_path=${3:-/usr/bin/usrsvcd}
+    sed "s|^\(Exec[A-Za-z]*=\)/usr/bin/usrsvcd|\1$exec_path|" "$here/$1" >"$2/$1.new"
+    chmod 644 "$2/$1.new"
+    mv -f "$2/$1.new" "$2/$1"
+    echo "installed $2/$1 (usrsvcd: $exec_path)"
+}
+
+put_dropin() {  # put_dropin DIR: usrsvcd@$instance runs $usrsvcd, whatever the template names
+    mkdir -p "$1"
+    cat >"$1/usrsvcd-path.conf.new" <<DROPIN
+# Written by usrsvc's systemd/install.sh: usrsvcd@$instance runs this usrsvcd
+# (one account's own install), not the one the shared template names.
+[Service]
+ExecStart=
+ExecStart=$usrsvcd start --foreground
+ExecReload=
+ExecReload=$usrsvcd reread
+ExecStop=
+ExecStop=$usrsvcd stop
+DROPIN
+    chmod 644 "$1/usrsvcd-path.conf.new"
+    mv -f "$1/usrsvcd-path.conf.new" "$1/usrsvcd-path.conf"
+    echo "installed $1/usrsvcd-path.conf (usrsvcd@$instance runs $usrsvcd)"
+}
+
+install_user() {
+    [ -z "$DESTDIR" ] || fail "DESTDIR is for the root mode; --user installs into your own" \
+        "~/.config/systemd/user"
+    [ -z "$instance" ] || fail "--instance is for the root mode (the system template unit)"
+    [ -n "${HOME:-}" ] && [ -d "$HOME" ] || fail "\$HOME is not set to a directory"
+    config_home=${XDG_CONFIG_HOME:-}
+    case $config_home in /*) ;; *) config_home=$HOME/.config ;; esac
+    user=$(id -un)
+    find_usrsvcd
+    put usrsvcd.service "$config_home/systemd/user" "$usrsvcd"
+    if [ -e "/var/lib/systemd/linger/$user" ]; then
+        linger="lingering is already enabled for $user: usrsvcd starts at boot"
+    else
+        linger="then ask an admin to run, once (usrsvcd starts at boot, without a login):
+    loginctl enable-linger $user"
+    fi
+    cat <<NEXT
+
+Next steps, as $user:
+    systemctl --user daemon-reload && systemctl --user enable --now usrsvcd
+$linger
+Reload the config with 'systemctl --user reload usrsvcd' (or 'usrsvcd reread');
 stopping or restarting the unit leaves every service running.
 NEXT
+}
+
+install_system() {
+    if [ -z "$DESTDIR" ] && [ "$(id -u)" != 0 ]; then
+        fail "installing into /etc/systemd needs root; as a service account, run: $0 --user"
+    fi
+    find_usrsvcd
+    system_dir=$DESTDIR/etc/systemd/system
+    user_dir=$DESTDIR/etc/systemd/user
+    if shared_by_all "$usrsvcd"; then
+        [ -z "$instance" ] || echo "$me: $usrsvcd is shared by every account: no drop-in for $instance needed"
+        put usrsvcd@.service "$system_dir" "$usrsvcd"
+        put usrsvcd.service "$user_dir" "$usrsvcd"
+        first=USER
+    else
+        if [ -z "$instance" ]; then
+            instance=$(stat -L -c %U "$usrsvcd")
+            [ "$instance" != root ] && [ "$instance" != UNKNOWN ] || fail "$usrsvcd is not one every" \
+                "account can run (a root-only or writable place), so the shared template cannot name it;" \
+                "say whose instance runs it: --instance USER, or install usrsvc in a shared place" \
+                "(e.g. a root-owned /opt/usrsvc venv)"
+        fi
+        plain_path "user name" "$instance"
+        case $instance in -*|.*) fail "refusing the user name '$instance'" ;; esac
+        if [ -z "$DESTDIR" ]; then
+            id -u "$instance" >/dev/null 2>&1 || fail "no account named '$instance'"
+        fi
+        # the template as shipped (or as an earlier install of a shared usrsvcd left it)
+        [ -f "$system_dir/usrsvcd@.service" ] || put usrsvcd@.service "$system_dir"
+        put_dropin "$system_dir/usrsvcd@$instance.service.d"
+        echo "not installed: $user_dir/usrsvcd.service (it is shared by every account, and" \
+             "$usrsvcd is $instance's own; $instance can use '$0 --user' instead)"
+        first=$instance
+    fi
+    cat <<NEXT
+
+Next steps (pick one per user; two daemons for one user are refused with exit 135):
+  as root, for the account $first:   systemctl daemon-reload && systemctl enable --now usrsvcd@$first
+  as the user, a user service:     systemctl --user daemon-reload && systemctl --user enable --now usrsvcd
+                                   (and, to start it at boot without a login: loginctl enable-linger $first)
+Reload the config with 'systemctl reload usrsvcd@$first' (or 'usrsvcd reread');
+stopping or restarting the unit leaves every service running.
+NEXT
+}
+
+if [ "$mode" = user ]; then
+    install_user
+else
+    install_system
+fi

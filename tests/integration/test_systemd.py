@@ -1,51 +1,230 @@
-"""systemd units: installed under DESTDIR with our usrsvcd, and accepted by systemd-analyze."""
+"""systemd/install.sh: the user unit for a service account (no root), the shared
+template with a usrsvcd every account can run, a drop-in for one account's own
+usrsvcd; checked on the files it writes, and with systemd-analyze verify."""
 
 import os
+import pwd
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
-from conftest import _command
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "systemd", "install.sh")
+TEMPLATE = "etc/systemd/system/usrsvcd@.service"
+USER_UNIT = "etc/systemd/user/usrsvcd.service"
 
 
-def _install(tmp_path):
-    usrsvcd = _command("usrsvcd")
-    destdir = tmp_path / "dest"
-    result = subprocess.run(["sh", os.path.join(ROOT, "systemd", "install.sh")],
-                            env=dict(os.environ, DESTDIR=str(destdir), USRSVCD=usrsvcd),
-                            capture_output=True, text=True, timeout=30)
+def run_install(*args, env=None, as_user=None):
+    """install.sh with ``args``; ``env`` replaces these variables; ``as_user`` a pwd entry."""
+    environ = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")}
+    environ.update(env or {})
+    command = [shutil.which("sh"), SCRIPT] + list(args)
+    if as_user is not None:
+        command = [shutil.which("setpriv"), "--reuid", str(as_user.pw_uid), "--regid",
+                   str(as_user.pw_gid), "--clear-groups"] + command
+    return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=30,
+                          cwd="/")
+
+
+def stub(path):
+    """An executable stand-in for usrsvcd (install.sh never runs it)."""
+    with open(path, "w") as handle:
+        handle.write("#!/bin/sh\nexit 0\n")
+    os.chmod(path, 0o755)
+    return str(path)
+
+
+def needs_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: files of root and of another account are made")
+
+
+@pytest.fixture
+def nobody():
+    needs_root()
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv is not installed")
+    return pwd.getpwnam("nobody")
+
+
+@pytest.fixture
+def shared_usrsvcd():
+    """A usrsvcd every account may run: root-owned, mode 755, in a 755 directory
+    under the sticky /tmp (pytest's tmp_path is private to root, on purpose)."""
+    needs_root()
+    folder = tempfile.mkdtemp(prefix="usrsvc-shared-")
+    os.chmod(folder, 0o755)
+    try:
+        yield stub(os.path.join(folder, "usrsvcd"))
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.fixture
+def service_home(nobody):
+    """A HOME owned by nobody with its own usrsvcd in ~/venv/bin, reachable by nobody."""
+    folder = tempfile.mkdtemp(prefix="usrsvc-home-")
+    os.chmod(folder, 0o755)
+    home = os.path.join(folder, "home")
+    os.makedirs(os.path.join(home, "venv", "bin"))
+    usrsvcd = stub(os.path.join(home, "venv", "bin", "usrsvcd"))
+    for where, _, files in os.walk(home):
+        for name in [where] + [os.path.join(where, f) for f in files]:
+            os.chown(name, nobody.pw_uid, nobody.pw_gid)
+    try:
+        yield home, usrsvcd
+    finally:
+        shutil.rmtree(folder)
+
+
+def exec_lines(path):
+    with open(path) as handle:
+        return [line.strip() for line in handle if line.startswith("Exec")]
+
+
+def expected_exec(usrsvcd):
+    return ["ExecStart=%s start --foreground" % usrsvcd, "ExecReload=%s reread" % usrsvcd,
+            "ExecStop=%s stop" % usrsvcd]
+
+
+# -- --user: a service account, no root ------------------------------------------------------
+def test_user_mode_installs_into_home_without_root(nobody, service_home):
+    home, usrsvcd = service_home
+    result = run_install("--user", as_user=nobody,
+                         env={"HOME": home, "PATH": os.path.dirname(usrsvcd) + ":/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
-    return destdir, usrsvcd
+    unit = os.path.join(home, ".config/systemd/user/usrsvcd.service")
+    assert exec_lines(unit) == expected_exec(usrsvcd)  # found on PATH, made absolute
+    assert os.stat(unit).st_uid == nobody.pw_uid
+    assert "KillMode=process" in open(unit).read()
+    assert "systemctl --user enable --now usrsvcd" in result.stdout
+    if os.path.exists("/var/lib/systemd/linger/nobody"):
+        assert "lingering is already enabled for nobody" in result.stdout
+    else:
+        assert "loginctl enable-linger nobody" in result.stdout
+    assert sorted(os.listdir(home)) == [".config", "venv"]  # nothing else was written
 
 
-def test_install_honours_destdir_and_our_usrsvcd(tmp_path):
-    destdir, usrsvcd = _install(tmp_path)
-    system_unit = destdir / "etc/systemd/system/usrsvcd@.service"
-    user_unit = destdir / "etc/systemd/user/usrsvcd.service"
-    for unit in (system_unit, user_unit):
-        text = unit.read_text()
-        assert "ExecStart=%s start --foreground" % usrsvcd in text
-        assert "ExecReload=%s reread" % usrsvcd in text
-        assert "KillMode=process" in text  # stopping the unit never takes the services down
-        assert "Type=notify" in text
-    assert "User=%i" in system_unit.read_text()
+def test_user_mode_honours_xdg_config_home_and_replaces_a_symlink(tmp_path):
+    config_home = tmp_path / "conf"
+    unit_dir = config_home / "systemd" / "user"
+    unit_dir.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere.service"
+    elsewhere.write_text("keep me\n")
+    (unit_dir / "usrsvcd.service").symlink_to(elsewhere)
+    usrsvcd = stub(tmp_path / "usrsvcd")
+    result = run_install("--user", "USRSVCD=%s" % usrsvcd,
+                         env={"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(config_home)})
+    assert result.returncode == 0, result.stderr
+    unit = unit_dir / "usrsvcd.service"
+    assert not unit.is_symlink() and exec_lines(unit) == expected_exec(usrsvcd)
+    assert elsewhere.read_text() == "keep me\n"  # the symlink was replaced, never followed
+    assert not (tmp_path / ".config").exists()
 
 
-@pytest.mark.parametrize("unit", ["etc/systemd/system/usrsvcd@web.service",
-                                  "etc/systemd/user/usrsvcd.service"])
-def test_systemd_analyze_verify(tmp_path, unit):
+@pytest.mark.parametrize("args, why", [
+    (["--user", "DESTDIR=/x"], "DESTDIR is for the root mode"),
+    (["--user", "--instance", "web"], "--instance is for the root mode"),
+    (["--bogus"], "unknown argument '--bogus'"),
+    (["--instance"], "--instance needs a user name"),
+])
+def test_bad_arguments_install_nothing(tmp_path, args, why):
+    result = run_install("USRSVCD=%s" % stub(tmp_path / "usrsvcd"), *args,
+                         env={"HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert why in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["usrsvcd"]
+
+
+def test_no_usrsvcd_found_says_how(tmp_path):
+    if shutil.which("usrsvcd", path="/usr/bin:/bin"):
+        pytest.skip("a usrsvcd is installed system-wide here")
+    result = run_install("--user", env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert "usrsvcd is not on $PATH" in result.stderr and "USRSVCD=" in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_root_mode_without_root_points_to_user_mode(nobody, service_home):
+    home, usrsvcd = service_home
+    result = run_install("USRSVCD=%s" % usrsvcd, as_user=nobody, env={"HOME": home})
+    assert result.returncode == 1
+    assert "needs root" in result.stderr and "--user" in result.stderr
+
+
+# -- root mode -------------------------------------------------------------------------------
+@pytest.mark.parametrize("form", ["environment", "argument"])
+def test_root_mode_shared_usrsvcd_in_both_units(tmp_path, shared_usrsvcd, form):
+    destdir = tmp_path / "dest"
+    if form == "argument":  # 1.5.13's form: install.sh DESTDIR=...
+        result = run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % shared_usrsvcd)
+    else:
+        result = run_install(env={"DESTDIR": str(destdir), "USRSVCD": shared_usrsvcd})
+    assert result.returncode == 0, result.stderr
+    for unit in (TEMPLATE, USER_UNIT):
+        text = (destdir / unit).read_text()
+        assert exec_lines(destdir / unit) == expected_exec(shared_usrsvcd)
+        assert "KillMode=process" in text and "Type=notify" in text
+    assert "User=%i" in (destdir / TEMPLATE).read_text()
+    assert not list((destdir / "etc/systemd/system").glob("*.d"))  # no drop-in needed
+
+
+def test_root_mode_one_accounts_usrsvcd_gets_a_dropin_not_the_template(tmp_path, service_home):
+    home, usrsvcd = service_home
+    destdir = tmp_path / "dest"
+    result = run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % usrsvcd)
+    assert result.returncode == 0, result.stderr
+    # every usrsvcd@OTHER runs the template: it must not name nobody's venv
+    assert exec_lines(destdir / TEMPLATE) == expected_exec("/usr/bin/usrsvcd")
+    dropin = destdir / "etc/systemd/system/usrsvcd@nobody.service.d/usrsvcd-path.conf"
+    lines = [line for line in dropin.read_text().splitlines() if line.startswith("Exec")]
+    assert lines == ["ExecStart=", expected_exec(usrsvcd)[0], "ExecReload=",
+                     expected_exec(usrsvcd)[1], "ExecStop=", expected_exec(usrsvcd)[2]]
+    assert not (destdir / USER_UNIT).exists()  # shared by every account: not for nobody's venv
+    assert "--user" in result.stdout and "usrsvcd@nobody" in result.stdout
+
+
+def test_root_mode_keeps_a_template_installed_earlier(tmp_path, shared_usrsvcd, service_home):
+    home, usrsvcd = service_home
+    destdir = tmp_path / "dest"
+    assert run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % shared_usrsvcd).returncode == 0
+    result = run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % usrsvcd)
+    assert result.returncode == 0, result.stderr
+    assert exec_lines(destdir / TEMPLATE) == expected_exec(shared_usrsvcd)
+    assert exec_lines(destdir / USER_UNIT) == expected_exec(shared_usrsvcd)
+
+
+def test_root_mode_private_path_of_root_needs_an_instance(tmp_path):
+    needs_root()
+    usrsvcd = stub(tmp_path / "usrsvcd")  # under pytest's 0700 directory: root's alone
+    destdir = tmp_path / "dest"
+    result = run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % usrsvcd)
+    assert result.returncode == 1
+    assert "--instance USER" in result.stderr
+    assert not destdir.exists()
+    result = run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % usrsvcd, "--instance", "web")
+    assert result.returncode == 0, result.stderr
+    assert (destdir / "etc/systemd/system/usrsvcd@web.service.d/usrsvcd-path.conf").exists()
+    assert exec_lines(destdir / TEMPLATE) == expected_exec("/usr/bin/usrsvcd")
+
+
+def test_root_mode_instance_must_be_an_account(tmp_path):
+    needs_root()
+    result = run_install("USRSVCD=%s" % stub(tmp_path / "usrsvcd"), "--instance",
+                         "no-such-user-p11e", env={"DESTDIR": ""})
+    assert result.returncode == 1
+    assert "no account named 'no-such-user-p11e'" in result.stderr
+
+
+# -- systemd-analyze verify --------------------------------------------------------------------
+def verify(tmp_path, unit, unit_path, user=False):
     analyze = shutil.which("systemd-analyze")
     if not analyze:
         pytest.skip("systemd-analyze is not installed")
-    destdir, _ = _install(tmp_path)
-    path = destdir / unit
-    if "@web" in unit:  # verify an instance of the template
-        shutil.copy(destdir / "etc/systemd/system/usrsvcd@.service", path)
-    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
-    args = [analyze, "verify"] + (["--user"] if "/user/" in unit else []) + [str(path)]
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path), SYSTEMD_UNIT_PATH="%s:" % unit_path)
+    args = [analyze, "verify"] + (["--user"] if user else []) + [str(unit)]
     result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
     output = result.stdout + result.stderr
     # verify exits 0 even for "Failed to parse ..., ignoring": any line about our unit is a problem
@@ -53,3 +232,33 @@ def test_systemd_analyze_verify(tmp_path, unit):
     if result.returncode != 0 and not problems:
         pytest.skip("systemd-analyze cannot run here: %s" % output.strip()[:200])
     assert result.returncode == 0 and not problems, output
+
+
+def test_verify_user_unit(tmp_path):
+    usrsvcd = stub(tmp_path / "usrsvcd")
+    result = run_install("--user", "USRSVCD=%s" % usrsvcd, env={"HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    unit_dir = tmp_path / ".config/systemd/user"
+    verify(tmp_path, unit_dir / "usrsvcd.service", unit_dir, user=True)
+
+
+def test_verify_template_instance(tmp_path, shared_usrsvcd):
+    destdir = tmp_path / "dest"
+    assert run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % shared_usrsvcd).returncode == 0
+    system = destdir / "etc/systemd/system"
+    shutil.copy(system / "usrsvcd@.service", system / "usrsvcd@web.service")
+    verify(tmp_path, system / "usrsvcd@web.service", system)
+    verify(tmp_path, destdir / USER_UNIT, destdir / "etc/systemd/user", user=True)
+
+
+def test_verify_instance_with_dropin(tmp_path, service_home):
+    """The template names /usr/bin/usrsvcd (absent here); only the drop-in makes
+    usrsvcd@nobody runnable, so verify passing shows systemd applies it."""
+    home, usrsvcd = service_home
+    destdir = tmp_path / "dest"
+    result = run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % usrsvcd, "--instance", "web")
+    assert result.returncode == 0, result.stderr  # "web": verify warns about User=nobody
+    system = destdir / "etc/systemd/system"
+    assert (system / "usrsvcd@web.service.d").is_dir()
+    shutil.copy(system / "usrsvcd@.service", system / "usrsvcd@web.service")
+    verify(tmp_path, system / "usrsvcd@web.service", system)

@@ -50,7 +50,9 @@ class Daemon:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.inbox = events.Inbox(self.wake_w)
         self.bus = events.Bus(self.log.exception)
-        self.alerter = Alerter(config.main, log, clock, schedule=self.call_later)
+        self.alerter = Alerter(config.main, log, clock, schedule=self.call_later,
+                               store=(state.read, self._state_writer),
+                               lookup=lambda name: self.config.programs.get(name))
         self.bus.sinks += [events.log_sink(log), self._alert_sink]
         self.duty = MonitorDuty(self)
         self.running = False
@@ -187,6 +189,7 @@ class Daemon:
             self.log.event(None, "polling", "pidfd is not available: exits are seen by polling /proc")
         self.log.event(None, "started", "pid %d, %d program(s) from %s"
                        % (os.getpid(), len(self.programs), ", ".join(self.config.files)))
+        self._guard(self.alerter.restore, "restoring held alerts")  # before any new alert
         self._guard(self.reconcile, "first pass")
         self._flush_launches()
         self._schedule_reconcile()
