@@ -215,8 +215,10 @@ def _select(config, name, action):
     return [program], False
 
 
-def run(argv, out=sys.stdout, err=sys.stderr):
+def run(argv, out=None, err=None):
     """The whole command; returns the exit code."""
+    out = sys.stdout if out is None else out  # looked up now: entry.main may have
+    err = sys.stderr if err is None else err  # replaced a closed stdout or stderr
     from .errors import InvalidAction, UsageError
 
     try:

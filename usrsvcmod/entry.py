@@ -37,8 +37,30 @@ def _sane_signals():
                                                 signal.SIGHUP, signal.SIGUSR1))
 
 
+def _sane_fds():
+    """A parent that closed 0, 1 or 2 (``usrsvc start web >&-``): put /dev/null
+    there, or the next file we open (a lock, a pidfile) would take that number
+    and our output (or a service's) would land in it."""
+    import os
+
+    for fd, mode, stream in ((0, os.O_RDONLY, "stdin"), (1, os.O_WRONLY, "stdout"),
+                             (2, os.O_WRONLY, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        devnull = os.open(os.devnull, mode)
+        if devnull != fd:
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        if getattr(sys, stream) is None:
+            setattr(sys, stream, open(fd, "r" if fd == 0 else "w", closefd=False))
+
+
 def main(name, run):
     """Run ``run(argv)`` for the command ``name`` and exit with its code."""
+    _sane_fds()
     _sane_signals()
     try:
         code = run(sys.argv[1:])

@@ -155,6 +155,11 @@ class RuntimeState:
         self.dirfd()
         return self._held[0]
 
+    def recheck(self):
+        """Open (and check) the directory again at the next use, as if it had moved."""
+        if self._held is not None:
+            self._held = (None,) + self._held[1:]
+
     def close(self):
         if self._fd is not None:
             os.close(self._fd)
@@ -167,12 +172,19 @@ class RuntimeState:
         except OSError as err:
             raise PermissionProblem("cannot open %s for the runtime state: %s"
                                     % (base, err.strerror), path=base) from None
+        st, uid = os.fstat(fd), os.geteuid()
+        fine = _private(st, uid) if parts == ("usrsvc",) else \
+            _home_ok(st, uid) if parts[0] == ".cache" else True
+        if not fine:  # what was chosen by name is not what was opened
+            os.close(fd)
+            raise UnsafePathError(["%s: refused: it changed while it was chosen for the"
+                                   " runtime state; try again" % base])
         try:
             where, made = base, []
             for name in parts + (self.key,):
                 where = os.path.join(where, name)
                 parent, fd = fd, None
-                fresh, fd = self._step(parent, name, where)  # closes parent
+                fresh, fd = self._step(parent, name, where, own_link=name == ".cache")
                 made.append(fresh)
             if parts[-1].startswith("boot-") and made[-2]:
                 _forget_other_boots(os.path.dirname(os.path.dirname(where)), parts[-1])
@@ -185,9 +197,12 @@ class RuntimeState:
             raise
 
     @staticmethod
-    def _step(parent, name, where):
+    def _step(parent, name, where, own_link=False):
         """Open ``name`` under ``parent`` (made 0700 if missing), never through a
-        symlink, and check the open directory; (made, fd). Closes ``parent``."""
+        symlink, and check the open directory; (made, fd). Closes ``parent``.
+        With ``own_link`` (``~/.cache``, often a link to a scratch disk), a
+        symlink of ours or root's is followed: nobody else can change it in our
+        HOME, and what it leads to is checked like any level."""
         from .config import safety
 
         try:
@@ -200,10 +215,17 @@ class RuntimeState:
             try:
                 fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
             except OSError as err:
-                if err.errno in (errno.ELOOP, errno.ENOTDIR):
+                link = None
+                if own_link and err.errno in (errno.ELOOP, errno.ENOTDIR):
+                    link = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                if link is not None and stat.S_ISLNK(link.st_mode) \
+                        and link.st_uid in (os.geteuid(), 0):
+                    fd = os.open(name, _DIR_FLAGS & ~os.O_NOFOLLOW, dir_fd=parent)
+                elif err.errno in (errno.ELOOP, errno.ENOTDIR):
                     raise UnsafePathError(["%s: refused: runtime state path is not a directory"
                                            " (a symlink?); remove it" % where]) from None
-                raise
+                else:
+                    raise
         except OSError as err:
             raise PermissionProblem("cannot make the runtime state directory %s: %s"
                                     % (where, err.strerror or err), path=where) from None

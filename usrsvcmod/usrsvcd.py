@@ -246,7 +246,9 @@ def do_restart(ctx):
     return do_start(ctx)
 
 
-def run(argv, out=sys.stdout, err=sys.stderr):
+def run(argv, out=None, err=None):
+    out = sys.stdout if out is None else out  # looked up now: entry.main may have
+    err = sys.stderr if err is None else err  # replaced a closed stdout or stderr
     try:
         opts = parse(argv)
         if opts.show:

@@ -140,7 +140,7 @@ def test_a_state_directory_re_made_by_another_user_is_refused(make_user, token, 
     usrsvcd, usrsvc = victim.command("usrsvcd"), victim.command("usrsvc")
     shared = "/tmp/usrsvc-%d" % victim.uid
     assert not os.path.exists(shared)
-    holder = None
+    holder = daemon_pid = None
     try:
         cfg, environ = _victim_setup(victim, token, home_env="/")  # HOME unusable: /tmp
         key = RuntimeState(cfg, environ=environ).key
@@ -155,6 +155,10 @@ def test_a_state_directory_re_made_by_another_user_is_refused(make_user, token, 
         os.chown(precious, victim.uid, victim.gid)
         os.chmod(precious, 0o600)
 
+        # the attacker is faster than the daemon (which makes the directory again at
+        # once, as soon as it looks): the daemon is held still meanwhile
+        daemon_pid = int(_read(os.path.join(shared, key, runner.PIDFILE)))
+        os.kill(daemon_pid, signal.SIGSTOP)
         shutil.rmtree(shared)  # the cleaner
         plant = (
             "import fcntl, os, sys, time\n"
@@ -169,6 +173,7 @@ def test_a_state_directory_re_made_by_another_user_is_refused(make_user, token, 
         holder = attacker.popen(["/usr/bin/python3", "-c", plant, token], stdout=subprocess.PIPE,
                                 text=True)
         assert holder.stdout.readline().strip() == "planted"
+        os.kill(daemon_pid, signal.SIGCONT)
         os.kill(first, signal.SIGKILL)
         assert wait_for(lambda: _read(pidfile) and int(_read(pidfile)) != first
                         and alive(int(_read(pidfile))), timeout=30), "not restarted"
@@ -182,8 +187,44 @@ def test_a_state_directory_re_made_by_another_user_is_refused(make_user, token, 
         assert shared in stop.stderr and "another user" in stop.stderr
         assert "Traceback" not in stop.stderr
     finally:
+        if daemon_pid is not None:
+            os.kill(daemon_pid, signal.SIGCONT)
         if holder is not None:
             holder.kill()
             holder.wait()
         victim.run([usrsvcd, "stop"], env=dict(environ))
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_a_cache_directory_that_is_our_own_symlink_is_followed(env, tmp_path):
+    if os.path.isdir("/run/user/%d" % os.geteuid()):
+        pytest.skip("/run/user/UID exists here: the home fallback is not used")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir(mode=0o700)
+    os.symlink(str(scratch), os.path.join(env.home, ".cache"))
+    env.write(env.program("svc", env.service()))
+    without_xdg = {"XDG_RUNTIME_DIR": None}
+    env.run("start", "svc", check=0, env=without_xdg)
+    assert os.path.isdir(os.path.join(str(scratch), "usrsvc", "boot-" + procfs.boot_id()))
+    env.run("stop", "svc", check=0, env=without_xdg)
+
+
+def test_closed_stdout_and_a_missing_home(env, daemon):
+    env.write(env.program("svc", env.service()))
+    # a parent that closed stdout: the start still works, nothing lands in our files
+    result = subprocess.run("exec %s start svc >&-" % env.usrsvc, shell=True, env=env.env,
+                            cwd=env.home, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    env.run("stop", "svc", check=0)
+    # usrsvcd detached with HOME=/nonexistent (service accounts): it sits in /
+    started = daemon.cmd("start")  # with this HOME: works
+    assert started.returncode == 0, started.stderr
+    assert daemon.cmd("stop").returncode == 0
+    environ = dict(env.env, HOME="/nonexistent")
+    started = subprocess.run([daemon.usrsvcd, "--config", env.cfg, "start"], env=environ,
+                             cwd="/", capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, (started.stdout, started.stderr)
+    stopped = subprocess.run([daemon.usrsvcd, "--config", env.cfg, "stop"], env=environ,
+                             cwd="/", capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 0, (stopped.stdout, stopped.stderr)

@@ -292,13 +292,20 @@ def _read_all(fd):
     return b"".join(chunks).decode(errors="replace").strip()
 
 
+def _workdir():
+    """HOME, where the daemon sits; / when HOME is unset or is no directory (a
+    service account's HOME=/nonexistent)."""
+    home = os.environ.get("HOME")
+    return home if home and os.path.isabs(home) and os.path.isdir(home) else "/"
+
+
 def _detach_and_serve(config_path, config, state, loader, debug, report):
     import daemon
 
     umask = os.umask(0o022)
     os.umask(umask)
     context = daemon.DaemonContext(
-        working_directory=os.environ.get("HOME") or "/",
+        working_directory=_workdir(),
         umask=umask,
         files_preserve=[report.fd],
         detach_process=True,
@@ -321,8 +328,9 @@ def _take_lock(state, config_path, configured_pidfile):
         raise _running(config_path, find_daemon(state, config_path, configured_pidfile)) from None
     except OSError as err:
         path = os.path.join(state.path, LOCK)
-        raise PermissionProblem("cannot open the instance lock %s: %s (a symlink? remove it)"
-                                % (path, err.strerror), path=path) from None
+        hint = " (a symlink? remove it)" if err.errno == errno.ELOOP else ""
+        raise PermissionProblem("cannot open the instance lock %s: %s%s"
+                                % (path, err.strerror, hint), path=path) from None
 
 
 class _Instance:
@@ -341,6 +349,12 @@ class _Instance:
         try:
             fd = self.state.lock_file(LOCK)
         except (UsrsvcError, OSError) as err:
+            if not isinstance(err, TryAgain):  # a full disk, a refused directory: the old
+                if log is not None:           # lock still holds; try again next time
+                    log.error(None, "state_error", "cannot take the instance lock again in %s:"
+                              " %s" % (self.state.path, getattr(err, "message", None) or err))
+                self.state.recheck()  # the next use opens it again, and calls us again
+                return
             if log is not None:
                 log.error(None, "state_error", "runtime state directory %s was made again and"
                           " its instance lock cannot be taken (%s): leaving; the services keep"
