@@ -31,6 +31,7 @@ MIN_GAP = 0.05
 IDLE_PASS = 1.0
 POLL = 0.2
 DRAIN_SECONDS = 5.0
+BUDGET = 1 << 22  # bytes read from one file per pass: memory stays bounded on a backlog
 
 
 class Source:
@@ -104,8 +105,9 @@ class Tracked:
             return None
 
     def poll(self, notes):
-        """Lines written since the last poll (old files first); False if a rotation
-        held the lock (look again soon)."""
+        """(lines, done): lines written since the last poll (old files first);
+        ``done`` False when a rotation held the lock or more is left to read
+        (look again soon)."""
         lines = []
         for source in list(self.draining):
             self._drain(source, lines)
@@ -118,11 +120,12 @@ class Tracked:
             return lines, False
         try:
             self._account(self.current, notes, lines)
-            self._read(self.current, lines)
+            done = self._read(self.current, lines)
         finally:
             os.close(lock)
-        self._check_path(notes, lines)
-        return lines, True
+        if done:
+            self._check_path(notes, lines)
+        return lines, done
 
     def _account(self, source, notes, lines):
         """Apply rotations recorded since the last look, and notice a truncation."""
@@ -158,16 +161,20 @@ class Tracked:
             self._take(source, data, lines)
         source.offset = 0
 
-    def _read(self, source, lines):
-        """Read to the end of the file; complete lines become Lines."""
+    def _read(self, source, lines, budget=BUDGET):
+        """Read on, up to ``budget`` bytes; complete lines become Lines. True at
+        the end of the file (False: more to read in the next pass)."""
         size = os.fstat(source.fd).st_size
         while source.offset < size:
-            chunk = os.pread(source.fd, min(size - source.offset, 1 << 20), source.offset)
+            if budget <= 0:
+                return False
+            chunk = os.pread(source.fd, min(size - source.offset, 1 << 20, budget), source.offset)
             if not chunk:
                 break
             source.offset += len(chunk)
+            budget -= len(chunk)
             self._take(source, chunk, lines)
-        return size
+        return True
 
     def _take(self, source, chunk, lines):
         """Bytes that follow what was read: complete lines become Lines."""
@@ -302,8 +309,8 @@ class Follower:
 
     def passes(self):
         """Yield (lines, notes) after each pass, forever (the caller stops it)."""
-        busy = False
         while True:
+            busy = False
             started = self.clock()
             lines, notes = [], []
             for item in self.tracked:
@@ -314,7 +321,6 @@ class Follower:
             if lines or notes:
                 yield lines, notes
             self._sleep(started, busy)
-            busy = False
 
     def _sleep(self, started, busy):
         """Until something changes (inotify) or the next pass is due; never

@@ -125,6 +125,7 @@ def test_all_prefixes_each_line_with_its_program_and_escapes_control_characters(
     assert {line.split(" | ")[0] for line in lines} == {"web   ", "longer"}
     assert [line for line in lines if line.startswith("longer")] == [
         "longer | out 0", "longer | out 1", "longer | out 2"]
+    assert env.run("logs", check=0).stdout == out  # "logs" alone: every program
 
 
 def _on_a_terminal(env, *args, extra=None):
