@@ -363,16 +363,17 @@ def begin(files, state, count=None, since=None, now=None):
             item.waiting_said = True
             tracked.append(item)
             continue
-        lock = logstate.lock(state, log.path, shared=True)
         try:
-            st = os.fstat(fd)
-            lines, end = tail(log, fd, st, count, since, now, partial=False)
-            item.start(fd, st, end)
+            lock = logstate.lock(state, log.path, shared=True)
+            try:
+                st = os.fstat(fd)
+                lines, end = tail(log, fd, st, count, since, now, partial=False)
+                item.start(fd, st, end)
+            finally:
+                os.close(lock)
         except BaseException:
             os.close(fd)
             raise
-        finally:
-            os.close(lock)
         tracked.append(item)
         groups.append(lines)
     follower = Follower(tracked, inotify.open_inotify())

@@ -260,10 +260,11 @@ class Style:
                       for index, name in enumerate(names)}
 
     def format(self, line):
-        """The line for a terminal or a pipe; its text escaped (see escape)."""
-        from .escape import one_line
+        """The line for a terminal or a pipe; its text escaped (see escape: a tab
+        is kept, Java and Go indent stack traces with it)."""
+        from .escape import one_line, printable
 
-        text = one_line(line.message)
+        text = printable(line.message)
         if self.colour and line.stream == "stderr":
             text = "\033[31m%s\033[0m" % text
         if not self.prefix:
