@@ -101,7 +101,8 @@ def test_json_lines_carry_program_stream_time_and_message(env):
                 "api": (["--count", 2, "--text", "'caf\\xc3\\xa9 \\x1b[31mred'"], {})})
     wait_lines(log(env, "web", "err"), 5)
     wait_lines(log(env, "api"), 3)
-    rows = [json.loads(line) for line in env.run("logs", "all", "--json", check=0).stdout.splitlines()]
+    out = env.run("logs", "all", "--json", check=0).stdout
+    rows = [json.loads(line) for line in out.splitlines()]
     assert all(set(row) == {"program", "stream", "time", "message"} for row in rows)
     web = [row for row in rows if row["program"] == "web"]
     assert [row["stream"] for row in web] == ["stdout", "stderr"] * 5

@@ -28,7 +28,8 @@ def opened(path):
     return fd, os.fstat(fd)
 
 
-@pytest.mark.parametrize("data", [b"", b"\n", b"a\n", b"a\nb\n", b"a\n\nb\n", b"x" * 70000 + b"\ny\n"])
+@pytest.mark.parametrize("data", [b"", b"\n", b"a\n", b"a\nb\n", b"a\n\nb\n",
+                                  b"x" * 70000 + b"\ny\n"])
 def test_backwards_gives_every_complete_line_last_first(tmp_path, data):
     path = str(tmp_path / "f")
     write(path, data + b"partial")
