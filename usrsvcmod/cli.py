@@ -10,10 +10,11 @@ from . import exitcodes, frontend
 from .errors import UsrsvcError
 from .escape import one_line, printable
 
-ACTIONS = ("start", "stop", "restart", "status", "update", "checkconfig")
+ACTIONS = ("start", "stop", "restart", "status", "update", "checkconfig", "logs")
 USAGE = """Usage: usrsvc [options] start|stop|restart|status|update NAME|all
        usrsvc [options] checkconfig [--keys]
        usrsvc completion bash|zsh|fish
+       usrsvc [options] logs [NAME|all] [-n N] [-f] [--stdout|--stderr] [--since DURATION]
 
 Start, stop, restart or show the status of a program defined in the config,
 or of every program with "all". Programs started here are not our children:
@@ -26,6 +27,9 @@ what would fail at start (exit 0, or 130 if the config is invalid); with
 --keys it prints every config key instead: default, accepted values, meaning.
 "completion SHELL" prints a completion script, e.g.
   usrsvc completion bash > ~/.local/share/bash-completion/completions/usrsvc
+
+"logs" shows the last lines of programs' log files; -f follows them (see
+"usrsvc logs --help").
 
 Options:
   -c, --config PATH     main config file (default: $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
@@ -52,6 +56,7 @@ class Options:
         self.words = []
         self.show = None  # "help", "version", "readme"
         self.keys = False  # checkconfig --keys
+        self.logs = None  # LogOptions, once a logs option is seen
 
 
 def parse(argv):
@@ -92,6 +97,8 @@ def parse(argv):
             opts.show = "readme"
         elif arg == "--keys":
             opts.keys = True
+        elif _logs_option(opts, arg, args):
+            pass
         elif arg.startswith("-") and arg != "-":
             raise UsageError("unknown option %s" % arg)
         else:
@@ -125,6 +132,13 @@ def _line(result):
         text = "%s: %s" % (result.name, result.message)
     extra = _daemon_facts(result)
     return text + ("\n  " + "; ".join(extra) if extra else "")
+
+
+def _log_paths(result):
+    """"\n  log: PATH (stdout and stderr)", or both files on one line."""
+    if result.stderr == result.stdout:
+        return "\n  log: %s (stdout and stderr)" % one_line(result.stdout)
+    return "\n  logs: %s (stdout), %s (stderr)" % (one_line(result.stdout), one_line(result.stderr))
 
 
 def _daemon_facts(result):
@@ -170,9 +184,10 @@ def _table(results):
     return "\n".join(line.rstrip() for line in lines)
 
 
-def render(results, as_json, several):
+def render(results, as_json, several, logs=False):
     """JSON (escaped by json), or text with every control character that came
-    from a process or a file escaped (see escape)."""
+    from a process or a file escaped (see escape). ``logs``: one program's
+    log files on a line of their own (status; the table stays as narrow)."""
     if as_json:
         import json
 
@@ -184,7 +199,7 @@ def render(results, as_json, several):
     if several:
         out.append(_table(results))
     else:
-        out.extend(_line(r) for r in results)
+        out.extend(_line(r) + (_log_paths(r) if logs else "") for r in results)
     return printable("\n".join(out))
 
 
@@ -224,7 +239,12 @@ def run(argv, out=None, err=None):
     try:
         opts = parse(argv)
         if opts.show:
-            return frontend.show("usrsvc", opts.show, USAGE, out)
+            return frontend.show("usrsvc", opts.show, LOGS_USAGE if opts.show == "help"
+                                 and opts.words[:1] == ["logs"] else USAGE, out)
+        if opts.words[:1] == ["logs"]:
+            return _logs(opts, out, err)
+        if opts.logs is not None:
+            raise UsageError("-n, -f, --stdout, --stderr and --since are options of usrsvc logs")
         if opts.words[:1] == ["update"] and len(opts.words) == 1:
             opts.words.append("all")  # `usrsvc update` alone looks at every program
         if opts.words[:1] in (["completion"], ["__complete"]):
@@ -242,7 +262,7 @@ def run(argv, out=None, err=None):
             raise InvalidAction("invalid action %r; expected one of: %s" % (action, ", ".join(ACTIONS)))
         return _act(opts, action, name, out, err)
     except UsrsvcError as error:
-        return frontend.report("usrsvc", error, err, USAGE)
+        return frontend.report("usrsvc", error, err, LOGS_USAGE if "logs" in argv else USAGE)
     except KeyboardInterrupt:
         err.write("usrsvc: interrupted\n")
         return exitcodes.FAILURE
@@ -312,7 +332,7 @@ def _act(opts, action, name, out, err):
         results = actions.status(session, programs, health=several)
     else:
         results = getattr(actions, action)(session, programs, parallel=opts.parallel)
-    text = render(results, opts.json, several)
+    text = render(results, opts.json, several, logs=action == "status")
     if text:
         out.write(text + "\n")
     return exit_code(results)
@@ -323,3 +343,171 @@ def main():
     from .entry import main as run_main
 
     run_main("usrsvc", run)
+
+
+# usrsvc logs ------------------------------------------------------------------------------
+LOGS_USAGE = """Usage: usrsvc [options] logs [NAME|all] [-n N] [-f] [--stdout|--stderr]
+                        [--since DURATION] [--json]
+
+Show the last lines of programs' log files (their stdout and stderr files as
+the config sets them); no daemon needed. "logs" alone means "logs all".
+
+  -n, --lines N       the last N lines of each file (default 20; with --since and
+                      no -n: every line since then); -n 0 with -f: new lines only
+  -f, --follow        keep printing lines as they are written, until Ctrl-C (exit 0);
+                      follows usrsvc's own log rotation without losing or repeating a
+                      line, a file renamed away and created again (logrotate), and
+                      says on stderr when someone else truncated a file
+  --stdout, --stderr  only that stream's file
+  --since DURATION    only lines written in the last 30s, 5m, 1h30m, 2d or N seconds
+  --json              one JSON object per line: program, stream, time (ISO 8601
+                      UTC), message
+
+A program's two files are merged in time order, and with "all" every
+program's lines are merged, each prefixed with its name (coloured on a
+terminal, unless NO_COLOR is set). A line's time is the time it starts with
+(ISO 8601 "2026-11-30T12:00:00Z", Python logging "2026-11-30 12:00:00,123",
+nginx "2026/11/30 12:00:00" and "[30/Nov/2026:12:00:00 +0000]", syslog
+"Nov 30 12:00:00"; local time unless it gives an offset); a line without one
+takes the time of the nearest timed line above it (a traceback stays with
+its message); a file with no timed line at all counts as written at its
+modification time. Under -f, an untimed line's time is when it was read.
+
+Exit codes: 0 success (also Ctrl-C under -f), 1 a log file is missing or
+unreadable (named on stderr; the others are still shown), 11 a rotation held
+a log's lock too long, 130 invalid config, 133 program undefined.
+"""
+
+
+class LogOptions:
+    """What ``usrsvc logs`` was asked for."""
+
+    def __init__(self):
+        self.lines = None  # None: the default (20, or all with --since)
+        self.follow = False
+        self.streams = set()
+        self.since = None  # seconds back
+
+
+def _logs_option(opts, arg, args):
+    """Take one ``usrsvc logs`` option from argv (``arg``, ``args`` the rest);
+    False when ``arg`` is none of them."""
+    from .errors import UsageError
+
+    name, eq, value = arg.partition("=")
+    if name.startswith("-n") and not name.startswith("--") and len(name) > 2 and not eq:
+        name, eq, value = "-n", "=", name[2:]  # -n50, as tail takes it
+    if name not in ("-n", "--lines", "-f", "--follow", "--stdout", "--stderr", "--since"):
+        return False
+    logs = opts.logs = opts.logs or LogOptions()
+    if name in ("-f", "--follow", "--stdout", "--stderr"):
+        if eq:
+            raise UsageError("option %s takes no value" % name)
+        if name in ("-f", "--follow"):
+            logs.follow = True
+        else:
+            logs.streams.add(name[2:])
+        return True
+    if not eq:
+        if not args:
+            raise UsageError("option %s needs a value" % name)
+        value = args.pop(0)
+    if name == "--since":
+        from .logtime import parse_duration
+
+        try:
+            logs.since = parse_duration(value)
+        except ValueError as error:
+            raise UsageError("--since: %s" % error) from None
+    elif not value.isdigit() or len(value) > 12:
+        raise UsageError("%s expects a number of lines (0 or more), got %r" % (name, value))
+    else:
+        logs.lines = int(value)
+    return True
+
+
+def _select_names(config, names, action):
+    """The programs named (each NAME or all, in order, once each) and whether
+    several were asked for."""
+    chosen, several = {}, len(names) > 1
+    for name in names:
+        programs, many = _select(config, name, action)
+        several = several or many
+        chosen.update((p.name, p) for p in programs)
+    return list(chosen.values()), several
+
+
+def _logs(opts, out, err):
+    """``usrsvc logs``: read (and with -f follow) log files; print; exit code."""
+    import os
+    import time
+
+    from . import logs
+    from .config import cached, main_config_path
+    from .errors import ConfigError
+    from .state import RuntimeState
+
+    want = opts.logs or LogOptions()
+    names = opts.words[1:] or ["all"]
+    path = main_config_path(opts.config)
+    state = RuntimeState(path)
+    try:
+        config = cached(path, None if "all" in names else set(names), state)
+    except ConfigError as error:
+        return frontend.config_error("usrsvc", error, err)
+    frontend.warn("usrsvc", config.warnings, err)
+    programs, several = _select_names(config, names, "logs")
+    if config.main.path != path:
+        state = RuntimeState(config.main.path)
+    files, problems = logs.files_of(programs, tuple(s for s in logs.STREAMS
+                                                    if s in want.streams or not want.streams))
+    count = want.lines if want.lines is not None or want.since is not None else 20
+    now = time.time()
+    since = None if want.since is None else now - want.since
+    style = logs.Style([p.name for p in programs], several,
+                       logs.wants_colour(out, os.environ))
+    if want.follow:
+        return _follow(files, state, count, since, now, style, opts.json, problems, out, err)
+    lines, unreadable = logs.read(files, count, since, now)
+    _print_lines(lines, style, opts.json, out)
+    for problem in problems + unreadable:
+        err.write("usrsvc: %s\n" % printable(problem))
+    return exitcodes.FAILURE if problems or unreadable else exitcodes.SUCCESS
+
+
+def _follow(files, state, count, since, now, style, as_json, problems, out, err):
+    """-f: the last lines, then new ones as they come, until Ctrl-C (exit 0)."""
+    from .logfollow import begin
+
+    follower = None
+    try:
+        follower, lines, notes, unreadable = begin(files, state, count, since, now)
+        for problem in problems + unreadable:
+            err.write("usrsvc: %s\n" % printable(problem))
+        if problems or unreadable:
+            return exitcodes.FAILURE
+        for note in notes:
+            err.write("usrsvc: %s\n" % printable(note))
+        _print_lines(lines, style, as_json, out)
+        for lines, notes in follower.passes():
+            for note in notes:
+                err.write("usrsvc: %s\n" % printable(note))
+            err.flush()
+            _print_lines(lines, style, as_json, out)
+    except KeyboardInterrupt:
+        return exitcodes.SUCCESS
+    finally:
+        if follower is not None:
+            follower.close()
+
+
+def _print_lines(lines, style, as_json, out):
+    """Lines as text for people (escaped, see logs.Style) or JSON objects."""
+    if as_json:
+        import json
+
+        text = "".join(json.dumps(line.as_dict()) + "\n" for line in lines)
+    else:
+        text = "".join(style.format(line) + "\n" for line in lines)
+    out.write(text)
+    out.flush()
