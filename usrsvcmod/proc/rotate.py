@@ -117,6 +117,29 @@ def probe(dir_fd, named=True):
         os.close(fd)
 
 
+def collapse_problem(path):
+    """Why a rotation of the log at ``path`` would fall back to copy-and-truncate
+    ("tmpfs cannot ..."), or None. Writes nothing with a name: the probe is an
+    unnamed O_TMPFILE, else the filesystem type decides. None as well when the
+    directory is missing (checkconfig says so elsewhere)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        works = probe(dir_fd, named=False)
+    except OSError:
+        works = None
+    finally:
+        os.close(dir_fd)
+    kind = fs_type(directory)
+    if works or (works is None and kind in COLLAPSING):
+        return None
+    return "%s (the filesystem of %s) cannot remove the head of a file in place" % (
+        kind, directory)
+
+
 def _named_temp(dir_fd, stem, keep=False):
     """(name, fd) of a new hidden file in the directory, never through a symlink;
     unlinked at once unless ``keep``."""
