@@ -333,17 +333,27 @@ def _install(dir_fd, name, temp, backups, path):
 
 
 def _shift(dir_fd, name, source, backups):
+    """Move NAME.1..NAME.k up one, where NAME.k+1 is the first missing (so a big
+    count costs nothing until it is reached), NAME.N being dropped; then rename
+    ``source`` to NAME.1."""
     names = backup_names(name, backups)
-    try:
+    count = 0
+    while count < backups and _exists(dir_fd, names[count]):
+        count += 1
+    if count == backups:
         os.unlink(names[-1], dir_fd=dir_fd)
-    except FileNotFoundError:
-        pass
-    for older, newer in zip(reversed(names[1:]), reversed(names[:-1])):
-        try:
-            os.rename(newer, older, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except FileNotFoundError:
-            pass
+        count -= 1
+    for number in range(count, 0, -1):
+        os.rename(names[number - 1], names[number], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     os.rename(source, names[0], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def _exists(dir_fd, name):
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def rename_rotate(path, backups):
