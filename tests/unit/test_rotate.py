@@ -169,6 +169,19 @@ def test_rotate_refuses_a_symlink(tmp_path, state):
     assert read(str(target)) == lines(1, 3000)
 
 
+def test_another_users_backup_is_refused_before_anything_is_cut(tmp_path, state):
+    if os.geteuid() != 0:
+        pytest.skip("making a file of another user needs root")
+    log = str(tmp_path / "app.log")
+    write(log, lines(1, 3000))
+    write(log + ".1", b"planted\n")
+    os.chown(log + ".1", 65534, 65534)
+    with pytest.raises(OSError, match="owned by uid 65534"):
+        rotate.Rotator(state).rotate(log, 10, 3)
+    assert read(log) == lines(1, 3000) and read(log + ".1") == b"planted\n"
+    assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.1", "xdg"]
+
+
 def test_rename_rotate_keeps_n_backups(tmp_path):
     log = str(tmp_path / "own.log")
     for number in range(1, 5):

@@ -215,17 +215,21 @@ class Rotator:
             try:
                 if not force and os.fstat(fd).st_size <= maxbytes:
                     return None
-                return self._locked(path, dir_fd, fd, name, backups)
+                return self._locked(path, dir_fd, fd, name, backups,
+                                    None if force else maxbytes)
             finally:
                 os.close(fd)
         finally:
             os.close(dir_fd)
 
-    def _locked(self, path, dir_fd, fd, name, backups):
+    def _locked(self, path, dir_fd, fd, name, backups, maxbytes):
         collapsing = self.can_collapse(dir_fd)
+        _check_backups(dir_fd, name, backups, path)
         lock = logstate.lock(self.state, path, timeout=self.lock_timeout)
         try:
             st = os.fstat(fd)
+            if maxbytes is not None and st.st_size <= maxbytes:
+                return None  # rotated meanwhile by another usrsvc or usrsvcd
             cut = aligned_cut(st.st_size, block_size(fd)) if collapsing else st.st_size
             if cut <= 0:
                 return Outcome(path, "collapse", 0, None, "")
@@ -250,6 +254,19 @@ class Rotator:
             os.close(lock)
         return Outcome(path, "collapse" if collapsing else "copytruncate", cut, backup,
                        "" if collapsing else fs_type(path))
+
+
+def _check_backups(dir_fd, name, backups, path):
+    """Refuse, before anything is cut, backups that are not ours to move: in a
+    shared sticky directory another user may have planted NAME.1 (a symlink, a
+    file of theirs), which the shift could not rename anyway."""
+    for backup in backup_names(name, backups):
+        try:
+            st = os.stat(backup, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if not paths.trusted(st.st_uid):
+            paths.check_file(os.path.join(os.path.dirname(path), backup), st)
 
 
 def _open_log(dir_fd, name, path):
