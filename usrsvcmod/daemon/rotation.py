@@ -24,10 +24,15 @@ class RotationDuty:
 
     @property
     def rotator(self):
+        """The workers' Rotator, with a RuntimeState of its own (the same directory):
+        the loop's may reopen its descriptor at any time, which must not happen
+        under a worker's feet."""
         if self._rotator is None:
             from ..proc.rotate import Rotator
+            from ..state import RuntimeState
 
-            self._rotator = Rotator(self.daemon.state)
+            d = self.daemon
+            self._rotator = Rotator(RuntimeState(d.config.main.path, d.state.environ))
         return self._rotator
 
     def _wanted(self):
