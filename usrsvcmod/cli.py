@@ -280,7 +280,7 @@ def _rotate_logs(opts, out, err):
     programs = []
     for name in dict.fromkeys(names):
         programs.extend(p for p in _select(config, name, "logs")[0] if p not in programs)
-    session = actions_session(config.main.path, opts.lock_timeout)
+    session = _rotation_session(config.main.path, opts.lock_timeout)
     results = rotation.rotate_logs(session, programs, force=opts.force)
     if opts.json:
         import json
@@ -293,7 +293,7 @@ def _rotate_logs(opts, out, err):
     return exit_code(results)
 
 
-def actions_session(config_path, lock_timeout):
+def _rotation_session(config_path, lock_timeout):
     from .actions import Session
     from .state import RuntimeState
 
