@@ -15,6 +15,7 @@ USAGE = """Usage: usrsvc [options] start|stop|restart|status|update NAME|all
        usrsvc [options] checkconfig [--keys]
        usrsvc completion bash|zsh|fish
        usrsvc [options] logs [NAME|all] [-n N] [-f] [--stdout|--stderr] [--since DURATION]
+       usrsvc [options] logs --rotate [--force] NAME...|all
 
 Start, stop, restart or show the status of a program defined in the config,
 or of every program with "all". Programs started here are not our children:
@@ -30,6 +31,9 @@ what would fail at start (exit 0, or 130 if the config is invalid); with
 
 "logs" shows the last lines of programs' log files; -f follows them (see
 "usrsvc logs --help").
+
+"logs --rotate" rotates the programs' logs that outgrew stdout_maxbytes or
+stderr_maxbytes, as usrsvcd does (--force: every log, whatever its size).
 
 Options:
   -c, --config PATH     main config file (default: $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
@@ -57,6 +61,7 @@ class Options:
         self.show = None  # "help", "version", "readme"
         self.keys = False  # checkconfig --keys
         self.logs = None  # LogOptions, once a logs option is seen
+        self.rotate = self.force = False  # logs --rotate [--force]
 
 
 def parse(argv):
@@ -89,6 +94,8 @@ def parse(argv):
             opts.parallel = True
         elif arg == "--json":
             opts.json = True
+        elif arg in ("--rotate", "--force"):
+            setattr(opts, arg[2:], True)
         elif arg in ("-h", "--help"):
             opts.show = "help"
         elif arg == "--version":
@@ -241,6 +248,8 @@ def run(argv, out=None, err=None):
         if opts.show:
             return frontend.show("usrsvc", opts.show, LOGS_USAGE if opts.show == "help"
                                  and opts.words[:1] == ["logs"] else USAGE, out)
+        if opts.words[:1] == ["logs"] and opts.rotate:
+            return _rotate_logs(opts, out, err)
         if opts.words[:1] == ["logs"]:
             return _logs(opts, out, err)
         if opts.logs is not None:
@@ -255,6 +264,9 @@ def run(argv, out=None, err=None):
             if len(opts.words) != 1:
                 raise UsageError("checkconfig takes no program name (it checks the whole config)")
             return _checkconfig(opts, out, err)
+        if opts.rotate or opts.force:
+            raise UsageError("--rotate and --force go with the logs action: usrsvc logs --rotate"
+                             " [--force] NAME|all")
         if len(opts.words) != 2:
             raise UsageError("expected an action and a program name (or all)")
         action, name = opts.words
@@ -305,6 +317,45 @@ def _checkconfig(opts, out, err):
     frontend.warn("usrsvc", list(config.warnings) + preflight.check(config), err)
     out.write(printable("\n".join(preflight.summary(config))) + "\n")
     return exitcodes.SUCCESS
+
+
+def _rotate_logs(opts, out, err):
+    """``usrsvc logs --rotate [--force] NAME...|all``: rotation without usrsvcd."""
+    from . import rotation
+    from .config import cached, main_config_path
+    from .errors import ConfigError, UsageError
+    from .state import RuntimeState
+
+    names = opts.words[1:]
+    if not names:
+        raise UsageError("logs --rotate needs program names or all")
+    path = main_config_path(opts.config)
+    try:
+        config = cached(path, None if "all" in names else set(names), RuntimeState(path))
+    except ConfigError as error:
+        return frontend.config_error("usrsvc", error, err)
+    frontend.warn("usrsvc", config.warnings, err)
+    programs = []
+    for name in dict.fromkeys(names):
+        programs.extend(p for p in _select(config, name, "logs")[0] if p not in programs)
+    session = _rotation_session(config.main.path, opts.lock_timeout)
+    results = rotation.rotate_logs(session, programs, force=opts.force)
+    if opts.json:
+        import json
+
+        text = json.dumps([r.as_dict() for r in results], indent=2)
+    else:
+        text = printable("\n".join("%s: %s: %s" % (r.name, r.stream, r.message) for r in results))
+    if text:
+        out.write(text + "\n")
+    return exit_code(results)
+
+
+def _rotation_session(config_path, lock_timeout):
+    from .actions import Session
+    from .state import RuntimeState
+
+    return Session(RuntimeState(config_path), lock_timeout)
 
 
 def _act(opts, action, name, out, err):

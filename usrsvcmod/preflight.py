@@ -39,6 +39,21 @@ def summary(config):
     return lines
 
 
+def _rotation(program, out):
+    """A log with a size limit on a filesystem that cannot collapse: rotated by
+    copy-and-truncate, which loses what the program writes meanwhile."""
+    from .proc.rotate import collapse_problem
+    from .rotation import log_limits
+
+    for stream, path, maxbytes, _ in log_limits(program):
+        problem = collapse_problem(path) if maxbytes else None
+        if problem:
+            out.append("%s: %s, so its rotation (%s_maxbytes = %d) falls back to copy-and-truncate,"
+                       " which can lose the lines written while it copies. Fix: put the log on"
+                       " ext4 or xfs, or leave %s_maxbytes at 0"
+                       % (_where(program, stream, path), problem, stream, maxbytes, stream))
+
+
 def _where(program, key, value):
     return "%s: [Program:%s] %s = %s" % (program.source, program.name, key, value)
 
@@ -70,6 +85,7 @@ def program_warnings(program, environ=None):
             if problem:
                 out.append("%s: %s; usrsvc start would fail with exit 136. %s"
                            % (_where(program, key, path), problem[0], problem[1]))
+    _rotation(program, out)
     problem = _pidfile_problem(program.pidfile)
     if problem and program.autopid:
         out.append("%s: %s, so the pidfile cannot be written (the program would still start, but"

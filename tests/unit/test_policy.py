@@ -12,6 +12,7 @@ def program(**changes):
         proctitle_re="sleep 1", autostart=True, autorestart=True, maxrestarts=0,
         restart_delay=0.0, restart_delay_max=0.0, success_seconds=2.0, term_to_kill_seconds=8.0,
         inherit_env=True, email_alerts=(), directory="/tmp", umask=None, stop_signal=15,
+        stdout_maxbytes=0, stdout_backups=10, stderr_maxbytes=0, stderr_backups=10,
         kill_descendants=True, env=(), source="/tmp/x.cfg", title_suffix="sleep 1",
         proctitle_risky=False,
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,

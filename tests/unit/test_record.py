@@ -17,6 +17,7 @@ def program(**changes):
         scan_for_process=True, proctitle_re="x", autostart=True, autorestart=True, maxrestarts=0,
         restart_delay=0.0, restart_delay_max=0.0, success_seconds=2.0, term_to_kill_seconds=8.0,
         inherit_env=True, email_alerts=(), directory="/srv", umask=None, stop_signal=15,
+        stdout_maxbytes=0, stdout_backups=10, stderr_maxbytes=0, stderr_backups=10,
         kill_descendants=True, env=(("SECRET", "hunter2-very-secret"),),
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
                               activityfile_limit=120.0),

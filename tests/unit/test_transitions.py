@@ -31,6 +31,7 @@ def program(**changes):
         autopid=True, scan_for_process=True, proctitle_re="web", autostart=True,
         autorestart=True, maxrestarts=0, restart_delay=0.0, restart_delay_max=60.0,
         success_seconds=2.0, term_to_kill_seconds=8.0, inherit_env=True, email_alerts=(),
+        stdout_maxbytes=0, stdout_backups=10, stderr_maxbytes=0, stderr_backups=10,
         directory="/", umask=None, stop_signal=15, kill_descendants=True, env=(),
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
                               activityfile_limit=120.0),

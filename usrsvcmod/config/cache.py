@@ -66,6 +66,8 @@ PROGRAM_SHAPE = {
     "restart_delay_max": _SECONDS, "success_seconds": _SECONDS,
     "term_to_kill_seconds": _SECONDS, "inherit_env": _BOOL, "email_alerts": _STRS,
     "directory": _STR, "umask": _OPT_INT, "stop_signal": _INT, "kill_descendants": _BOOL,
+    "stdout_maxbytes": _INT, "stdout_backups": _INT, "stderr_maxbytes": _INT,
+    "stderr_backups": _INT,
     "env": _ENV, "monitoring": lambda value: _fits(value, Monitoring, MONITORING_SHAPE),
     "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
 }
@@ -75,7 +77,7 @@ MAIN_SHAPE = {
     "reconcile_interval": _SECONDS, "monitor_interval": _SECONDS, "alert_interval": _SECONDS,
     "alert_timeout": _SECONDS, "smtp_host": _OPT_STR, "smtp_port": _INT,
     "smtp_security": _STR, "smtp_user": _OPT_STR, "smtp_password_file": _OPT_STR,
-    "email_from": _OPT_STR, "restart_on_change": _BOOL,
+    "email_from": _OPT_STR, "restart_on_change": _BOOL, "usrsvcd_log_maxbytes": _INT,
 }
 
 

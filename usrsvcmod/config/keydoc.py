@@ -56,6 +56,13 @@ PROGRAM = {
     "kill_descendants": "on `stop`, also end the program's descendants (a shell's children,"
                         " workers) still alive after it exits, so nothing keeps its port or"
                         " files",
+    "stdout_maxbytes": "rotate the stdout log once it is larger than this (512K, 100M, 2G;"
+                       " 0 = never), keeping no line twice and losing none where the"
+                       " filesystem can collapse a file's head (ext4, xfs)",
+    "stdout_backups": "how many rotated stdout logs to keep (LOG.1 newest ... LOG.N oldest;"
+                      " 0 = drop the rotated part)",
+    "stderr_maxbytes": "rotate the stderr log once it is larger than this (as stdout_maxbytes)",
+    "stderr_backups": "how many rotated stderr logs to keep (as stdout_backups)",
 }
 
 MONITOR = {
@@ -98,6 +105,8 @@ MAIN = {
                          " settings (`command`, environment, `directory`, `umask`, log files)"
                          " changed since their launch, as `usrsvc update` does; `False`:"
                          " changes wait for the program's next start, as in 1.5.13",
+    "usrsvcd_log_maxbytes": "rotate usrsvcd's own log files once larger than this (0 = never);"
+                            " usrsvcd keeps 5 of them (usrsvcd.log.1 ... .5)",
 }
 
 # What a default of None (or a number better said in words) means, per table.

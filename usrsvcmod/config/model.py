@@ -52,7 +52,8 @@ class Program(Record):
         "enabled", "autopid", "scan_for_process", "proctitle_re", "autostart",
         "autorestart", "maxrestarts", "restart_delay", "restart_delay_max",
         "success_seconds", "term_to_kill_seconds", "inherit_env", "email_alerts",
-        "directory", "umask", "stop_signal", "kill_descendants", "env",
+        "directory", "umask", "stop_signal", "kill_descendants", "stdout_maxbytes",
+        "stdout_backups", "stderr_maxbytes", "stderr_backups", "env",
         "monitoring", "source", "title_suffix", "proctitle_risky",
     )
 
@@ -67,7 +68,7 @@ class Main(Record):
         "path", "config_dir", "pidfile", "usrsvcd_stdout", "usrsvcd_stderr",
         "sendmail_path", "log_format", "reconcile_interval", "monitor_interval", "alert_interval",
         "alert_timeout", "smtp_host", "smtp_port", "smtp_security", "smtp_user",
-        "smtp_password_file", "email_from", "restart_on_change",
+        "smtp_password_file", "email_from", "restart_on_change", "usrsvcd_log_maxbytes",
     )
 
 

@@ -170,6 +170,30 @@ def choice(*options):
     return convert
 
 
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+
+
+def size(value, ctx=None):
+    """Bytes: a plain number, or one with K, M, G or T (powers of 1024; a
+    trailing B or iB is allowed: 512K, 100MB, 2GiB). 0 means off."""
+    text_value = value.strip().upper().replace(" ", "")
+    for suffix in ("IB", "B"):
+        if text_value.endswith(suffix) and text_value[:-len(suffix)][-1:] in "KMGT" \
+                and len(text_value) > len(suffix):
+            text_value = text_value[:-len(suffix)]
+            break
+    unit = text_value[-1:] if text_value[-1:] in _SIZE_UNITS else ""
+    number = text_value[:-1] if unit else text_value
+    try:
+        amount = float(number) if "." in number else int(number)
+    except ValueError:
+        amount = -1
+    if not number or amount != amount or amount < 0 or amount * _SIZE_UNITS[unit] > 2 ** 62:
+        raise ValueError("expected a size in bytes: a whole number, or one with K, M or G"
+                         " (e.g. 512K, 100M, 2G); 0 means off")
+    return int(amount * _SIZE_UNITS[unit])
+
+
 def port(value, ctx=None):
     return _number(value, int, 1, 65535)
 
@@ -240,6 +264,10 @@ PROGRAM_KEYS = {
     "umask": (umask, None),  # None: inherit the caller's
     "stop_signal": (signal_number, 15),
     "kill_descendants": (to_bool, True),
+    "stdout_maxbytes": (size, 0),  # 0: never rotated (1.5.13)
+    "stdout_backups": (integer(0, 1000), 10),
+    "stderr_maxbytes": (size, 0),
+    "stderr_backups": (integer(0, 1000), 10),
 }
 # Accepted spellings of a key (1.5.13's README says max_restarts).
 ALIASES = {"max_restarts": "maxrestarts"}
@@ -270,4 +298,5 @@ MAIN_KEYS = {
     "smtp_password_file": (expand_path, None),
     "email_from": (nonempty_text, None),
     "restart_on_change": (to_bool, False),
+    "usrsvcd_log_maxbytes": (size, 0),  # 0: never rotated
 }

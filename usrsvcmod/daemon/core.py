@@ -24,6 +24,7 @@ from . import events, notify, statefiles
 from .alerts import Alerter
 from .monitors import MonitorDuty
 from .program import ProgramState
+from .rotation import RotationDuty
 from .timers import Timers
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -55,6 +56,7 @@ class Daemon:
                                lookup=lambda name: self.config.programs.get(name))
         self.bus.sinks += [events.log_sink(log), self._alert_sink]
         self.duty = MonitorDuty(self)
+        self.rotation = RotationDuty(self)  # logs over their limit, checked on a timer
         self.running = False
         self.generation = 0
         self.status_timer = None
@@ -98,7 +100,9 @@ class Daemon:
     def launch(self, program, done, wanted):
         """Launch ``program`` at the end of this turn, with every other launch of
         the turn (their forks and execs overlap); then ``done(Launch or error,
-        log offsets)``, unless ``wanted()`` says it is no longer wanted."""
+        log offsets)``, unless ``wanted()`` says it is no longer wanted. Its logs
+        are rotated first if they outgrew their limits (off the loop)."""
+        self._guard(self.rotation.check, "log rotation of %s" % program.name, program)
         self.launches.append((program, done, wanted))
 
     def _flush_launches(self):
@@ -194,6 +198,7 @@ class Daemon:
         self._flush_launches()
         self._schedule_reconcile()
         self.duty.schedule()
+        self.rotation.schedule()
         self._publish_now()
         notify.notify("READY=1\nSTATUS=managing %d programs" % len(self.programs))
         try:
@@ -340,6 +345,7 @@ class Daemon:
             self._guard(state.sync, "sync of %s" % name, table)
         self.programs = collections.OrderedDict((n, self.programs[n]) for n in new.programs)
         self.duty.schedule()
+        self.rotation.schedule()
         self.log.event(None, "reloaded", "%d added, %d changed, %d removed"
                        % (len(added), len(changed), len(removed)))
         self._write_reload("ok", [])

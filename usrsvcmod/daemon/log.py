@@ -17,6 +17,7 @@ class EventLog:
         self.stdout_path = stdout_path
         self.stderr_path = stderr_path
         self.debug_enabled = debug
+        self._rotate_error = None  # the last failure to rotate our own log (said once)
         self.out = sys.stdout
         self.err = sys.stderr
         self.reopen()
@@ -28,7 +29,9 @@ class EventLog:
             if new is not None:
                 self._swap("out", new)
         if self.stderr_path == "stdout":
-            self.err = self.out
+            old, self.err = self.err, self.out
+            if old not in (sys.stdout, sys.stderr, self.out):  # the previous out, now unused
+                self._close(old)
         elif self.stderr_path:
             new = self._open(self.stderr_path, "usrsvcd_stderr")
             if new is not None:
@@ -51,10 +54,44 @@ class EventLog:
         old = getattr(self, which)
         setattr(self, which, new)
         if old not in (sys.stdout, sys.stderr, self.out, self.err):
+            self._close(old)
+
+    @staticmethod
+    def _close(stream):
+        try:
+            stream.close()
+        except OSError:
+            pass  # its last flush failed (a full disk): nothing more to do with it
+
+    def rotate_own(self, maxbytes, backups):
+        """Our own log files over ``maxbytes``: renamed to PATH.1 (older ones shifted,
+        ``backups`` kept) and reopened. We are their only writer, so nothing is lost."""
+        import os
+
+        from ..proc import rotate
+
+        rotated = []
+        for which, path in (("out", self.stdout_path), ("err", self.stderr_path)):
+            stream = getattr(self, which)
+            if not path or path == "stdout" or path in rotated or stream in (sys.stdout,
+                                                                              sys.stderr):
+                continue
             try:
-                old.close()
-            except OSError:
-                pass  # its last flush failed (a full disk): nothing more to do with it
+                if os.fstat(stream.fileno()).st_size <= maxbytes:
+                    continue
+                rotate.rename_rotate(path, backups)
+            except (OSError, ValueError) as err:
+                error = "cannot rotate %s: %s" % (path, getattr(err, "strerror", None) or err)
+                if error != getattr(self, "_rotate_error", None):  # once, not every tick
+                    self.error(None, "log_rotate_failed", error)
+                self._rotate_error = error
+                continue
+            rotated.append(path)
+        if rotated:
+            self._rotate_error = None
+            self.reopen()
+            self.event(None, "log_rotated", "%s renamed to .1 and reopened (%d kept)"
+                       % (" and ".join(rotated), backups))
 
     def _write(self, stream, program, event, reason, pid, extra):
         now = time.time()
