@@ -248,6 +248,8 @@ def run(argv, out=None, err=None):
         if opts.show:
             return frontend.show("usrsvc", opts.show, LOGS_USAGE if opts.show == "help"
                                  and opts.words[:1] == ["logs"] else USAGE, out)
+        if opts.force and not opts.rotate:
+            raise UsageError("--force goes with --rotate: usrsvc logs --rotate --force NAME|all")
         if opts.words[:1] == ["logs"] and opts.rotate:
             return _rotate_logs(opts, out, err)
         if opts.words[:1] == ["logs"]:
