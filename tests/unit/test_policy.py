@@ -13,9 +13,9 @@ def program(**changes):
         restart_delay=0.0, restart_delay_max=0.0, success_seconds=2.0, term_to_kill_seconds=8.0,
         inherit_env=True, email_alerts=(), directory="/tmp", umask=None, stop_signal=15,
         kill_descendants=True, env=(), source="/tmp/x.cfg", title_suffix="sleep 1",
-        proctitle_risky=False,
+        proctitle_risky=False, reload_signal=1, group=None,
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
-                              activityfile_limit=120.0))
+                              activityfile_limit=120.0, rss_scope="process"))
     values.update(changes)
     return Program(**values)
 

@@ -39,7 +39,7 @@ class Record:
 
 
 class Monitoring(Record):
-    __slots__ = ("monitor_after", "rss_limit", "activityfile", "activityfile_limit")
+    __slots__ = ("monitor_after", "rss_limit", "activityfile", "activityfile_limit", "rss_scope")
 
     @property
     def active(self):
@@ -53,7 +53,7 @@ class Program(Record):
         "autorestart", "maxrestarts", "restart_delay", "restart_delay_max",
         "success_seconds", "term_to_kill_seconds", "inherit_env", "email_alerts",
         "directory", "umask", "stop_signal", "kill_descendants", "env",
-        "monitoring", "source", "title_suffix", "proctitle_risky",
+        "monitoring", "source", "title_suffix", "proctitle_risky", "reload_signal", "group",
     )
 
     @property
