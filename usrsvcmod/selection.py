@@ -42,7 +42,9 @@ def select_programs(config, words, action):
 
     Each word is ``all``, ``@GROUP`` (the programs whose ``group`` key is
     GROUP), a shell-style pattern matched on program names (fnmatch, case
-    sensitive: ``web*``, ``worker-[12]``) or a plain program name. Mixing is
+    sensitive: ``web*``, ``worker-[12]``) or a plain program name (a word that
+    is exactly a program's name names that program, whatever its characters;
+    a program named ``all`` stays unreachable, as in 1.5.13). Mixing is
     fine (``@web api``); a program named twice is acted on once. Every word
     is checked before anything is done, so a typo never leaves a command
     half-applied: an unknown name raises ProgramUndefined (133) listing the
@@ -59,8 +61,8 @@ def select_programs(config, words, action):
     for word in words:
         for program, by_name in _expand(config, word, action):
             chosen.setdefault(program.name, (program, by_name))
-    several = len(words) > 1 or words[0] == "all" or words[0].startswith("@") \
-        or is_pattern(words[0])
+    several = len(words) > 1 or words[0] == "all" or (
+        words[0] not in config.programs and needs_all(words))
     for program, by_name in chosen.values():
         if by_name and not program.enabled and action in LAUNCHING and not several:
             raise ProgramDisabled("program %s is disabled (enabled = False); only stop and"
@@ -78,6 +80,8 @@ def _expand(config, word, action):
     programs = config.programs
     if word == "all":
         return [(p, False) for p in programs.values()]
+    if word in programs:  # a program may be named 'what?' or '@x': its name wins
+        return [(programs[word], True)]
     if word.startswith("@"):
         group = word[1:]
         found = [(p, False) for p in programs.values() if p.group == group and group]

@@ -111,3 +111,12 @@ def test_no_words_is_an_error():
 def test_needs_all_only_for_all_patterns_and_groups():
     assert not needs_all(["web", "api"])
     assert needs_all(["web", "all"]) and needs_all(["w*"]) and needs_all(["@web"])
+
+
+def test_a_name_that_looks_like_a_pattern_or_group_names_that_program():
+    odd = _Config(_Program("what?"), _Program("whats"), _Program("@x"), _Program("all"))
+    chosen = select_programs(odd, ["what?"], "stop")
+    assert [p.name for p in chosen.programs] == ["what?"] and not chosen.several
+    assert [p.name for p in select_programs(odd, ["@x"], "stop").programs] == ["@x"]
+    chosen = select_programs(odd, ["all"], "stop")  # all is all, as in 1.5.13
+    assert len(chosen.programs) == 4 and chosen.several
