@@ -284,10 +284,10 @@ def _init(opts, out, err):
     from .config import main_config_path
 
     path = starter.write(main_config_path(opts.config))
+    given = "" if opts.config is None else " --config " + printable(path)
     out.write("wrote %s (mode 0600) with one example program. Next:\n"
               "    usrsvc%s checkconfig\n    usrsvc%s start all\n%s\n"
-              % (printable(path), *(["" if opts.config is None else " --config " + printable(path)] * 2),
-                 starter.unit_hint()))
+              % (printable(path), given, given, starter.unit_hint()))
     return exitcodes.SUCCESS
 
 
