@@ -18,7 +18,8 @@ class Result:
 
     __slots__ = ("name", "state", "pid", "started_at", "uptime_s", "rss_kb", "cmdline",
                  "pidfile", "message", "code", "notes", "config_changed", "leftover_pids",
-                 "restarts", "last_exit", "reason", "next_retry", "stdout", "stderr")
+                 "restarts", "last_exit", "reason", "next_retry", "stdout", "stderr",
+                 "rss_tree", "stopped_pid")
 
     def __init__(self, program, state, info=None, message="", code=exitcodes.SUCCESS, notes=(),
                  found=None):
@@ -37,6 +38,9 @@ class Result:
         self.started_at = round(info.start_time, 2) if info else None
         self.uptime_s = round(max(0.0, time.time() - info.start_time), 1) if info else None
         self.rss_kb = procfs.rss_kb(info.pid) if info else None
+        # with its descendants (a master's workers): what the program costs in all
+        self.rss_tree = procfs.tree_rss_kb(info.pid) if info else None
+        self.stopped_pid = None  # the pid a stop ended (restart says which)
         self.cmdline = info.cmdline_text if info else None
 
     @property
@@ -48,13 +52,24 @@ class Result:
             "exit_code": self.code, "notes": self.notes}
 
 
+class NoProgress:
+    """Where actions report programs settling; the CLI gives a live one on a TTY."""
+
+    def phase(self, verb, programs):
+        """A batch of ``programs`` begins to be ``verb`` ("started", "stopped")."""
+
+    def settled(self, name, ok):
+        """Program ``name`` of the current phase is done (``ok``: as asked)."""
+
+
 class Session:
     """One command's view: the programs' runtime state and a shared process table."""
 
-    def __init__(self, state, lock_timeout=None):
+    def __init__(self, state, lock_timeout=None, progress=None):
         self.state = state
         self.lock_timeout = lock_timeout
         self.nofile = None  # the open-files limit services get, if ours was raised
+        self.progress = progress or NoProgress()
         self._table = None
 
     def table(self):
@@ -193,9 +208,11 @@ def _locked(session, programs, body):
             except TryAgain as err:
                 results[program.name] = Result(program, "unknown", None, err.message,
                                                exitcodes.TRY_AGAIN)
+                session.progress.settled(program.name, False)
             except OSError as err:  # e.g. EMFILE despite the slices (see _parallel)
                 results[program.name] = Result(program, "unknown", None, _lock_error(err),
                                                exitcodes.FAILURE)
+                session.progress.settled(program.name, False)
         for result in body([p for p in programs if p in held]):
             results[result.name] = result
     finally:
@@ -276,6 +293,7 @@ def start(session, programs, parallel=False, user=True):
                 session.state.clear_stopped(program.name)
         return _start_batch(session, held)
 
+    session.progress.phase("started", programs)
     if parallel:
         return _parallel(session, programs, body, _preload_start)
     return [r for p in programs for r in _locked(session, [p], body)]
@@ -315,7 +333,10 @@ def _start_batch(session, programs):
                                   exitcodes.code_for(launch), notes[program.name]))
         else:
             settlings.append(settle.Settling(launch, offsets[program.name]))
-    settle.settle_all(settlings)
+    for result in results:  # settled before any wait: running, disabled, refused, exec failed
+        session.progress.settled(result.name, result.ok)
+    settle.settle_all(settlings, on_done=lambda item: session.progress.settled(
+        item.program.name, not item.error))
     spawn.reap([item.launch.middle for item in settlings if item.launch.middle], block=True)
     session.forget_table()
     _end_leftovers(settlings)
@@ -378,6 +399,7 @@ def _end_leftovers(settlings):
 
 def stop(session, programs, parallel=False, user=True):
     """Stop each program (stop signal, then SIGKILL, then leftover descendants)."""
+    session.progress.phase("stopped", programs)
     if parallel:
         return _parallel(session, programs, lambda held: _stop_batch(session, held, user),
                          _preload_common)
@@ -399,6 +421,7 @@ def _stop_batch(session, programs, user):
             continue
         if not found.pid:
             results.append(Result(program, "stopped", None, "not running", notes=found.notes))
+            session.progress.settled(program.name, True)
             continue
         descendants = ()
         if program.kill_descendants:
@@ -407,7 +430,7 @@ def _stop_batch(session, programs, user):
         targets.append(kill.StopTarget(program, found.info, program.stop_signal,
                                        program.term_to_kill_seconds, descendants))
         targets[-1].found = found
-    kill.stop_many(targets)
+    kill.stop_many(targets, on_done=lambda t: session.progress.settled(t.key.name, not t.error))
     session.forget_table()
     for target in targets:
         program, found = target.key, target.found
@@ -425,17 +448,104 @@ def _stop_batch(session, programs, user):
                                   + _leftovers(found, held=False), notes=found.notes))
             continue
         how = "SIGKILL after %gs" % program.term_to_kill_seconds if target.killed else "stop signal"
-        extra = ", %d descendant(s) ended" % len(target.descendants) if target.descendants else ""
+        ended = len(target.signalled)  # not those that exited with it on their own
+        extra = ", %d descendant%s ended" % (ended, "s" if ended > 1 else "") if ended else ""
         results.append(Result(program, "stopped", None, "stopped pid %d (%s%s)"
                               % (target.info.pid, how, extra), notes=found.notes))
+        results[-1].stopped_pid = target.info.pid
     return results
 
 
 def restart(session, programs, parallel=False):
+    """stop, then start what stopped; each result says which pid went and which came."""
     stopped = {r.name: r for r in stop(session, programs, parallel)}
     again = [p for p in programs if stopped[p.name].ok]
     started = {r.name: r for r in start(session, again, parallel)}
+    for name, result in started.items():
+        result.stopped_pid = stopped[name].stopped_pid
+        if result.ok and result.pid:
+            before = stopped[name].message
+            before = "was not running" if before == "not running" else before
+            result.message = "%s, %s pid %d" % (
+                before, "started" if result.message == "started" else result.message,
+                result.pid)
     return [started.get(p.name, stopped[p.name]) for p in programs]
+
+
+def try_restart(session, programs, parallel=False):
+    """Restart the programs that are running (systemctl's try-restart); leave the others
+    alone, as success. A program that stops in between is restarted all the same."""
+    results, running = {}, []
+    for program in programs:
+        found = session.find(program)
+        if found.pid:
+            running.append(program)
+        else:
+            results[program.name] = Result(program, "stopped", None, "not running, left alone",
+                                           notes=found.notes, found=found)
+    for result in restart(session, running, parallel):
+        results[result.name] = result
+    return [results[p.name] for p in programs]
+
+
+def send_signal(session, programs, signum=None):
+    """Send ``signum`` (None: each program's reload_signal) to each program's process,
+    as found by the identity rule, under the program's lock; not running is a
+    failure (exit 1). Only the main process gets it: a master (nginx, gunicorn)
+    passes it on to its workers as it sees fit."""
+    def body(held):
+        results = []
+        for program in held:
+            found = session.find_and_repair(program)
+            sig = program.reload_signal if signum is None else signum
+            if not found.pid:
+                results.append(Result(program, "stopped", None, "not running", exitcodes.FAILURE,
+                                      found.notes, found))
+                continue
+            error = _signal_one(found.info, sig)
+            if error:
+                results.append(Result(program, "running", found.info, error, exitcodes.FAILURE,
+                                      found.notes, found))
+            else:
+                results.append(Result(program, "running", found.info, "sent %s to pid %d"
+                                      % (signal_name(sig), found.pid), notes=found.notes,
+                                      found=found))
+        return results
+
+    return [r for p in programs for r in _locked(session, [p], body)]
+
+
+def signal_name(number):
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "signal %d" % number
+
+
+def _signal_one(info, sig):
+    """None once sent to exactly ``info`` (a pidfd, opened and then checked to be the
+    process that started at info.start_time: no pid-reuse race); else why not."""
+    import signal
+
+    try:
+        fd = os.pidfd_open(info.pid)
+    except ProcessLookupError:
+        return "pid %d exited before the signal could be sent" % info.pid
+    except OSError as err:
+        return "cannot signal pid %d: %s" % (info.pid, err.strerror)
+    try:
+        if not procfs.alive(info.pid, info.start_time):
+            return "pid %d exited before the signal could be sent" % info.pid
+        signal.pidfd_send_signal(fd, sig)
+    except ProcessLookupError:
+        return "pid %d exited before the signal could be sent" % info.pid
+    except OSError as err:
+        return "cannot signal pid %d: %s" % (info.pid, err.strerror)
+    finally:
+        os.close(fd)
+    return None
 
 
 def update(session, programs, parallel=False):
@@ -462,5 +572,6 @@ def update(session, programs, parallel=False):
     return [results[p.name] for p in programs]
 
 
-__all__ = ["Result", "Session", "status", "start", "stop", "restart", "update",
+__all__ = ["Result", "Session", "status", "start", "stop", "restart", "update", "try_restart",
+           "send_signal",
            "LaunchError", "PermissionProblem", "ProgramDisabled"]

@@ -10,30 +10,38 @@ from . import exitcodes, frontend
 from .errors import UsrsvcError
 from .escape import one_line, printable
 
-ACTIONS = ("start", "stop", "restart", "status", "update", "checkconfig", "logs")
-USAGE = """Usage: usrsvc [options] start|stop|restart|status|update NAME|all
+ACTIONS = ("start", "stop", "restart", "status", "update", "checkconfig", "logs", "signal",
+           "reload", "try-restart", "pid", "init")
+USAGE = """Usage: usrsvc [options] start|stop|restart|status|update|try-restart|reload|pid NAME...
+       usrsvc [options] signal NAME... SIGNAL
+       usrsvc [options] logs [NAME...] [-n N] [-f] [--stdout|--stderr] [--since DURATION]
+       usrsvc [options] logs --rotate [--force] NAME...
        usrsvc [options] checkconfig [--keys]
+       usrsvc [options] init
        usrsvc completion bash|zsh|fish
-       usrsvc [options] logs [NAME|all] [-n N] [-f] [--stdout|--stderr] [--since DURATION]
-       usrsvc [options] logs --rotate [--force] NAME...|all
 
-Start, stop, restart or show the status of a program defined in the config,
-or of every program with "all". Programs started here are not our children:
-they keep running whatever happens to usrsvc or usrsvcd. "update" restarts
-the running programs whose command, environment, directory, umask or log
-files were edited since they were started (alone: every program).
+Start, stop, restart or show the status of programs defined in the config.
+NAME is a program's name, several names, a shell pattern ('web*', quoted),
+@GROUP (the programs with group = GROUP) or all. Programs started here are
+not our children: they keep running whatever happens to usrsvc or usrsvcd.
+"update" restarts the running programs whose command, environment,
+directory, umask or log files were edited since they were started (alone:
+every program). "try-restart" restarts only the programs that are running.
+"signal" sends SIGNAL (HUP, SIGHUP or 1...) to each program's process;
+"reload" sends its reload_signal (HUP unless set). "pid" prints the pid
+(exit 1 if not running).
 
 "checkconfig" validates the whole config, lists its programs and warns about
 what would fail at start (exit 0, or 130 if the config is invalid); with
 --keys it prints every config key instead: default, accepted values, meaning.
-"completion SHELL" prints a completion script, e.g.
+"init" writes a commented starter config with one example program (never over
+an existing file). "completion SHELL" prints a completion script, e.g.
   usrsvc completion bash > ~/.local/share/bash-completion/completions/usrsvc
 
 "logs" shows the last lines of programs' log files; -f follows them (see
-"usrsvc logs --help").
-
-"logs --rotate" rotates the programs' logs that outgrew stdout_maxbytes or
-stderr_maxbytes, as usrsvcd does (--force: every log, whatever its size).
+"usrsvc logs --help"). "logs --rotate" rotates the programs' logs that
+outgrew stdout_maxbytes or stderr_maxbytes, as usrsvcd does (--force: every
+log, whatever its size).
 
 Options:
   -c, --config PATH     main config file (default: $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
@@ -132,9 +140,11 @@ def _fmt_rss(kb):
 
 def _line(result):
     if result.pid:
-        text = "%s: %s, pid %d, uptime %s, rss %s: %s" % (
-            result.name, result.message, result.pid, _fmt_uptime(result.uptime_s),
-            _fmt_rss(result.rss_kb), one_line(result.cmdline))
+        named = result.message.endswith("pid %d" % result.pid)  # restart: "..., started pid N"
+        text = "%s: %s%s, uptime %s, rss %s, tree %s: %s" % (
+            result.name, result.message, "" if named else ", pid %d" % result.pid,
+            _fmt_uptime(result.uptime_s), _fmt_rss(result.rss_kb), _fmt_rss(result.rss_tree),
+            one_line(result.cmdline))
     else:
         text = "%s: %s" % (result.name, result.message)
     extra = _daemon_facts(result)
@@ -174,27 +184,60 @@ def _exit_text(last_exit):
                                       " (core dumped)" if last_exit.get("core") else "")
 
 
-def _table(results):
-    rows = [("NAME", "STATE", "PID", "UPTIME", "RSS", "COMMAND")]
+RESULT_WIDTH = 72  # a longer (or multi-line) result is cut in the table and given in full below
+
+
+def _table(results, action="status", width=None):
+    """One table; the command line, last, cut to ``width`` columns (None: not cut).
+
+    ``status`` shows uptime and memory and, below the table, the messages that
+    say more than the STATE column; any other action shows what it did in a
+    RESULT column instead (below only what does not fit there), and leaves out
+    the columns no row fills (``stop all``: no pid, no command)."""
+    status = action == "status"
+    heads = ("NAME", "STATE", "PID", "UPTIME", "RSS", "TREE") if status else \
+        ("NAME", "STATE", "PID", "RESULT")
+    rows, below = [], []
     for r in results:
-        rows.append((r.name, r.state.upper(), str(r.pid or "-"), _fmt_uptime(r.uptime_s),
-                     _fmt_rss(r.rss_kb), one_line(r.cmdline) or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5]
-             for row in rows]
-    for r in results:
-        if r.message and r.message not in ("running", "not running"):
-            lines.append("%s: %s" % (r.name, r.message))
+        first = (r.message or "").split("\n", 1)[0]
+        if status:
+            row = (r.name, r.state.upper(), str(r.pid or "-"), _fmt_uptime(r.uptime_s),
+                   _fmt_rss(r.rss_kb), _fmt_rss(r.rss_tree))
+            if r.message and r.message not in ("running", "not running"):
+                below.append("%s: %s" % (r.name, r.message))
+        else:
+            cell = first if len(first) <= RESULT_WIDTH else first[:RESULT_WIDTH - 3] + "..."
+            row = (r.name, r.state.upper(), str(r.pid or "-"), one_line(cell) or "-")
+            if cell != r.message:
+                below.append("%s: %s" % (r.name, r.message))
+        rows.append(row + (one_line(r.cmdline) or "-",))
         facts = _daemon_facts(r)
         if facts:
-            lines.append("%s: %s" % (r.name, "; ".join(facts)))
-    return "\n".join(line.rstrip() for line in lines)
+            below.append("%s: %s" % (r.name, "; ".join(facts)))
+    rows.insert(0, heads + ("COMMAND",))
+    keep = [i for i in range(len(rows[0]))
+            if status or i < 2 or any(row[i] != "-" for row in rows[1:])]
+    rows = [[row[i] for i in keep] for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(keep) - 1)]
+    lines = []
+    for row in rows:
+        head = "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  "
+        lines.append((head + _cut(row[-1], width and width - len(head))).rstrip())
+    return "\n".join(lines + below)
 
 
-def render(results, as_json, several, logs=False):
+def _cut(text, width):
+    from .progress import cut
+
+    return cut(text, max(width, 12)) if width is not None else text
+
+
+def render(results, as_json, several, action="status", width=None, logs=False):
     """JSON (escaped by json), or text with every control character that came
-    from a process or a file escaped (see escape). ``logs``: one program's
-    log files on a line of their own (status; the table stays as narrow)."""
+    from a process or a file escaped (see escape). ``width``: the terminal's, to
+    cut the table's command lines (JSON and one-line output keep them whole).
+    ``logs``: one program's log files on a line of their own (status; the
+    table stays as narrow)."""
     if as_json:
         import json
 
@@ -204,7 +247,7 @@ def render(results, as_json, several, logs=False):
         for note in r.notes:
             out.append("%s: note: %s" % (r.name, note))
     if several:
-        out.append(_table(results))
+        out.append(_table(results, action, width))
     else:
         out.extend(_line(r) + (_log_paths(r) if logs else "") for r in results)
     return printable("\n".join(out))
@@ -216,25 +259,6 @@ def exit_code(results):
     if not codes:
         return exitcodes.SUCCESS
     return codes.pop() if len(codes) == 1 else exitcodes.FAILURE
-
-
-def _select(config, name, action):
-    from .errors import ProgramDisabled, ProgramUndefined
-
-    if name == "all":
-        programs = list(config.programs.values())
-        if action in ("start", "restart", "update"):
-            return [p for p in programs if p.enabled], True
-        return programs, True
-    program = config.programs.get(name)
-    if program is None:
-        from .config.loader import unknown_program
-
-        raise ProgramUndefined(unknown_program(config, name))
-    if not program.enabled and action in ("start", "restart", "update"):
-        raise ProgramDisabled("program %s is disabled (enabled = False); only stop and status"
-                              " are allowed" % name)
-    return [program], False
 
 
 def run(argv, out=None, err=None):
@@ -262,23 +286,31 @@ def run(argv, out=None, err=None):
             return _completion(opts, out)
         if opts.keys and opts.words != ["checkconfig"]:
             raise UsageError("--keys goes with checkconfig: usrsvc checkconfig --keys")
-        if opts.words[:1] == ["checkconfig"]:
-            if len(opts.words) != 1:
-                raise UsageError("checkconfig takes no program name (it checks the whole config)")
-            return _checkconfig(opts, out, err)
         if opts.rotate or opts.force:
             raise UsageError("--rotate and --force go with the logs action: usrsvc logs --rotate"
                              " [--force] NAME|all")
-        if len(opts.words) != 2:
+        if opts.words[:1] in (["checkconfig"], ["init"]):
+            if len(opts.words) != 1:
+                raise UsageError("%s takes no program name" % opts.words[0])
+            return (_checkconfig if opts.words[0] == "checkconfig" else _init)(opts, out, err)
+        if not opts.words:
             raise UsageError("expected an action and a program name (or all)")
-        action, name = opts.words
+        action, names, signum = opts.words[0], opts.words[1:], None
         if action not in ACTIONS:
             raise InvalidAction("invalid action %r; expected one of: %s" % (action, ", ".join(ACTIONS)))
-        return _act(opts, action, name, out, err)
+        if action == "signal":
+            if len(names) < 2:
+                raise UsageError("signal expects the program name(s), then the signal:"
+                                 " usrsvc signal NAME HUP")
+            signum = _signal_arg(names.pop())
+        if not names:
+            raise UsageError("expected a program name after %s (or several, 'PATTERN*',"
+                             " @GROUP or all)" % action)
+        return _act(opts, action, names, out, err, signum)
     except UsrsvcError as error:
         return frontend.report("usrsvc", error, err, LOGS_USAGE if "logs" in argv else USAGE)
     except KeyboardInterrupt:
-        err.write("usrsvc: interrupted\n")
+        err.write("\nusrsvc: interrupted\n")
         return exitcodes.FAILURE
 
 
@@ -297,6 +329,30 @@ def _completion(opts, out):
     if len(opts.words) != 2 or opts.words[1] not in completion.SHELLS:
         raise UsageError("completion expects a shell: %s" % "|".join(completion.SHELLS))
     out.write(completion.script(opts.words[1]))
+    return exitcodes.SUCCESS
+
+
+def _signal_arg(word):
+    """A signal number from HUP, SIGHUP, sighup or 1; UsrsvcError (exit 1) otherwise."""
+    from .config.spec import signal_number
+
+    try:
+        return signal_number(word)
+    except ValueError:
+        raise UsrsvcError("unknown signal %r: give a name (HUP, SIGUSR1, term) or a number"
+                         " (see kill -l)" % word) from None
+
+
+def _init(opts, out, err):
+    """Write a commented starter config (never over an existing file)."""
+    from . import starter
+    from .config import main_config_path
+
+    path = starter.write(main_config_path(opts.config))
+    given = "" if opts.config is None else " --config " + printable(path)
+    out.write("wrote %s (mode 0600) with one example program. Next:\n"
+              "    usrsvc%s checkconfig\n    usrsvc%s start all\n%s\n"
+              % (printable(path), given, given, starter.unit_hint()))
     return exitcodes.SUCCESS
 
 
@@ -328,18 +384,18 @@ def _rotate_logs(opts, out, err):
     from .errors import ConfigError, UsageError
     from .state import RuntimeState
 
+    from .selection import needs_all, select_programs
+
     names = opts.words[1:]
     if not names:
         raise UsageError("logs --rotate needs program names or all")
     path = main_config_path(opts.config)
     try:
-        config = cached(path, None if "all" in names else set(names), RuntimeState(path))
+        config = cached(path, None if needs_all(names) else set(names), RuntimeState(path))
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
     frontend.warn("usrsvc", config.warnings, err)
-    programs = []
-    for name in dict.fromkeys(names):
-        programs.extend(p for p in _select(config, name, "logs")[0] if p not in programs)
+    programs = select_programs(config, names, "logs").programs
     session = _rotation_session(config.main.path, opts.lock_timeout)
     results = rotation.rotate_logs(session, programs, force=opts.force)
     if opts.json:
@@ -360,35 +416,95 @@ def _rotation_session(config_path, lock_timeout):
     return Session(RuntimeState(config_path), lock_timeout)
 
 
-def _act(opts, action, name, out, err):
+def _act(opts, action, names, out, err, signum=None):
     from . import actions
     from .config import cached, main_config_path
     from .errors import ConfigError
+    from .selection import needs_all, select_programs
     from .state import RuntimeState
 
     path = main_config_path(opts.config)
     state = RuntimeState(path)  # status only reads it (launch records)
     try:  # the validated config is remembered in the runtime state directory
-        config = cached(path, None if name == "all" else {name}, state)
+        config = cached(path, None if needs_all(names) else set(names), state)
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
     frontend.warn("usrsvc", config.warnings, err)
-    programs, several = _select(config, name, action)
+    chosen = select_programs(config, names, action)
+    programs, several = chosen.programs, chosen.several
     if config.main.path != path:
         state = RuntimeState(config.main.path)
     session = actions.Session(state, opts.lock_timeout)
-    if action != "status":  # a lock and a pidfd or two per program; the services keep the usual
+    if action in ("status", "pid"):
+        results = actions.status(session, programs, health=several)
+        if action == "pid":
+            return _pids(results, opts.json, several, out, err)
+    else:  # a lock and a pidfd or two per program; the services keep the usual
         from .proc import fdlimit
 
         session.nofile = fdlimit.raise_soft()
-    if action == "status":
-        results = actions.status(session, programs, health=several)
-    else:
-        results = getattr(actions, action)(session, programs, parallel=opts.parallel)
-    text = render(results, opts.json, several, logs=action == "status")
+        results = _run_action(opts, session, action, programs, several, out, signum)
+    text = render(results, opts.json, several, action, _width(out) if several else None,
+                  logs=action == "status")
     if text:
         out.write(text + "\n")
     return exit_code(results)
+
+
+def _width(out):
+    import os
+
+    from .progress import terminal_width
+
+    return terminal_width(out, os.environ)
+
+
+def _run_action(opts, session, action, programs, several, out, signum):
+    """The action itself, with the progress line on a terminal for several programs."""
+    from . import actions
+
+    if action in ("signal", "reload"):
+        return actions.send_signal(session, programs, signum)
+    progress = _progress(opts, out) if several and action in ("start", "stop", "restart") else None
+    if progress is not None:
+        session.progress = progress
+    try:
+        return getattr(actions, action.replace("-", "_"))(session, programs,
+                                                          parallel=opts.parallel)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _progress(opts, out):
+    """A Progress when ``out`` is a terminal that can redraw a line, else None."""
+    import os
+
+    if opts.json or os.environ.get("TERM") in (None, "", "dumb"):
+        return None
+    try:
+        if not out.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    from .progress import Progress
+
+    return Progress(out, _width(out))
+
+
+def _pids(results, as_json, several, out, err):
+    """``pid``: the pid alone on stdout (NAME PID lines for several); a program that
+    is not running is said on stderr and makes the exit code 1."""
+    if as_json:
+        import json
+
+        out.write(json.dumps([{"name": r.name, "pid": r.pid} for r in results], indent=2) + "\n")
+    for r in results:
+        if r.pid and not as_json:
+            out.write("%s %d\n" % (printable(r.name), r.pid) if several else "%d\n" % r.pid)
+        elif not r.pid:
+            err.write("usrsvc: %s: %s\n" % (printable(r.name), printable(r.message)))
+    return exitcodes.SUCCESS if all(r.pid for r in results) else exitcodes.FAILURE
 
 
 def main():
@@ -479,17 +595,6 @@ def _logs_option(opts, arg, args):
     return True
 
 
-def _select_names(config, names, action):
-    """The programs named (each NAME or all, in order, once each) and whether
-    several were asked for."""
-    chosen, several = {}, len(names) > 1
-    for name in names:
-        programs, many = _select(config, name, action)
-        several = several or many
-        chosen.update((p.name, p) for p in programs)
-    return list(chosen.values()), several
-
-
 def _logs(opts, out, err):
     """``usrsvc logs``: read (and with -f follow) log files; print; exit code."""
     import os
@@ -500,16 +605,19 @@ def _logs(opts, out, err):
     from .errors import ConfigError
     from .state import RuntimeState
 
+    from .selection import needs_all, select_programs
+
     want = opts.logs or LogOptions()
     names = opts.words[1:] or ["all"]
     path = main_config_path(opts.config)
     state = RuntimeState(path)
     try:
-        config = cached(path, None if "all" in names else set(names), state)
+        config = cached(path, None if needs_all(names) else set(names), state)
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
     frontend.warn("usrsvc", config.warnings, err)
-    programs, several = _select_names(config, names, "logs")
+    chosen = select_programs(config, names, "logs")
+    programs, several = chosen.programs, chosen.several
     if config.main.path != path:
         state = RuntimeState(config.main.path)
     files, problems = logs.files_of(programs, tuple(s for s in logs.STREAMS

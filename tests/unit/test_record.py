@@ -20,8 +20,9 @@ def program(**changes):
         stdout_maxbytes=0, stdout_backups=10, stderr_maxbytes=0, stderr_backups=10,
         kill_descendants=True, env=(("SECRET", "hunter2-very-secret"),),
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
-                              activityfile_limit=120.0),
-        source="/tmp/usrsvc.cfg", title_suffix="/srv/web --port 80", proctitle_risky=False)
+                              activityfile_limit=120.0, rss_scope="process"),
+        source="/tmp/usrsvc.cfg", title_suffix="/srv/web --port 80", proctitle_risky=False,
+        reload_signal=1, group=None)
     values.update(changes)
     return Program(**values)
 

@@ -34,8 +34,9 @@ def program(**changes):
         stdout_maxbytes=0, stdout_backups=10, stderr_maxbytes=0, stderr_backups=10,
         directory="/", umask=None, stop_signal=15, kill_descendants=True, env=(),
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
-                              activityfile_limit=120.0),
-        source="/x.cfg", title_suffix="web --serve", proctitle_risky=False)
+                              activityfile_limit=120.0, rss_scope="process"),
+        source="/x.cfg", title_suffix="web --serve", proctitle_risky=False,
+        reload_signal=1, group=None)
     values.update(changes)
     return Program(**values)
 

@@ -55,7 +55,7 @@ _STRS = _tuple_of(_STR)
 _ENV = _tuple_of(lambda item: type(item) is tuple and len(item) == 2
                  and _STR(item[0]) and _STR(item[1]))
 MONITORING_SHAPE = {"monitor_after": _SECONDS, "rss_limit": _INT, "activityfile": _OPT_STR,
-                    "activityfile_limit": _SECONDS}
+                    "activityfile_limit": _SECONDS, "rss_scope": _STR}
 # the type of every field as the loader makes it (a test keeps these tables
 # in step with the model's slots)
 PROGRAM_SHAPE = {
@@ -70,6 +70,7 @@ PROGRAM_SHAPE = {
     "stderr_backups": _INT,
     "env": _ENV, "monitoring": lambda value: _fits(value, Monitoring, MONITORING_SHAPE),
     "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
+    "reload_signal": _INT, "group": _OPT_STR,
 }
 MAIN_SHAPE = {
     "path": _STR, "config_dir": _OPT_STR, "pidfile": _OPT_STR, "usrsvcd_stdout": _OPT_STR,

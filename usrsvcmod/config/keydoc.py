@@ -63,6 +63,10 @@ PROGRAM = {
                       " 0 = drop the rotated part)",
     "stderr_maxbytes": "rotate the stderr log once it is larger than this (as stdout_maxbytes)",
     "stderr_backups": "how many rotated stderr logs to keep (as stdout_backups)",
+    "reload_signal": "the signal `usrsvc reload NAME` sends to the program to make it re-read"
+                     " its config or reopen its logs (a name such as HUP or USR2, or a number)",
+    "group": "a group the program belongs to: `usrsvc restart @GROUP` acts on every program"
+             " of that group",
 }
 
 MONITOR = {
@@ -75,6 +79,8 @@ MONITOR = {
     "activityfile": "file or directory whose modification time must move at least every"
                     " `activityfile_limit` seconds; a missing file is a breach",
     "activityfile_limit": "seconds allowed between two changes of `activityfile`",
+    "rss_scope": "what rss_limit measures: `process` (the main process only, as 1.5.13) or"
+                 " `tree` (the main process and all its descendants, e.g. a master's workers)",
 }
 
 MAIN = {

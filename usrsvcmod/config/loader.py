@@ -497,8 +497,9 @@ def _missing_main(path):
         source = "it is the default, $HOME/usrsvc.cfg: neither --config nor $USRSVC_CONFIG is set"
     else:
         source = "--config names it"
-    return ("%s: config file not found (looked here because %s). Create it with at least"
-            " one program, for example:\n"
+    return ("%s: config file not found (looked here because %s). Run `usrsvc init` to"
+            " write a commented starter there (`usrsvc --config PATH init` for another"
+            " path), or create it with at least one program, for example:\n"
             "      [Program:NAME]\n"
             "      command = /full/path/to/program --its --arguments\n"
             "      pidfile = ~/run/NAME.pid\n"

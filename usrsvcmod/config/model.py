@@ -39,7 +39,7 @@ class Record:
 
 
 class Monitoring(Record):
-    __slots__ = ("monitor_after", "rss_limit", "activityfile", "activityfile_limit")
+    __slots__ = ("monitor_after", "rss_limit", "activityfile", "activityfile_limit", "rss_scope")
 
     @property
     def active(self):
@@ -54,7 +54,7 @@ class Program(Record):
         "success_seconds", "term_to_kill_seconds", "inherit_env", "email_alerts",
         "directory", "umask", "stop_signal", "kill_descendants", "stdout_maxbytes",
         "stdout_backups", "stderr_maxbytes", "stderr_backups", "env",
-        "monitoring", "source", "title_suffix", "proctitle_risky",
+        "monitoring", "source", "title_suffix", "proctitle_risky", "reload_signal", "group",
     )
 
     @property

@@ -151,6 +151,19 @@ def signal_number(value, ctx=None):
     return int(sig)
 
 
+def group_name(value, ctx=None):
+    """The NAME of ``group = NAME`` (``usrsvc restart @NAME``): one word a shell
+    passes through unquoted, so no white space, pattern characters or '@'."""
+    name = value.strip()
+    if not name:
+        raise ValueError("expected a group name, e.g. web")
+    bad = next((c for c in name if c.isspace() or c in "*?[]@,'\"\\" or _is_control(c)), None)
+    if bad is not None:
+        raise ValueError("expected a group name of letters, digits, '-', '_' or '.'"
+                         " (found %r)" % bad)
+    return name
+
+
 def addresses(value, ctx=None):
     items = value if isinstance(value, list) else value.split(",")
     found = tuple(a.strip() for a in items if a.strip())
@@ -268,6 +281,8 @@ PROGRAM_KEYS = {
     "stdout_backups": (integer(0, 1000), 10),
     "stderr_maxbytes": (size, 0),
     "stderr_backups": (integer(0, 1000), 10),
+    "reload_signal": (signal_number, 1),
+    "group": (group_name, None),
 }
 # Accepted spellings of a key (1.5.13's README says max_restarts).
 ALIASES = {"max_restarts": "maxrestarts"}
@@ -277,6 +292,7 @@ MONITOR_KEYS = {
     "rss_limit": (integer(0), 0),
     "activityfile": (expand_path, None),
     "activityfile_limit": (positive_seconds, 120.0),
+    "rss_scope": (choice("process", "tree"), "process"),
 }
 MONITOR_SECTIONS = ("Monitoring", "Monitor")
 

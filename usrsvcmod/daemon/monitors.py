@@ -1,4 +1,5 @@
-"""Monitors: rss_limit and activityfile, checked after ``monitor_after`` seconds.
+"""Monitors: rss_limit (of the process or, rss_scope = tree, its whole tree) and
+activityfile, checked after ``monitor_after`` seconds.
 
 Each check runs in a worker thread so a hung filesystem (an activity file
 on a dead NFS mount) never stalls the loop or another program's checks;
@@ -16,9 +17,11 @@ def breach(program, pid, now=None):
     monitoring = program.monitoring
     now = time.time() if now is None else now
     if monitoring.rss_limit:
-        rss = procfs.rss_kb(pid)
+        tree = monitoring.rss_scope == "tree"  # the process and its descendants (workers)
+        rss = procfs.tree_rss_kb(pid) if tree else procfs.rss_kb(pid)
         if rss is not None and rss > monitoring.rss_limit:
-            return "rss_limit: RSS %d KiB > limit %d KiB" % (rss, monitoring.rss_limit)
+            return "rss_limit: RSS %s%d KiB > limit %d KiB" % (
+                "of the process tree " if tree else "", rss, monitoring.rss_limit)
     if monitoring.activityfile:
         try:
             age = now - os.stat(monitoring.activityfile).st_mtime

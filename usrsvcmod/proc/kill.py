@@ -30,6 +30,7 @@ class Stopping:
         self.kill_wait = kill_wait
         self.descendants = list(descendants)
         self.killed = False  # SIGKILL was needed for the main process
+        self.signalled = []  # descendants still alive after the main one: we ended them
         self.error = None
         self.found = None  # the caller's identity.Found, if any
         self.main = None  # Watched of the main process
@@ -103,6 +104,7 @@ class Stopping:
             try:
                 if self.send(watched, self.stop_signal):
                     self._pending[watched] = [now + self.grace, False]
+                    self.signalled.append(watched.pid)
                     continue
             except PermissionError:
                 pass
@@ -122,9 +124,12 @@ class Stopping:
 StopTarget = Stopping
 
 
-def stop_many(targets, clock=time.monotonic):
-    """Drive every Stopping to its end in one wait loop. Returns the targets."""
+def stop_many(targets, clock=time.monotonic, on_done=None):
+    """Drive every Stopping to its end in one wait loop. Returns the targets.
+
+    ``on_done(target)`` is called once as each target finishes (progress)."""
     watcher = ExitWatcher()
+    reported = set()
     try:
         now = clock()
         for target in targets:
@@ -133,6 +138,11 @@ def stop_many(targets, clock=time.monotonic):
             now = clock()
             for target in targets:
                 target.tick(now)
+            if on_done is not None:
+                for target in targets:
+                    if target.done and id(target) not in reported:
+                        reported.add(id(target))
+                        on_done(target)
             waiting = [t for t in targets if not t.done]
             if not waiting:
                 break

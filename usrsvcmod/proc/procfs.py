@@ -117,6 +117,24 @@ def rss_kb(pid):
         return None
 
 
+def tree_rss_kb(pid):
+    """RSS in KiB of ``pid`` and every live descendant, summed (pages they share
+    count once per process, as ``ps`` adds them up); None if ``pid`` is gone.
+    Read down the tree through /proc/PID/task/*/children: no scan."""
+    total = rss_kb(pid)
+    if total is None:
+        return None
+    queue, seen = children(pid), {pid}
+    while queue:
+        child = queue.pop()
+        if child in seen:
+            continue
+        seen.add(child)
+        total += rss_kb(child) or 0  # gone meanwhile, or a zombie (no pages)
+        queue.extend(children(child))
+    return total
+
+
 def alive(pid, start_time):
     """True when ``pid`` still is the process that started at ``start_time``."""
     info = read(pid)

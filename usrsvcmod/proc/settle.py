@@ -248,14 +248,22 @@ def _suggest(info, bare=False):
     return " (set %s to find it by its title as well)" % line
 
 
-def settle_all(settlings, clock=time.monotonic):
-    """Drive every Settling to its end in one wait loop (the CLI's way)."""
+def settle_all(settlings, clock=time.monotonic, on_done=None):
+    """Drive every Settling to its end in one wait loop (the CLI's way).
+
+    ``on_done(item)`` is called once as each item settles (progress)."""
     watcher = ExitWatcher()
     table = TableOnce()
+    reported = set()
     try:
         for item in settlings:
             item.watch(watcher)
         while True:
+            if on_done is not None:
+                for item in settlings:
+                    if item.done and id(item) not in reported:
+                        reported.add(id(item))
+                        on_done(item)
             open_items = [s for s in settlings if not s.done]
             if not open_items:
                 break
@@ -266,7 +274,7 @@ def settle_all(settlings, clock=time.monotonic):
                     item.expire(table)
             open_items = [s for s in open_items if not s.done]
             if not open_items:
-                break
+                continue  # the top of the loop reports them and ends
             nearest = min(s.deadline for s in open_items)
             for watched in watcher.wait(max(0.0, nearest - clock())):
                 if watched.key is not None and not watched.key.done and watched is watched.key.tracked:
