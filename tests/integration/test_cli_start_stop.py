@@ -67,7 +67,9 @@ def test_pidfile_holds_the_live_pid_and_stop_removes_it(env):
     assert "stopped pid %d" % pid in stopped.stdout
     assert wait_for(lambda: not alive(pid), timeout=5)
     assert not os.path.exists(pidfile)
-    assert env.run("status", "svc", check=1).stdout.strip() == "svc: not running (stopped with usrsvc stop)"
+    status = env.run("status", "svc", check=1).stdout.splitlines()
+    assert status[0] == "svc: not running (stopped with usrsvc stop)"
+    assert status[1:] == ["  log: %s/logs/svc.log (stdout and stderr)" % env.home]
 
 
 def test_service_survives_sigkill_of_the_session_that_started_it(env):
