@@ -6,13 +6,41 @@ PID_MAX = 4194304  # Linux's ceiling for /proc/sys/kernel/pid_max
 
 
 def read(path):
-    """(pid, mtime, None) or (None, None, reason) for a missing or garbage pidfile."""
+    """(pid, mtime, None) or (None, None, reason) for a missing or garbage pidfile.
+
+    Read through its checked directory (paths.open_dir, never made here): a
+    directory reached through another user's symlink, or theirs, is not read
+    from (another user's file there could name any pid)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        dir_fd, name = _open_parent(path)
+    except FileNotFoundError:
+        return None, None, "no pidfile"
+    except OSError as err:  # paths.Refused among them: strerror says why
+        return None, None, "pidfile %s unreadable: %s" % (path, err.strerror or err)
+    try:
+        return _read_at(dir_fd, name, path)
+    finally:
+        os.close(dir_fd)
+
+
+def _open_parent(path):
+    """(fd of the pidfile's checked directory, the pidfile's name in it), for reading
+    or removing: the directory is never made (OSError when it is missing)."""
+    from . import paths
+
+    directory, name = os.path.split(os.path.abspath(path))
+    return paths.open_dir(directory), name
+
+
+def _read_at(dir_fd, name, path):
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=dir_fd)
     except FileNotFoundError:
         return None, None, "no pidfile"
     except OSError as err:
-        return None, None, "pidfile %s unreadable: %s" % (path, _why_unreadable(path, err))
+        return None, None, "pidfile %s unreadable: %s" % (path, _why_unreadable(dir_fd, name,
+                                                                                   err))
     try:
         st = os.fstat(fd)
         if not _regular(st):
@@ -33,14 +61,21 @@ def read(path):
 
 def trusted(path):
     """A pidfile only we can have written: ours, written by nobody else, in a
-    directory where nobody else can replace it (sticky, or not writable by others)."""
+    directory where nobody else can replace it (sticky, or not writable by
+    others), reached without another user's directory or symlink on the way."""
     import stat
 
     try:
-        st = os.lstat(path)
-        parent = os.stat(os.path.dirname(path) or ".")
+        dir_fd, name = _open_parent(path)
     except OSError:
         return False
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        parent = os.fstat(dir_fd)
+    except OSError:
+        return False
+    finally:
+        os.close(dir_fd)
     if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
         return False
     if parent.st_mode & 0o022 and not parent.st_mode & stat.S_ISVTX:
@@ -54,14 +89,14 @@ def _regular(st):
     return stat.S_ISREG(st.st_mode)
 
 
-def _why_unreadable(path, err):
+def _why_unreadable(dir_fd, name, err):
     """strerror, or for the symlink O_NOFOLLOW refused, whose it is (not followed)."""
     import errno
 
     if err.errno != errno.ELOOP:
         return err.strerror
     try:
-        st = os.lstat(path)
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except OSError:
         return err.strerror
     from . import paths
@@ -152,12 +187,38 @@ def remove(path, expected_pid=None):
     Never what another user owns (planted in a shared directory: not ours to
     remove, even for root), never a directory. With ``expected_pid``, only
     if the file still holds that pid, so a concurrent writer's new pid is not
-    thrown away, and never what could not be read.
+    thrown away, and never what could not be read. Everything goes through
+    the checked directory's descriptor (paths.open_dir, never made here): in
+    a directory reached through another user's symlink, or theirs, nothing
+    is removed (it could be any directory of root's, with a file of that name).
     """
+    try:
+        dir_fd, name = _open_parent(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # no directory, so no pidfile
+    except OSError as err:
+        return _left_by_directory(path, err)
+    try:
+        return _remove_at(dir_fd, name, path, expected_pid)
+    finally:
+        os.close(dir_fd)
+
+
+def _left_by_directory(path, err):
+    """The note for a pidfile left because its directory was refused (or unreadable)."""
+    from . import paths
+
+    note = "left pidfile %s in place: %s" % (path, err.strerror or err)
+    if isinstance(err, paths.Refused):
+        note += ". Fix: " + err.fix.format(key="pidfile")
+    return note
+
+
+def _remove_at(dir_fd, name, path, expected_pid):
     import stat
 
     try:
-        st = os.lstat(path)
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as err:
@@ -173,14 +234,14 @@ def remove(path, expected_pid=None):
         if not stat.S_ISREG(st.st_mode):  # a symlink is not read through: its pid is unknown
             return "left pidfile %s in place: it is %s, not read, so not removed" % (
                 path, _kind(st))
-        pid, _, reason = read(path)
+        pid, _, reason = _read_at(dir_fd, name, path)
         if pid is None and "unreadable" in reason:
             return "left pidfile %s in place: it could not be read (%s), so it was not removed" % (
                 path, reason.split("unreadable: ", 1)[-1])
         if pid is not None and pid != expected_pid:
             return None  # a newer pid, written meanwhile
     try:
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
     except OSError as err:
