@@ -19,6 +19,8 @@ _ITEM = re.compile(r"^(\s*)(- |\d+\. )")
 def escape(text):
     """Roff-safe text: backslashes, and a leading dot or quote a line could start with."""
     text = text.replace("\\", "\\e")
+    if not text.isascii():  # groff reads bytes: a character beyond ASCII by its code point
+        text = "".join(c if c.isascii() else "\\[u%04X]" % ord(c) for c in text)
     return text
 
 
