@@ -5,20 +5,23 @@ Through sendmail (``sendmail_path``, or found as 1.5.13 does: /usr/sbin,
 is logged, never fatal. A flapping program gets at most one mail per
 ``alert_interval``; what was held back is summed up in the next mail (or
 in a summary when the interval ends).
+
+The email package, getpass and shutil are imported when a mail is made (on
+the first alert), not at start: a daemon that never sends one would hold
+them (about 1.5 MB with what they import) for nothing.
 """
 
-import getpass
 import os
-import shutil
 import socket
 import threading
 import time
-from email.message import EmailMessage
 
 
 def find_sendmail(setting):
     if setting and setting != "auto":
         return setting if os.access(setting, os.X_OK) else None
+    import shutil
+
     for candidate in ("/usr/sbin/sendmail", "/usr/bin/sendmail"):
         if os.access(candidate, os.X_OK):
             return candidate
@@ -68,6 +71,9 @@ class Alerter:
                              % (self.main.alert_interval, "\n".join("  - " + s for s in held)))
 
     def _message(self, program, subject, body):
+        import getpass
+        from email.message import EmailMessage
+
         message = EmailMessage()
         sender = self.main.email_from or "%s@%s" % (getpass.getuser(), socket.gethostname())
         message["From"] = sender
