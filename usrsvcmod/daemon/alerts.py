@@ -12,15 +12,16 @@ a ``usrsvcd restart`` neither forgets a pending summary nor mails again
 what the old daemon already sent: the new daemon loads it at start. Every
 change happens on the loop (alert, flush, restore); the send threads only
 send.
+
+The email package, getpass and shutil are imported when a mail is made (on
+the first alert), not at start: a daemon that never sends one would hold
+them (about 1.5 MB with what they import) for nothing.
 """
 
-import getpass
 import os
-import shutil
 import socket
 import threading
 import time
-from email.message import EmailMessage
 
 STORE_NAME = "usrsvcd.alerts"
 HELD_MAX = 50  # alerts listed in one summary; the rest are counted
@@ -29,6 +30,8 @@ HELD_MAX = 50  # alerts listed in one summary; the rest are counted
 def find_sendmail(setting):
     if setting and setting != "auto":
         return setting if os.access(setting, os.X_OK) else None
+    import shutil
+
     for candidate in ("/usr/sbin/sendmail", "/usr/bin/sendmail"):
         if os.access(candidate, os.X_OK):
             return candidate
@@ -188,6 +191,9 @@ class Alerter:
         from email.utils import formatdate, make_msgid, parseaddr
 
         from ..escape import one_line, printable
+
+        import getpass
+        from email.message import EmailMessage
 
         message = EmailMessage()
         sender = self.main.email_from or "%s@%s" % (getpass.getuser(), socket.gethostname())

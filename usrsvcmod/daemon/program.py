@@ -406,6 +406,7 @@ class ProgramState:
         item, self.settling = self.settling, None
         self._cancel()
         self.w.watcher.discard(item.tracked)
+        item.tracked = None  # its key is item: a cycle that only a full gc pass would free
         if item.error:
             self._unlock()
             self.start_failed(item.error, item.leftover)

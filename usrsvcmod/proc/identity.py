@@ -124,7 +124,12 @@ class ProcessTable:
         me = os.getpid()
         attrs = ["pid", "ppid", "uids", "cmdline", "create_time", "status"]
         for proc in psutil.process_iter(attrs):
+            # psutil keeps a Process for every pid on the machine between calls
+            # (process_iter's cache); its ``info`` (command line and all) is ours,
+            # read once here: left on it, a long-lived usrsvcd would hold a copy
+            # of every process's (about 0.6 KB each) until that process exits
             data = proc.info
+            del proc.info
             uids = data["uids"]
             if uids is None or not uids.real == uids.effective == uids.saved == uid or data["pid"] == me:
                 continue
