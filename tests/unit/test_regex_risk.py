@@ -167,6 +167,8 @@ ADVERSARIAL = [
     (r"\s+$", lambda n: " " * (n - 1) + "x"),
     (r"(.*)\1x", lambda n: "a" * n),
     (r"(?m)^a.*b.*c", lambda n: ("a\n" * n)[:n]),
+    (r"\w*\w*\w*!", lambda n: "a" * n),  # 9 s at 630 characters
+    (r"[a-z]+[0-9a-z]+!", lambda n: "a" * n),
 ]
 
 
