@@ -134,3 +134,73 @@ def test_usrsvcd_still_restarts_a_crashed_program_promptly(env, daemon):
     os.kill(second, signal.SIGKILL)
     assert new_pid(env, "web", second, timeout=15), daemon.text()  # still prompt
     assert daemon.text().count("did not finish") >= 1  # said (once: notes are not repeated)
+
+
+# --- an ordinary proctitle_re whose work grows as a power of the command line --------------------
+
+SLOW_TITLE = r"python.*manage\.py.*runserver"  # not flagged: each .* may stop at any of its words
+
+
+def _long_line(env):
+    """A process of this user whose 34 KB command line almost matches SLOW_TITLE (what
+    anyone who can pass arguments to one of the user's workers can make): searched in the
+    calling process, it takes hours (each 'python' x each 'manage.py' x the rest of the line)."""
+    argv = [sys.executable, "-c", "import time; time.sleep(120)", env.token]
+    proc = env.spawn(argv + ["python", "manage.py"] * 2000)
+
+    def execed():
+        with open("/proc/%d/cmdline" % proc.pid, "rb") as handle:
+            return handle.read().count(b"manage.py") == 2000
+
+    assert wait_for(execed)
+    return proc
+
+
+def test_status_is_bounded_on_a_long_line_that_almost_matches_an_ordinary_pattern(env):
+    # the program's own command line is long enough that this pattern is never searched
+    # in-process on it (see titlematch.STEPS): the bounded search must still find it
+    web = env.service("--tag", "python-manage.py-runserver-" + "x" * 300)
+    env.write(env.program("web", web, proctitle_re=SLOW_TITLE)
+              + env.program("idle", env.service("--tag", "idle"), proctitle_re=SLOW_TITLE + "-idle"))
+    proc = _long_line(env)
+    checked = env.run("checkconfig", check=0)
+    assert "backtrack" not in checked.stderr  # an ordinary pattern: no scary warning
+    started = time.monotonic()
+    result = env.run("status", "idle", timeout=120, check=1)  # not running: a scan found none
+    # generous: the child doing the search is stopped after half a second per command line
+    # (searched in usrsvc itself, this took 20 s and more before)
+    assert time.monotonic() - started < 20, "status hung on the regex"
+    assert "did not finish" in result.stdout and "[Program:idle]" in result.stdout
+    assert "pid %d" % proc.pid in result.stdout and "begin it with ^" in result.stdout  # the fix
+    started = time.monotonic()
+    env.run("status", "all", timeout=120, check=1)  # two scans: 40 s and more before
+    assert time.monotonic() - started < 20, "status all hung on the regex"
+    running = env.spawn(web)  # started by hand: no launch record, no pidfile
+    found = env.run("status", "web", check=0)  # found by a scan
+    assert "found pid %d by scan" % running.pid in found.stdout
+    os.makedirs(os.path.join(env.home, "run"), exist_ok=True)
+    with open(os.path.join(env.home, "run", "web.pid"), "w") as handle:
+        handle.write("%d\n" % running.pid)
+    by_pidfile = env.run("status", "web", check=0)  # its pidfile checked against the pattern
+    assert str(running.pid) in by_pidfile.stdout and "by scan" not in by_pidfile.stdout
+
+
+def test_usrsvcd_restarts_promptly_while_a_long_line_almost_matches(env, daemon):
+    env.write("[Main]\nreconcile_interval = 0.5\n"
+              + env.program("slow", env.service("--tag", "slow"), proctitle_re=SLOW_TITLE,
+                            autostart="false")  # managed (restarted if seen to die), not launched
+              + env.program("web", env.service("--tag", "web")))
+    proc = _long_line(env)
+    os.makedirs(os.path.join(env.home, "run"), exist_ok=True)
+    with open(os.path.join(env.home, "run", "slow.pid"), "w") as handle:
+        handle.write("%d\n" % proc.pid)  # every pass checks this pid's command line
+    daemon.start()
+    first = new_pid(env, "web", None)
+    assert first
+    daemon.wait_logged("did not finish", timeout=30)  # the loop is matching the long line
+    os.kill(first, signal.SIGKILL)
+    second = new_pid(env, "web", first, timeout=15)
+    assert second, daemon.text()
+    time.sleep(2)  # several reconcile passes, each matching the long line again
+    os.kill(second, signal.SIGKILL)
+    assert new_pid(env, "web", second, timeout=15), daemon.text()  # still prompt

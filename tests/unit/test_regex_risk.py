@@ -9,7 +9,7 @@ import pytest
 
 from usrsvcmod.config import load
 from usrsvcmod.config.proctitle import default_proctitle_re
-from usrsvcmod.config.regex_risk import risk
+from usrsvcmod.config.regex_risk import growth, risk
 from usrsvcmod.proc import titlematch
 from usrsvcmod.proc.procfs import ProcInfo
 
@@ -117,3 +117,102 @@ def test_a_pattern_inherited_from_defaults_names_the_defaults_section(tmp_path):
     config = load(path)
     assert config.programs["slow"].proctitle_risky
     assert any("[DefaultSettings:d] proctitle_re" in w for w in config.warnings)
+
+
+# --- ordinary patterns whose work grows as a power of the command line's length ---------------
+
+@pytest.mark.parametrize("pattern, power", [
+    (r"python.*manage\.py.*runserver", 3),  # each start x each end of each .*
+    (r".*x.*y.*z", 4), (r"^java .*Main$", 1), (r"\Aabc", 0), (r"gunicorn: master", 1),
+    (r"(?m)^a.*b", 2),  # ^ matches after any newline, and an argument may hold one
+    (r"(.*)\1x", 3),  # a back-reference compares up to n characters
+    (r"^web(-\d)?$", 0), (r"^a.*?b.*+c", 2), (r"(?=.*x)y", 2),
+])
+def test_growth_counts_the_powers_of_the_line_length(pattern, power):
+    assert growth(pattern)[0] == power
+
+
+def test_default_patterns_are_linear():
+    pattern, _ = default_proctitle_re(("/srv/web", "--port", "80"), "/srv/web --port 80", False)
+    assert growth(pattern) == (1, 2.0)  # one start each, ^ or one separator
+
+
+def test_alternatives_and_counted_repeats_multiply_the_factor():
+    assert growth(r"^(web|worker)x") == (0, 2.0)
+    assert growth(r"^\d{2,5}")[1] == 4 * 5
+    assert growth(r"^(?:ab|cd)(?:ab|cd)(?:ab|cd)")[1] == 8
+    assert growth(r"^(?:ab|cd)" * 2000)[1] == 1e300  # saturates instead of overflowing
+
+
+def _longest_in_process(program, make):
+    """The longest text of ``make(n)`` titlematch would search in-process, alone."""
+    low, high = 0, titlematch.CAP
+    while low < high:
+        middle = (low + high + 1) // 2
+        if titlematch._here(program, [make(middle)]):
+            low = middle
+        else:
+            high = middle - 1
+    return make(low)
+
+
+# Lines that almost match, the worst shapes found (seconds in-process on 1-2 KB before).
+ADVERSARIAL = [
+    (r".*x.*y.*z", lambda n: ("xy" * n)[:n]),  # 30 s at 1 KB
+    (r"a.*b.*c.*d", lambda n: ("abc" * n)[:n]),  # 4 s at 1 KB
+    (r"python.*manage\.py.*runserver", lambda n: ("python manage.py " * n)[:n]),
+    (r".*gunicorn.*myapp", lambda n: ("gunicorn " * n)[:n]),
+    (r"a.*b", lambda n: "a" * n),  # 0.7 s at 32 KB
+    (r"\w+\d", lambda n: "a" * n),  # the slowest step measured
+    (r"\s+$", lambda n: " " * (n - 1) + "x"),
+    (r"(.*)\1x", lambda n: "a" * n),
+    (r"(?m)^a.*b.*c", lambda n: ("a\n" * n)[:n]),
+    (r"\w*\w*\w*!", lambda n: "a" * n),  # 9 s at 630 characters
+    (r"[a-z]+[0-9a-z]+!", lambda n: "a" * n),
+]
+
+
+@pytest.mark.parametrize("pattern, make", ADVERSARIAL, ids=[p for p, _ in ADVERSARIAL])
+def test_what_is_searched_in_process_is_fast_at_its_worst(pattern, make):
+    import re
+
+    text = _longest_in_process(_Program(pattern, False), make)
+    compiled = re.compile(pattern)
+    started = time.monotonic()
+    assert compiled.search(text) is None
+    # generous: a few milliseconds expected (the estimate allows STEPS steps); a rule that
+    # let every line of 1-2 KB through would take seconds to hours here
+    assert time.monotonic() - started < 0.5, (pattern, len(text))
+
+
+def test_a_linear_pattern_is_searched_in_process_at_any_length(monkeypatch):
+    def no_fork():
+        raise AssertionError("forked for a linear pattern")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    long_line = "java -cp " + "x" * (2 * titlematch.CAP) + " Main"
+    for pattern in (r"^java .*Main$", r"gunicorn: master", r"(?:^|[\s/])Main$"):
+        matched, notes = titlematch.search(_Program(pattern, False), [_info(1, long_line)])
+        assert notes == [] and bool(matched) == (pattern != r"gunicorn: master")
+
+
+def test_a_lookup_searches_in_process_only_up_to_its_share_of_steps():
+    program = _Program(r".*x.*y.*z", False)
+    texts = ["xy" * 15] * 200 + ["xy"]
+    here = titlematch._here(program, texts)
+    assert 200 in here  # the shortest first
+    assert 1 < len(here) < 200  # the lines beyond the share go to the child
+
+
+def test_an_ordinary_pattern_on_a_long_line_that_almost_matches_is_no_match_with_a_note():
+    attack = "python3 -c pass " + "python manage.py " * 2000
+    infos = [_info(31, "python3 manage.py runserver"), _info(32, attack),
+             _info(33, "/srv/venv/bin/python " + "x" * 500 + " manage.py runserver 0:8000")]
+    program = _Program(r"python.*manage\.py.*runserver", False)
+    started = time.monotonic()
+    matched, notes = titlematch.search(program, infos)
+    assert time.monotonic() - started < 20  # generous: hours in-process
+    assert [i.pid for i in matched] == [31, 33]  # the long one matched by the child
+    (note,) = notes
+    assert "[Program:slow]" in note and "pid 32" in note and "did not finish" in note
+    assert "begin it with ^" in note and "checkconfig" not in note  # no config warning to follow
