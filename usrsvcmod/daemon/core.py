@@ -29,6 +29,7 @@ from .timers import Timers
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STATUS_DELAY = 0.2  # seconds: usrsvcd.status trails events by at most this
+TRIM_BATCH = 32  # launches in one turn after which the heap is given back once all settle
 
 
 class Daemon:
@@ -62,6 +63,7 @@ class Daemon:
         self.status_timer = None
         self.published = -1  # bus.count at the last snapshot
         self.launches = []  # (program, done, wanted) asked for during this turn
+        self.trim_pending = False  # a big batch of launches left a high heap: give it back
         self.middles = []  # first children of launches, still to be reaped
         self.programs = collections.OrderedDict(
             (name, ProgramState(program, self)) for name, program in config.programs.items())
@@ -110,6 +112,7 @@ class Daemon:
             batch, self.launches = [item for item in self.launches if item[2]()], []
             offsets = [spawn.log_offsets(program) for program, _, _ in batch]
             outcomes = spawn.launch_many([program for program, _, _ in batch], nofile=self.nofile)
+            self.trim_pending = self.trim_pending or len(batch) >= TRIM_BATCH
             for (program, done, _), offset, (_, outcome) in zip(batch, offsets, outcomes):
                 if getattr(outcome, "middle", None):
                     self.middles.append(outcome.middle)
@@ -405,3 +408,20 @@ class Daemon:
         self.status_timer = None
         self.published = self.bus.count
         statefiles.write_status(self._state_writer, events.snapshot(self.config.files, self.programs))
+        if self.trim_pending and not any(p.state == "starting" for p in self.programs.values()):
+            self.trim_pending = False
+            _malloc_trim()
+
+
+def _malloc_trim():
+    """Give the C heap's free pages back to the system (glibc's malloc_trim). After
+    a batch of launches (the first pass over a thousand programs, a mass crash)
+    the heap stays at its high-water mark although the memory is free again;
+    an idle daemon should not hold it. Elsewhere (musl) there is none: no harm."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
