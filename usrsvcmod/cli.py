@@ -152,10 +152,24 @@ def _line(result):
 
 
 def _log_paths(result):
-    """"\n  log: PATH (stdout and stderr)", or both files on one line."""
+    """"\n  log: PATH (stdout and stderr)", or both files on one line; with a
+    logger, what it is and whether it runs."""
+    if result.logger:
+        return _logger_paths(result)
     if result.stderr == result.stdout:
         return "\n  log: %s (stdout and stderr)" % one_line(result.stdout)
     return "\n  logs: %s (stdout), %s (stderr)" % (one_line(result.stdout), one_line(result.stderr))
+
+
+def _logger_paths(result):
+    logger = result.logger
+    streams = "stdout and stderr" if result.stderr == result.stdout else "stdout"
+    text = "\n  logger: %s%s: %s (reads its %s)" % (
+        logger["state"], ", pid %d" % logger["pid"] if logger["pid"] else "",
+        one_line(logger["command"]), streams)
+    if result.stderr != result.stdout:
+        text += "\n  stderr log: %s" % one_line(result.stderr)
+    return text + "\n  logger's own messages: %s" % one_line(result.stdout)
 
 
 def _daemon_facts(result):
