@@ -636,6 +636,11 @@ def _logs(opts, out, err):
         state = RuntimeState(config.main.path)
     files, problems = logs.files_of(programs, tuple(s for s in logs.STREAMS
                                                     if s in want.streams or not want.streams))
+    told = logs.logger_notes(programs, want.streams or logs.STREAMS)
+    for note in told:
+        err.write("usrsvc: %s\n" % printable(note))
+    if told and not files and not problems:
+        return exitcodes.SUCCESS  # nothing of ours to show: said where it goes
     count = want.lines if want.lines is not None or want.since is not None else 20
     now = time.time()
     since = None if want.since is None else now - want.since

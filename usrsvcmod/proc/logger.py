@@ -111,10 +111,11 @@ def find(state, program):
     return info
 
 
-def start(state, program, nofile=None, clock=None):
+def start(state, program, nofile=None, clock=None, window=WINDOW):
     """Launch the logger unless it runs (the caller holds the program's lock);
     returns (ProcInfo, started?). LaunchError (exit 137) when it cannot be
-    executed or dies within WINDOW seconds, with its last words."""
+    executed or dies within ``window`` seconds, with its last words (usrsvcd
+    passes 0: it never blocks its loop, and sees a quick death by pidfd)."""
     import time
 
     from . import record, spawn
@@ -143,7 +144,7 @@ def start(state, program, nofile=None, clock=None):
                           **err.fields) from None
     if launch.middle:
         spawn.reap([launch.middle], block=True)
-    info = _survives(launch, clock)
+    info = _survives(launch, clock, window)
     if info is None:
         raise LaunchError(_died(program, launch, offsets), pid=launch.pid)
     state.write_record(program.name, record.make(logger, info, launch.start_time, launch.sid,
@@ -151,13 +152,13 @@ def start(state, program, nofile=None, clock=None):
     return info, True
 
 
-def _survives(launch, clock):
-    """The launched logger's ProcInfo if it is alive WINDOW seconds on, else None."""
+def _survives(launch, clock, window):
+    """The launched logger's ProcInfo if it is alive ``window`` seconds on, else None."""
     import time
 
     from . import procfs
 
-    deadline = clock() + WINDOW
+    deadline = clock() + window
     while True:
         info = procfs.read(launch.pid)
         if info is None or info.zombie:
@@ -230,7 +231,8 @@ def stop(state, program):
     if target.error:
         return info.pid, "logger pid %d: %s" % (info.pid, target.error)
     state.clear_record(program.name, KIND)
-    note = "stopped its logger, pid %d" % info.pid
+    note = "stopped its logger, pid %d%s" % (
+        info.pid, " (SIGKILL after %gs)" % program.term_to_kill_seconds if target.killed else "")
     if left:
         note += " (%d bytes it had not read in %gs were left in the pipe)" % (left, DRAIN)
     return info.pid, note
