@@ -326,9 +326,11 @@ def _start_batch(session, programs):
                                   exitcodes.PROGRAM_DISABLED))
             continue
         found = session.find_and_repair(program)
-        if found.pid:
-            results.append(Result(program, "running", found.info, "already running" + _changed(found),
-                                  notes=found.notes, found=found))
+        if found.pid:  # its logger may have died meanwhile (no usrsvcd): start it again
+            failed = _start_logger(session, program, found.notes)
+            results.append(failed or _with_logger(session, program, Result(
+                program, "running", found.info, "already running" + _changed(found),
+                notes=found.notes, found=found)))
             continue
         refused = _unsafe_pidfile(program)
         if refused is not None:

@@ -103,3 +103,24 @@ def test_usrsvcd_restarts_a_killed_logger_and_no_line_is_lost(env, daemon):  # n
     assert wait_for(lambda: lines_in(out) >= LINES, timeout=120), lines_in(out)
     assert numbers(out) == list(range(1, LINES + 1))
     assert "logger_exited" in daemon.text()
+
+
+def test_a_separate_stderr_keeps_its_file_and_start_revives_a_dead_logger(env):
+    out, err = os.path.join(env.home, "out.log"), os.path.join(env.home, "logs", "w.err")
+    logger = "%s %s %s %s" % (sys.executable, LOGGER, env.token, out)
+    command = "echo to-stdout; echo to-stderr >&2; exec %s" % env.service()
+    env.write(env.program("w", command, useshell="True", stderr=err, logger=logger))
+    env.run("start", "w", check=0)
+    assert wait_for(lambda: lines_in(out) >= 1)
+    with open(out) as handle:
+        assert handle.readline() == "to-stdout\n", open(out).read()
+    with open(err) as handle:
+        assert handle.read().startswith("to-stderr\n")
+    first = status(env)["logger"]["pid"]
+    os.kill(first, signal.SIGKILL)
+    assert wait_for(lambda: status(env)["logger"]["state"] == "stopped")
+    again = env.run("start", "w", check=0)
+    assert "already running" in again.stdout and "started its logger" in again.stdout
+    assert status(env)["logger"]["pid"] not in (None, first)
+    env.run("stop", "w", check=0)
+    assert not pids_with(env.token)
