@@ -53,7 +53,7 @@ def test_a_dead_logger_comes_back_at_once_and_only_quick_deaths_back_off():
     watch = LoggerWatch(Owner(restart_delay_max=5.0))
     assert watch.delay() == 0.0
     delays = []
-    for failures in range(1, 6):
+    for failures in range(1, 7):
         watch.failures = failures
         delays.append(watch.delay())
-    assert delays == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert delays == [0.0, 1.0, 2.0, 4.0, 5.0, 5.0]

@@ -4,8 +4,8 @@ A small companion of one ProgramState: the logger's pidfd, and its
 restarts. A dead logger is started again at once, since its service may be
 blocked on a full pipe meanwhile (no line is lost, but none is written
 either); only a logger that dies within QUICK seconds of its launch counts
-as a failure, and repeated failures back off as programs do (1 s, doubling,
-up to restart_delay_max). The logger is kept while its program is enabled,
+as a failure, and repeated failures back off as programs do (the first one
+is restarted at once, then 1 s, doubling, up to restart_delay_max). The logger is kept while its program is enabled,
 not stopped with ``usrsvc stop``, and managed or running.
 """
 
@@ -76,9 +76,11 @@ class LoggerWatch:
             self.later(self.delay())
 
     def delay(self):
-        if not self.failures:
+        """0 for a logger that ran, and for the first quick death too (an operator's
+        kill right after a restart is not a crash loop); then 1 s, doubling."""
+        if self.failures <= 1:
             return 0.0
-        return min(2.0 ** (self.failures - 1), self.owner.program.restart_delay_max)
+        return min(2.0 ** (self.failures - 2), self.owner.program.restart_delay_max)
 
     def later(self, delay):
         self.w.cancel(self.timer)
