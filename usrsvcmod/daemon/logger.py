@@ -11,7 +11,7 @@ not stopped with ``usrsvc stop``, and managed or running.
 
 import os
 
-from ..errors import TryAgain, UnsafePathError, PermissionProblem, UsrsvcError
+from ..errors import PermissionProblem, TryAgain, UnsafePathError, UsrsvcError
 
 QUICK = 1.0  # seconds: a logger dying sooner after its launch is failing, not crashed
 BUSY_RETRY = 1.0
