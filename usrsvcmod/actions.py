@@ -19,7 +19,7 @@ class Result:
     __slots__ = ("name", "state", "pid", "started_at", "uptime_s", "rss_kb", "cmdline",
                  "pidfile", "message", "code", "notes", "config_changed", "leftover_pids",
                  "restarts", "last_exit", "reason", "next_retry", "stdout", "stderr",
-                 "rss_tree", "stopped_pid")
+                 "rss_tree", "stopped_pid", "logger")
 
     def __init__(self, program, state, info=None, message="", code=exitcodes.SUCCESS, notes=(),
                  found=None):
@@ -42,6 +42,8 @@ class Result:
         self.rss_tree = procfs.tree_rss_kb(info.pid) if info else None
         self.stopped_pid = None  # the pid a stop ended (restart says which)
         self.cmdline = info.cmdline_text if info else None
+        # {"command", "pid", "state"} of its logger (logger = COMMAND), else None
+        self.logger = None
 
     @property
     def ok(self):
@@ -134,8 +136,22 @@ def status(session, programs, health=False):
             result = Result(program, "stopped", None, message, exitcodes.FAILURE, found.notes, found)
         if view is not None:
             with_daemon(result, view.get(program.name))
+        _with_logger(session, program, result)
         results.append(result)
     return results
+
+
+def _with_logger(session, program, result, info=None):
+    """Say where a program with ``logger`` sends its output, and if its logger runs."""
+    if not program.logger or session.state is None:
+        return result
+    if info is None:
+        from .proc import logger
+
+        info = logger.find(session.state, program)
+    result.logger = {"command": program.logger, "pid": info.pid if info else None,
+                     "state": "running" if info else "stopped"}
+    return result
 
 
 class DaemonView:
@@ -300,7 +316,7 @@ def start(session, programs, parallel=False, user=True):
 
 
 def _start_batch(session, programs):
-    from .proc import settle, spawn
+    from .proc import logger, settle, spawn
 
     spawn.become_subreaper()
     results, settlings, todo, offsets, notes, ending = [], [], [], {}, {}, []
@@ -310,9 +326,11 @@ def _start_batch(session, programs):
                                   exitcodes.PROGRAM_DISABLED))
             continue
         found = session.find_and_repair(program)
-        if found.pid:
-            results.append(Result(program, "running", found.info, "already running" + _changed(found),
-                                  notes=found.notes, found=found))
+        if found.pid:  # its logger may have died meanwhile (no usrsvcd): start it again
+            failed = _start_logger(session, program, found.notes)
+            results.append(failed or _with_logger(session, program, Result(
+                program, "running", found.info, "already running" + _changed(found),
+                notes=found.notes, found=found)))
             continue
         refused = _unsafe_pidfile(program)
         if refused is not None:
@@ -322,12 +340,17 @@ def _start_batch(session, programs):
         if found.leftovers:
             ending.append((program, found))
         notes[program.name] = found.notes
+        failed = _start_logger(session, program, found.notes)
+        if failed is not None:
+            results.append(failed)
+            continue
         todo.append(program)
     for program, found in _end_descendants(session, ending):
         notes[program.name].append("ended %s first" % _leftovers(found, held=False))
     for program in todo:
         offsets[program.name] = spawn.log_offsets(program)
-    for program, launch in spawn.launch_many(todo, nofile=session.nofile):
+    streams = logger.service_streams(session.state)
+    for program, launch in spawn.launch_many(todo, nofile=session.nofile, streams=streams):
         if isinstance(launch, UsrsvcError):
             results.append(Result(program, "failed", None, launch.message,
                                   exitcodes.code_for(launch), notes[program.name]))
@@ -349,9 +372,26 @@ def _start_batch(session, programs):
             results.append(Result(program, "failed", None, "failed to start: " + item.error,
                                   exitcodes.FAILED_TO_LAUNCH))
             continue
-        results.append(Result(program, "running", item.info, "started",
-                              notes=notes[program.name] + item.confirm(session.state)))
+        results.append(_with_logger(session, program, Result(
+            program, "running", item.info, "started",
+            notes=notes[program.name] + item.confirm(session.state))))
     return results
+
+
+def _start_logger(session, program, notes):
+    """Start the program's logger first (a service with nobody reading its
+    pipe would block on its first full buffer); a failed Result if it cannot."""
+    if not program.logger:
+        return None
+    from .proc import logger
+
+    try:
+        info, started = logger.start(session.state, program, session.nofile)
+    except UsrsvcError as err:
+        return Result(program, "failed", None, err.message, exitcodes.code_for(err), notes)
+    if started:
+        notes.append("started its logger, pid %d" % info.pid)
+    return None
 
 
 def _unsafe_pidfile(program):
@@ -453,7 +493,21 @@ def _stop_batch(session, programs, user):
         results.append(Result(program, "stopped", None, "stopped pid %d (%s%s)"
                               % (target.info.pid, how, extra), notes=found.notes))
         results[-1].stopped_pid = target.info.pid
+    by_name = {p.name: p for p in programs}
+    for result in results:
+        if result.state == "stopped" and by_name[result.name].logger:
+            _stop_logger(session, by_name[result.name], result)
     return results
+
+
+def _stop_logger(session, program, result):
+    """After the service: the logger, once it has read what the pipe holds."""
+    from .proc import logger
+
+    ended = logger.stop(session.state, program)
+    if ended is not None:
+        result.notes.append(ended[1])
+    _with_logger(session, program, result)
 
 
 def restart(session, programs, parallel=False):

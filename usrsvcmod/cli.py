@@ -152,10 +152,24 @@ def _line(result):
 
 
 def _log_paths(result):
-    """"\n  log: PATH (stdout and stderr)", or both files on one line."""
+    """"\n  log: PATH (stdout and stderr)", or both files on one line; with a
+    logger, what it is and whether it runs."""
+    if result.logger:
+        return _logger_paths(result)
     if result.stderr == result.stdout:
         return "\n  log: %s (stdout and stderr)" % one_line(result.stdout)
     return "\n  logs: %s (stdout), %s (stderr)" % (one_line(result.stdout), one_line(result.stderr))
+
+
+def _logger_paths(result):
+    logger = result.logger
+    streams = "stdout and stderr" if result.stderr == result.stdout else "stdout"
+    text = "\n  logger: %s%s: %s (reads its %s)" % (
+        logger["state"], ", pid %d" % logger["pid"] if logger["pid"] else "",
+        one_line(logger["command"]), streams)
+    if result.stderr != result.stdout:
+        text += "\n  stderr log: %s" % one_line(result.stderr)
+    return text + "\n  logger's own messages: %s" % one_line(result.stdout)
 
 
 def _daemon_facts(result):
@@ -622,6 +636,11 @@ def _logs(opts, out, err):
         state = RuntimeState(config.main.path)
     files, problems = logs.files_of(programs, tuple(s for s in logs.STREAMS
                                                     if s in want.streams or not want.streams))
+    told = logs.logger_notes(programs, want.streams or logs.STREAMS)
+    for note in told:
+        err.write("usrsvc: %s\n" % printable(note))
+    if told and not files and not problems:
+        return exitcodes.SUCCESS  # nothing of ours to show: said where it goes
     count = want.lines if want.lines is not None or want.since is not None else 20
     now = time.time()
     since = None if want.since is None else now - want.since

@@ -62,17 +62,37 @@ def files_of(programs, streams=STREAMS):
     sentence for each stream asked for that has no file of its own."""
     files, problems = [], []
     for program in programs:
-        if "stdout" in streams:
+        logger = getattr(program, "logger", None)  # its output is not in a file of ours
+        if "stdout" in streams and not logger:
             files.append(LogFile(program.name, "stdout", program.stdout))
         if "stderr" not in streams:
             continue
         if program.stderr and program.stderr != program.stdout:
             files.append(LogFile(program.name, "stderr", program.stderr))
-        elif streams == ("stderr",):
+        elif streams == ("stderr",) and not logger:
             problems.append("%s: its stderr goes to its stdout file %s (stderr = stdout): see"
                             " usrsvc logs --stdout %s" % (program.name, program.stdout,
                                                           program.name))
     return files, problems
+
+
+def logger_notes(programs, streams=STREAMS):
+    """Where the output of programs with ``logger = COMMAND`` goes: their logger
+    writes it wherever its command says, so usrsvc can only name the command
+    (and the file that takes the logger's own messages)."""
+    notes = []
+    for program in programs:
+        logger = getattr(program, "logger", None)
+        if not logger:
+            continue
+        separate = program.stderr and program.stderr != program.stdout
+        if "stdout" not in streams and separate:
+            continue
+        which = "stdout" if separate else "stdout and stderr"
+        notes.append("%s: its %s %s written by its logger: %s (see where that command writes;"
+                     " the logger's own messages are in %s)"
+                     % (program.name, which, "is" if separate else "are", logger, program.stdout))
+    return notes
 
 
 class Unreadable(Exception):

@@ -23,7 +23,8 @@ with what its path names now: when it was removed (a tmp cleaner) or
 replaced, it is made and checked again, and ``on_moved`` callbacks run
 (usrsvcd re-takes its instance lock and rewrites its pidfile there).
 
-File names: a program's files are ``<quoted name>.stopped|.launch|.lock``;
+File names: a program's files are ``<quoted name>.stopped|.launch|.lock``
+(and with a logger ``.logger``, its launch record, and ``.logfifo``);
 quoting escapes ``%``, ``/``, a leading ``.`` and a leading ``usrsvcd``, so
 no program file can ever be one of the daemon's (``usrsvcd.*``), a temp
 file (``.*``) or the config cache.
@@ -308,14 +309,15 @@ class RuntimeState:
         return stat.S_ISREG(st.st_mode)
 
     # launch records (see proc/record.py) -------------------------------
-    def read_record(self, name):
-        """The program's launch record, or None. Never creates anything."""
+    def read_record(self, name, kind="launch"):
+        """The program's launch record (``kind`` "logger": its logger's), or None.
+        Never creates anything."""
         fd = self._existing()
         if fd is None:
             return None
         from .proc import record
 
-        return record.read_file(self._file("launch", name), dir_fd=fd)
+        return record.read_file(self._file(kind, name), dir_fd=fd)
 
     def _existing(self):
         """dirfd() when the state directory exists (status never makes it)."""
@@ -326,17 +328,17 @@ class RuntimeState:
         except (OSError, UnsafePathError, PermissionProblem):
             return None
 
-    def write_record(self, name, launch_record):
+    def write_record(self, name, launch_record, kind="launch"):
         """Only while holding the program's lock."""
         from .proc import record
 
-        record.write_file(self._file("launch", name), launch_record, dir_fd=self.dirfd())
+        record.write_file(self._file(kind, name), launch_record, dir_fd=self.dirfd())
 
-    def clear_record(self, name):
+    def clear_record(self, name, kind="launch"):
         """Only while holding the program's lock. A record that cannot be removed
         (a directory planted in its place) is left: it is never read as one."""
         try:
-            os.unlink(self._file("launch", name), dir_fd=self.dirfd())
+            os.unlink(self._file(kind, name), dir_fd=self.dirfd())
         except (OSError, UnsafePathError, PermissionProblem):
             pass
 

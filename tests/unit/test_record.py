@@ -22,7 +22,7 @@ def program(**changes):
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
                               activityfile_limit=120.0, rss_scope="process"),
         source="/tmp/usrsvc.cfg", title_suffix="/srv/web --port 80", proctitle_risky=False,
-        reload_signal=1, group=None)
+        reload_signal=1, group=None, logger=None)
     values.update(changes)
     return Program(**values)
 

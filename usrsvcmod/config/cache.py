@@ -70,7 +70,7 @@ PROGRAM_SHAPE = {
     "stderr_backups": _INT,
     "env": _ENV, "monitoring": lambda value: _fits(value, Monitoring, MONITORING_SHAPE),
     "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
-    "reload_signal": _INT, "group": _OPT_STR,
+    "reload_signal": _INT, "group": _OPT_STR, "logger": _OPT_STR,
 }
 MAIN_SHAPE = {
     "path": _STR, "config_dir": _OPT_STR, "pidfile": _OPT_STR, "usrsvcd_stdout": _OPT_STR,

@@ -67,6 +67,10 @@ PROGRAM = {
                      " its config or reopen its logs (a name such as HUP or USR2, or a number)",
     "group": "a group the program belongs to: `usrsvc restart @GROUP` acts on every program"
              " of that group",
+    "logger": "a command (run by /bin/sh) that receives the program's output on its stdin"
+              " through a pipe in the runtime state and writes the logs itself, e.g."
+              " `s6-log -b n20 s10000000 ~/logs/web`; stdout then takes the logger's own"
+              " messages",
 }
 
 MONITOR = {

@@ -283,6 +283,7 @@ PROGRAM_KEYS = {
     "stderr_backups": (integer(0, 1000), 10),
     "reload_signal": (signal_number, 1),
     "group": (group_name, None),
+    "logger": (nonempty_text, None),  # None: the program writes its own log files
 }
 # Accepted spellings of a key (1.5.13's README says max_restarts).
 ALIASES = {"max_restarts": "maxrestarts"}

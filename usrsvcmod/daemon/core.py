@@ -111,12 +111,19 @@ class Daemon:
         while self.launches:
             batch, self.launches = [item for item in self.launches if item[2]()], []
             offsets = [spawn.log_offsets(program) for program, _, _ in batch]
-            outcomes = spawn.launch_many([program for program, _, _ in batch], nofile=self.nofile)
+            outcomes = spawn.launch_many([program for program, _, _ in batch], nofile=self.nofile,
+                                         streams=self._streams())
             self.trim_pending = self.trim_pending or len(batch) >= TRIM_BATCH
             for (program, done, _), offset, (_, outcome) in zip(batch, offsets, outcomes):
                 if getattr(outcome, "middle", None):
                     self.middles.append(outcome.middle)
                 self._guard(done, "launch of %s" % program.name, outcome, offset)
+
+    def _streams(self):
+        """The FIFO of each program with a logger (proc/logger.py)."""
+        from ..proc import logger
+
+        return logger.service_streams(self.state)
 
     def settling(self, launch, offsets):
         return settle.Settling(launch, offsets, self.clock)

@@ -40,7 +40,8 @@ class ProgramState:
                  "was_user_stopped", "attempts", "failures", "restarts", "last_attempt",
                  "next_retry", "start_reason", "down_reason", "last_exit", "last_exit_text",
                  "last_exit_pid", "monitor_busy", "_timer", "_exits", "_exit_seq", "_exit_shown",
-                 "_alerts", "_launching", "changed_while_starting", "_gone", "_noted", "_counted")
+                 "_alerts", "_launching", "changed_while_starting", "_gone", "_noted", "_counted",
+                 "logger")
 
     def __init__(self, program, world):
         self.program = program
@@ -78,6 +79,11 @@ class ProgramState:
         self._gone = (None, float("-inf"))  # the pid just seen to exit, and when
         self._noted = frozenset()  # the notes of the last look (each logged once)
         self._counted = False  # the start under way counts in maxrestarts
+        self.logger = None  # its logger's watch (logger = COMMAND), see logger.py
+        if program.logger:
+            from .logger import LoggerWatch
+
+            self.logger = LoggerWatch(self)
 
     # -- what others may read --------------------------------------------------
     @property
@@ -129,6 +135,9 @@ class ProgramState:
     def sync(self, table):
         """Look at the program as it is now; returns True if anything changed."""
         program = self.program
+        if self.logger is not None and self.logger.watched is None and self.logger.wanted() \
+                and self.logger.timer is None:
+            self.logger.restart()  # started by hand, or down since the last look
         if not program.enabled:
             if self.state != "disabled":
                 self.disable()
@@ -317,6 +326,12 @@ class ProgramState:
         if found.pid:  # started by hand meanwhile: adopt it, never a second copy
             self._unlock()
             self.attach(found.info, "found_running")
+            return
+        why = self.logger.ensure() if self.logger is not None else None
+        if why:  # its output would have nowhere to go
+            self._unlock()
+            self.attempts += 1 if count else 0
+            self.start_failed(why)
             return
         if count:
             self.attempts += 1
@@ -584,6 +599,8 @@ class ProgramState:
         """Let go of everything (removed by a reread, disabled, or the daemon exits)."""
         self._launching = None
         self._cancel()
+        if self.logger is not None:
+            self.logger.forget()
         self._close_exits()
         self._drop_main()
         if self.settling is not None:
@@ -627,6 +644,10 @@ class ProgramState:
             self.on_settle_exit(watched)
         elif kind == "stop":
             self.on_stop_exit(watched)
+        elif kind == "logger" and self.logger is not None:
+            self.logger.on_exit(watched)
+        elif kind == "logger":
+            watched.close()
 
 
 def _stamp(path):

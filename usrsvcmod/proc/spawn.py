@@ -241,40 +241,43 @@ def _popen(program, env):
                             start_new_session=True).pid
 
 
-def launch(program, env=None, nofile=None):
+def launch(program, env=None, nofile=None, streams=None):
     """Start ``program`` detached; return a Launch or raise LaunchError.
 
     Returns once the exec happened (or failed): the caller then watches the
-    pid for the success window.
+    pid for the success window. ``streams``: see launch_many.
     """
-    return _finish(program, _begin(program, env, nofile))
+    return _finish(program, _begin(program, env, nofile, streams))
 
 
-def launch_many(programs, nofile=None):
+def launch_many(programs, nofile=None, streams=None):
     """Launch several programs at once: every first child is forked before any
     report is awaited, so their execs overlap. Yields (program, Launch or UsrsvcError).
 
     Each launch begun holds a report pipe until it is finished; when the
     open-files limit leaves no room for the next one, the launches begun so
     far are finished first (their pipes closed), then it is tried again.
+    ``streams(program)``, for a program with a ``logger``, gives the
+    descriptors (stdin, stdout, stderr) to hand it instead of /dev/null and
+    its log files (they are ours to close); None: the usual ones.
     """
     begun = []
     for program in programs:
-        pending = _try_begin(program, nofile)
+        pending = _try_begin(program, nofile, streams)
         if _no_room(pending) and begun:
             yield from _finish_all(begun)
             begun = []
-            pending = _try_begin(program, nofile)
+            pending = _try_begin(program, nofile, streams)
         begun.append((program, pending))
     yield from _finish_all(begun)
 
 
-def _try_begin(program, nofile):
+def _try_begin(program, nofile, streams=None):
     """_begin, with any failure as the error to report for this program."""
     from ..errors import UsrsvcError
 
     try:
-        return _begin(program, None, nofile)
+        return _begin(program, None, nofile, streams)
     except UsrsvcError as err:
         return err
     except OSError as err:  # fork or pipe failing (EAGAIN, EMFILE): this one fails
@@ -312,7 +315,7 @@ def _finish_all(begun):
             yield program, err
 
 
-def _begin(program, env, nofile):
+def _begin(program, env, nofile, streams=None):
     """Fork the first child; returns (its pid, the read end of its report pipe)."""
     if env is None:
         env = environment(program)
@@ -325,8 +328,14 @@ def _begin(program, env, nofile):
         null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         if fdlimit.in_reserve(null_fd, LAUNCH_ROOM):
             raise _shortage(program)
-        out_fd = open_log(program.stdout, program, "stdout")
-        err_fd = out_fd if program.stderr is None else open_log(program.stderr, program, "stderr")
+        given = streams(program) if streams is not None else None
+        if given is not None:
+            os.close(null_fd)
+            null_fd, out_fd, err_fd = given
+        else:
+            out_fd = open_log(program.stdout, program, "stdout")
+            err_fd = out_fd if program.stderr is None else open_log(program.stderr, program,
+                                                                    "stderr")
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         first = os.fork()
         if first == 0:
