@@ -118,6 +118,9 @@ class Env:
             except ProcessLookupError:
                 pass
         kill_token(self.token)
+        # services whose argv carries no token (sleep N, retitled daemons) run in
+        # this test's private HOME (their default directory): theirs alone
+        kill_in_dir(self.home)
 
     def service(self, *args):
         """A service command line carrying this test's token."""
