@@ -347,6 +347,7 @@ def _start_batch(session, programs):
         todo.append(program)
     for program, found in _end_descendants(session, ending):
         notes[program.name].append("ended %s first" % _leftovers(found, held=False))
+    todo = _pre_start(todo, notes, results)
     for program in todo:
         offsets[program.name] = spawn.log_offsets(program)
     streams = logger.service_streams(session.state)
@@ -375,7 +376,31 @@ def _start_batch(session, programs):
         results.append(_with_logger(session, program, Result(
             program, "running", item.info, "started",
             notes=notes[program.name] + item.confirm(session.state))))
+        _hook_note(program, "post_start", item.info.pid, results[-1].notes)
     return results
+
+
+def _pre_start(programs, notes, results):
+    """The programs whose pre_start hook (if any) passed; the others fail (137)."""
+    if not any(p.hooks.pre_start for p in programs):
+        return programs
+    from .proc import hooks
+
+    go, refused = hooks.before_start(programs)
+    for program, why in refused:
+        results.append(Result(program, "failed", None, "not started: " + why,
+                              exitcodes.FAILED_TO_LAUNCH, notes[program.name]))
+    return go
+
+
+def _hook_note(program, moment, pid, notes):
+    """A post_start, pre_stop or post_stop hook; its failure is a note (the action stands)."""
+    if getattr(program.hooks, moment):
+        from .proc import hooks
+
+        failed = hooks.note(program, moment, pid)
+        if failed:
+            notes.append(failed)
 
 
 def _start_logger(session, program, notes):
@@ -467,6 +492,7 @@ def _stop_batch(session, programs, user):
         if program.kill_descendants:
             record = found.record if found.how in ("record", "session") else None
             descendants = identity.family(session.table(), program, found.pid, record)
+        _hook_note(program, "pre_stop", found.pid, found.notes)
         targets.append(kill.StopTarget(program, found.info, program.stop_signal,
                                        program.term_to_kill_seconds, descendants))
         targets[-1].found = found
@@ -490,6 +516,7 @@ def _stop_batch(session, programs, user):
         how = "SIGKILL after %gs" % program.term_to_kill_seconds if target.killed else "stop signal"
         ended = len(target.signalled)  # not those that exited with it on their own
         extra = ", %d descendant%s ended" % (ended, "s" if ended > 1 else "") if ended else ""
+        _hook_note(program, "post_stop", target.info.pid, found.notes)
         results.append(Result(program, "stopped", None, "stopped pid %d (%s%s)"
                               % (target.info.pid, how, extra), notes=found.notes))
         results[-1].stopped_pid = target.info.pid

@@ -25,7 +25,7 @@ import sys
 
 from .. import __version__
 from . import main_config_path
-from .model import Config, Main, Monitoring, Program
+from .model import Config, Hooks, Main, Monitoring, Program
 
 VERSION = 5
 NAME = "config.cache"
@@ -56,6 +56,8 @@ _ENV = _tuple_of(lambda item: type(item) is tuple and len(item) == 2
                  and _STR(item[0]) and _STR(item[1]))
 MONITORING_SHAPE = {"monitor_after": _SECONDS, "rss_limit": _INT, "activityfile": _OPT_STR,
                     "activityfile_limit": _SECONDS, "rss_scope": _STR}
+HOOKS_SHAPE = {"pre_start": _OPT_STR, "post_start": _OPT_STR, "pre_stop": _OPT_STR,
+               "post_stop": _OPT_STR, "timeout": _SECONDS}
 # the type of every field as the loader makes it (a test keeps these tables
 # in step with the model's slots)
 PROGRAM_SHAPE = {
@@ -71,6 +73,7 @@ PROGRAM_SHAPE = {
     "env": _ENV, "monitoring": lambda value: _fits(value, Monitoring, MONITORING_SHAPE),
     "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
     "reload_signal": _INT, "group": _OPT_STR, "logger": _OPT_STR,
+    "restart_every": _SECONDS, "hooks": lambda value: _fits(value, Hooks, HOOKS_SHAPE),
 }
 MAIN_SHAPE = {
     "path": _STR, "config_dir": _OPT_STR, "pidfile": _OPT_STR, "usrsvcd_stdout": _OPT_STR,
@@ -139,6 +142,7 @@ def _records(config):
         values = [getattr(program, name) for name in Program.__slots__]
         values[Program.__slots__.index("monitoring")] = tuple(
             getattr(program.monitoring, n) for n in Monitoring.__slots__)
+        values[Program.__slots__.index("hooks")] = program.hooks._values()
         programs.append((program.name, marshal.dumps(tuple(values))))
     return {
         "main": tuple(getattr(config.main, name) for name in Main.__slots__),
@@ -159,6 +163,7 @@ def _program(name, blob):
         return None
     values = dict(zip(Program.__slots__, values))
     values["monitoring"] = Monitoring(**dict(zip(Monitoring.__slots__, values["monitoring"])))
+    values["hooks"] = Hooks(**dict(zip(Hooks.__slots__, values["hooks"])))
     return Program(**values)
 
 

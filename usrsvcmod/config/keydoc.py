@@ -71,6 +71,9 @@ PROGRAM = {
               " through a pipe in the runtime state and writes the logs itself, e.g."
               " `s6-log -b n20 s10000000 ~/logs/web`; stdout then takes the logger's own"
               " messages",
+    "restart_every": "usrsvcd restarts the running program this long after its start (e.g."
+                     " `6h`, `1d`, `90m`), again and again; a restart in between starts the"
+                     " count afresh; logged as `planned_restart`, never alerted; `0`: never",
 }
 
 MONITOR = {
@@ -119,6 +122,20 @@ MAIN = {
                             " usrsvcd keeps 5 of them (usrsvcd.log.1 ... .5)",
 }
 
+HOOKS = {
+    "pre_start": "shell command run before each start, as the program (its environment and"
+                 " directory, output appended to its stdout log); if it fails or times out"
+                 " the start fails (exit 137) and nothing is launched",
+    "post_start": "shell command run once a start is confirmed (pid in `$USRSVC_PID`); a"
+                  " failure is logged and reported, the program keeps running",
+    "pre_stop": "shell command run before the stop signal is sent (pid in `$USRSVC_PID`); a"
+                " failure is logged and reported, the stop goes on",
+    "post_stop": "shell command run once the program's processes are gone; a failure is"
+                 " logged and reported",
+    "timeout": "longest time a hook may run (e.g. `30s`, `2m`); at the limit its whole"
+               " process group is killed and the hook counts as failed",
+}
+
 # What a default of None (or a number better said in words) means, per table.
 PROGRAM_DEFAULTS = {
     "proctitle_re": "built from `command`",
@@ -131,6 +148,9 @@ PROGRAM_DEFAULTS = {
 MONITOR_DEFAULTS = {
     "rss_limit": "`0` (off)",
     "activityfile": "none (off)",
+}
+HOOK_DEFAULTS = {
+    "pre_start": "none", "post_start": "none", "pre_stop": "none", "post_stop": "none",
 }
 MAIN_DEFAULTS = {
     "pidfile": "`usrsvcd.pid` in the runtime state directory",

@@ -17,6 +17,7 @@ FROM_1_5_13 = {
                 "restart_delay", "success_seconds", "term_to_kill_seconds", "inherit_env",
                 "email_alerts", "defaults"},
     "Monitoring": {"monitor_after", "rss_limit", "activityfile", "activityfile_limit"},
+    "Hooks": set(),
     "Main": {"config_dir", "pidfile", "usrsvcd_stdout", "usrsvcd_stderr", "sendmail_path"},
 }
 
@@ -25,6 +26,7 @@ SECTIONS = (
     ("Main", "MAIN_KEYS", "MAIN", "MAIN_DEFAULTS", None),
     ("Program", "PROGRAM_KEYS", "PROGRAM", "PROGRAM_DEFAULTS", "PROGRAM_EXTRA"),
     ("Monitoring", "MONITOR_KEYS", "MONITOR", "MONITOR_DEFAULTS", None),
+    ("Hooks", "HOOK_KEYS", "HOOKS", "HOOK_DEFAULTS", None),
 )
 
 _KNOWN = {  # converters whose error text reads badly out of context
@@ -159,6 +161,8 @@ def _heading(section):
         return "[Main]  (main config file only)"
     if section == "Program":
         return "[Program:NAME] and [DefaultSettings:NAME]"
+    if section == "Hooks":
+        return "[[Hooks]]  (inside a program or [DefaultSettings])"
     return "[[Monitoring]]  (or [[Monitor]], inside a program)"
 
 

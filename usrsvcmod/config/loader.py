@@ -11,7 +11,7 @@ import os
 from ..errors import ConfigError
 from . import main_config_path, spec
 from .files import OPEN_FLAGS, open_dir, read
-from .model import Config, Main, Monitoring, Program
+from .model import Config, Hooks, Main, Monitoring, Program
 from .proctitle import default_proctitle_re, shell_path  # noqa: F401 (public here too)
 
 MAIN = ("main",)  # an error in the main file or [Main]: it concerns every program
@@ -220,10 +220,12 @@ def _check_aliases(item, section, report):
             report.error("%s: [%s] both '%s' and '%s' are set; keep one" % (item.path, section, name, alias))
 
 
-def _subsections(item, section, report):
-    """Env and Monitoring entries of one Program/DefaultSettings section."""
+def _subsections(item, section, report, hooks=None):
+    """Env and Monitoring entries of one Program/DefaultSettings section
+    (and its [[Hooks]] entries into ``hooks``, when given)."""
     node = item.parsed[section]
     env, monitoring = {}, {}
+    hooks = {} if hooks is None else hooks
     present = [s for s in node.sections if s in spec.MONITOR_SECTIONS]
     if len(present) > 1:
         report.error("%s: [%s] has both [[Monitoring]] and [[Monitor]]; keep one" % (item.path, section))
@@ -235,16 +237,19 @@ def _subsections(item, section, report):
             env.update(_entries(item, section, sub))
         elif sub in spec.MONITOR_SECTIONS:
             monitoring.update(_entries(item, section, sub))
+        elif sub == "Hooks":
+            hooks.update(_entries(item, section, sub))
         else:
-            report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]] or [[Monitoring]]"
-                         % (item.path, section, sub, _hint(sub, ("Env", "Monitoring", "Monitor"))))
+            report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]], [[Monitoring]]"
+                         " or [[Hooks]]" % (item.path, section, sub,
+                                            _hint(sub, ("Env", "Monitoring", "Monitor", "Hooks"))))
     return env, monitoring
 
 
 def _merged(name, programs, defaults, report):
-    """Program entries over its DefaultSettings', key by key (Env, Monitoring too)."""
+    """Program entries over its DefaultSettings', key by key (Env, Monitoring, Hooks too)."""
     item, section = programs[name]
-    scalars, env, monitoring = {}, {}, {}
+    scalars, env, monitoring, hooks = {}, {}, {}, {}
     own = _entries(item, section)
     default_name = own.pop("defaults", (None,))[0]
     if isinstance(default_name, str) and default_name.strip():
@@ -256,7 +261,7 @@ def _merged(name, programs, defaults, report):
         else:
             ditem, dsection = defaults[default_name]
             scalars.update(_entries(ditem, dsection))
-            denv, dmon = _subsections(ditem, dsection, report)
+            denv, dmon = _subsections(ditem, dsection, report, hooks)
             env.update(denv)
             monitoring.update(dmon)
     elif default_name is not None:
@@ -268,10 +273,10 @@ def _merged(name, programs, defaults, report):
         if key in own and alias in scalars:
             del scalars[alias]
     scalars.update(own)
-    penv, pmon = _subsections(item, section, report)
+    penv, pmon = _subsections(item, section, report, hooks)
     env.update(penv)
     monitoring.update(pmon)
-    return item, section, scalars, env, monitoring
+    return item, section, scalars, env, monitoring, hooks
 
 
 def _plain(text):
@@ -280,12 +285,13 @@ def _plain(text):
 
 
 def _program(name, merged, report):
-    item, section, scalars, env_entries, monitor_entries = merged
+    item, section, scalars, env_entries, monitor_entries, hook_entries = merged
     where = "%s: [%s]" % (item.path, section)
     errors_before = len(report.errors)
     _check_aliases(item, section, report)
     values = _convert(scalars, spec.PROGRAM_KEYS, report, spec.ALIASES)
     monitor = _convert(monitor_entries, spec.MONITOR_KEYS, report)
+    hooks = _convert(hook_entries, spec.HOOK_KEYS, report)
     env = []
     for key, (raw, eitem, esection, path) in env_entries.items():
         value = _value(eitem, path, key, raw, report, "%s: [%s]" % (eitem.path, esection))
@@ -325,8 +331,10 @@ def _program(name, merged, report):
             environ.update(env)
         values["proctitle_re"], values["title_suffix"] = default_proctitle_re(
             argv, command, values["useshell"], environ, item.context.env_used)
+    for key, (_, default) in spec.HOOK_KEYS.items():
+        hooks.setdefault(key, default)
     return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
-                   source=item.path, **values)
+                   source=item.path, hooks=Hooks(**hooks), **values)
 
 
 def _risky_title(pattern, scalars, report):
@@ -407,8 +415,10 @@ def load_partial(path=None, only=None):
         report.scope = ("defaults", dname, ditem.path)
         _check_aliases(ditem, dsection, report)
         _convert(_entries(ditem, dsection), spec.PROGRAM_KEYS, report, spec.ALIASES)
-        _, dmon = _subsections(ditem, dsection, report)
+        dhooks = {}
+        _, dmon = _subsections(ditem, dsection, report, dhooks)
         _convert(dmon, spec.MONITOR_KEYS, report)
+        _convert(dhooks, spec.HOOK_KEYS, report)
     report.scope = MAIN
     main = _main(path, main_item, config_dir, report)
     programs = {}

@@ -9,10 +9,13 @@ class Record:
     """A frozen record: set once by keyword in __init__, compared by value."""
 
     __slots__ = ()
+    OPTIONAL = {}  # field -> its value when not given (fields added after 1.5.13's)
 
     def __init__(self, **values):
         for name in self.__slots__:
-            object.__setattr__(self, name, values.pop(name))
+            value = values.pop(name) if name in values or name not in self.OPTIONAL \
+                else self.OPTIONAL[name]
+            object.__setattr__(self, name, value)
         if values:
             raise TypeError("unknown fields: %s" % ", ".join(sorted(values)))
 
@@ -46,6 +49,15 @@ class Monitoring(Record):
         return bool(self.rss_limit or self.activityfile)
 
 
+class Hooks(Record):
+    """[[Hooks]]: a shell command per moment (None: none), and their time limit."""
+
+    __slots__ = ("pre_start", "post_start", "pre_stop", "post_stop", "timeout")
+
+    def command(self, which):
+        return getattr(self, which)
+
+
 class Program(Record):
     __slots__ = (
         "name", "command", "argv", "useshell", "pidfile", "stdout", "stderr",
@@ -55,8 +67,11 @@ class Program(Record):
         "directory", "umask", "stop_signal", "kill_descendants", "stdout_maxbytes",
         "stdout_backups", "stderr_maxbytes", "stderr_backups", "env",
         "monitoring", "source", "title_suffix", "proctitle_risky", "reload_signal", "group",
-        "logger",
+        "logger", "restart_every", "hooks",
     )
+    OPTIONAL = {"restart_every": 0.0,
+                "hooks": Hooks(pre_start=None, post_start=None, pre_stop=None, post_stop=None,
+                               timeout=30.0)}
 
     @property
     def managed(self):

@@ -60,6 +60,36 @@ def integer(minimum=0, maximum=2 ** 62):
     return lambda value, ctx=None: _number(value, int, minimum, maximum)
 
 
+_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+
+
+def duration(minimum=0.0, maximum=10 ** 7):
+    """Seconds from ``30s``, ``5m``, ``1h30m``, ``1d`` or a plain number of seconds."""
+    def convert(value, ctx=None):
+        text_value = value.strip().lower().replace(" ", "")
+        try:
+            return _number(text_value, float, minimum, maximum)
+        except ValueError:
+            pass
+        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)", text_value)
+        total = sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
+        if not parts or "".join(n + u for n, u in parts) != text_value \
+                or not minimum <= total <= maximum:
+            raise ValueError("expected a duration between %gs and %gs: seconds, or with units"
+                             " as in 30s, 5m, 1h30m, 2d" % (minimum, maximum))
+        return total
+
+    return convert
+
+
+def _every(value):
+    """restart_every: 0 (off) or at least a second (a restart loop is not a plan)."""
+    number = duration(0.0, 10 ** 8)(value)
+    if 0 < number < 1:
+        raise ValueError("expected 0 (off) or a duration of at least 1s, e.g. 6h or 1d")
+    return number
+
+
 def positive_seconds(value, ctx=None):
     number = _number(value, float, 0.0, 10 ** 7)
     if number <= 0:
@@ -284,6 +314,7 @@ PROGRAM_KEYS = {
     "reload_signal": (signal_number, 1),
     "group": (group_name, None),
     "logger": (nonempty_text, None),  # None: the program writes its own log files
+    "restart_every": (lambda value, ctx=None: _every(value), 0.0),  # 0: never
 }
 # Accepted spellings of a key (1.5.13's README says max_restarts).
 ALIASES = {"max_restarts": "maxrestarts"}
@@ -296,6 +327,15 @@ MONITOR_KEYS = {
     "rss_scope": (choice("process", "tree"), "process"),
 }
 MONITOR_SECTIONS = ("Monitoring", "Monitor")
+
+# [[Hooks]]: commands run around a program's start and stop (proc/hooks.py)
+HOOK_KEYS = {
+    "pre_start": (nonempty_text, None),
+    "post_start": (nonempty_text, None),
+    "pre_stop": (nonempty_text, None),
+    "post_stop": (nonempty_text, None),
+    "timeout": (duration(0.1, 86400), 30.0),
+}
 
 MAIN_KEYS = {
     "config_dir": (expand_path, None),

@@ -125,6 +125,24 @@ class Daemon:
 
         return logger.service_streams(self.state)
 
+    def run_hook(self, program, moment, pid, done):
+        """Run a [[Hooks]] command in a worker thread (bounded by its timeout);
+        ``done(HookResult)`` then runs on the loop, through submit."""
+        import threading
+
+        def job():
+            from ..proc import hooks
+
+            try:
+                result = hooks.run(program, moment, pid)
+            except Exception as err:  # noqa: BLE001 - a bug: said as the hook's failure
+                self.log.exception("%s hook of %s" % (moment, program.name))
+                result = hooks.HookResult(program, moment)
+                result.error = "%s: %s" % (type(err).__name__, err)
+            self.submit(done, result)
+
+        threading.Thread(target=job, name="hook-%s" % program.name, daemon=True).start()
+
     def settling(self, launch, offsets):
         return settle.Settling(launch, offsets, self.clock)
 

@@ -20,7 +20,7 @@ import errno
 import os
 
 from ..errors import PermissionProblem, TryAgain, UnsafePathError
-from . import policy
+from . import hooks, policy
 from .events import Event
 
 STATES = ("stopped", "starting", "running", "stopping", "backoff", "gave_up",
@@ -41,7 +41,7 @@ class ProgramState:
                  "next_retry", "start_reason", "down_reason", "last_exit", "last_exit_text",
                  "last_exit_pid", "monitor_busy", "_timer", "_exits", "_exit_seq", "_exit_shown",
                  "_alerts", "_launching", "changed_while_starting", "_gone", "_noted", "_counted",
-                 "logger")
+                 "logger", "hook_wait", "every_timer", "planned")
 
     def __init__(self, program, world):
         self.program = program
@@ -80,6 +80,9 @@ class ProgramState:
         self._noted = frozenset()  # the notes of the last look (each logged once)
         self._counted = False  # the start under way counts in maxrestarts
         self.logger = None  # its logger's watch (logger = COMMAND), see logger.py
+        self.hook_wait = None  # the token of the [[Hooks]] command it waits for (hooks.py)
+        self.every_timer = None  # its planned restart (restart_every)
+        self.planned = False  # the restart under way is a planned one: not a failure
         if program.logger:
             from .logger import LoggerWatch
 
@@ -235,6 +238,7 @@ class ProgramState:
         self.pidfile_stamp = _stamp(self.program.pidfile)
         self.note_family()
         self._to("running", info.cmdline_text[:200], how, info.pid)
+        hooks.schedule_every(self)
         if self.watched.exited:
             self.on_exit(self.watched)
 
@@ -340,9 +344,21 @@ class ProgramState:
         self._drop_main()
         self.start_reason = reason
         self._to("starting", reason)
+        token = self._launching = object()
+        hooks.run(self, "pre_start", lambda result: self._launch(token, result))
+
+    def _launch(self, token, hook):
+        """After its pre_start hook (if any): launch, unless the hook failed."""
+        if token is not self._launching:
+            return  # let go meanwhile
+        if hooks.failed(hook):
+            self._launching = None
+            self._unlock()
+            self.start_failed(hook.describe())
+            return
+        program = self.program
         # the world launches at the end of its turn, every start of that turn at
         # once (a mass crash restarts in parallel), then calls back
-        token = self._launching = object()
         self.w.launch(program, lambda launch, offsets: self._launched(token, launch, offsets),
                       lambda: token is self._launching)
 
@@ -441,6 +457,11 @@ class ProgramState:
                 self.restart("config changed while it was starting", "config_changed")
                 return
         program = self.program
+        hooks.run(self, "post_start", lambda result: None, item.info.pid)
+        if reason == "planned_restart":
+            self.restarts += 1
+            self.emit("restarted", "planned restart (restart_every)", item.info.pid)
+            return
         if reason == "autostart":
             self.emit("autostarted", "it was down", item.info.pid,
                       subject="[usrsvcd] %s: started (it was down)" % program.name,
@@ -475,22 +496,31 @@ class ProgramState:
         self._to("stopped", self.down_reason or "stopped", "down")
 
     # -- stopping (monitor breach, config change) -----------------------------------------
-    def restart(self, reason, event="restarting"):
-        """Stop the running program and start it again (not counted in maxrestarts)."""
-        if not self.running or self.stopping:
+    def restart(self, reason, event="restarting", planned=False):
+        """Stop the running program and start it again (not counted in maxrestarts);
+        ``planned`` (restart_every): a planned restart, never alerted as a failure."""
+        if not self.running or self.stopping or self.state == "stopping":
             return
+        self.down_reason, self.planned = reason, planned
+        self._to("stopping", reason, event, self.info.pid)
+        hooks.run(self, "pre_stop", lambda result: self._stop_for_restart(), self.info.pid)
+
+    def _stop_for_restart(self):
         program = self.program
         family = self.w.family(program, self.info) if program.kill_descendants else []
-        self.down_reason = reason
-        self._to("stopping", reason, event, self.info.pid)
         self._stop_then(self.w.stopping(self, self.info, program.stop_signal,
                                         program.term_to_kill_seconds, family),
                         self._restart_after_stop)
 
     def _restart_after_stop(self):
         self.emit("stopped_for_restart", self.down_reason)
+        pid = self.info.pid if self.info is not None else None
         self._drop_main()
-        self.start("restart", count=False)
+        hooks.run(self, "post_stop", lambda result: self._start_again(), pid)
+
+    def _start_again(self):
+        planned, self.planned = self.planned, False
+        self.start("planned_restart" if planned else "restart", count=False)
 
     def _stop_then(self, stopping, then):
         self.stopping, self.after_stop = stopping, then
@@ -597,8 +627,9 @@ class ProgramState:
 
     def forget(self):
         """Let go of everything (removed by a reread, disabled, or the daemon exits)."""
-        self._launching = None
+        self._launching = self.hook_wait = None
         self._cancel()
+        hooks.cancel_every(self)
         if self.logger is not None:
             self.logger.forget()
         self._close_exits()
