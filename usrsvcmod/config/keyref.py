@@ -17,6 +17,8 @@ FROM_1_5_13 = {
                 "restart_delay", "success_seconds", "term_to_kill_seconds", "inherit_env",
                 "email_alerts", "defaults"},
     "Monitoring": {"monitor_after", "rss_limit", "activityfile", "activityfile_limit"},
+    "Readiness": set(),
+    "Liveness": set(),
     "Main": {"config_dir", "pidfile", "usrsvcd_stdout", "usrsvcd_stderr", "sendmail_path"},
 }
 
@@ -25,6 +27,8 @@ SECTIONS = (
     ("Main", "MAIN_KEYS", "MAIN", "MAIN_DEFAULTS", None),
     ("Program", "PROGRAM_KEYS", "PROGRAM", "PROGRAM_DEFAULTS", "PROGRAM_EXTRA"),
     ("Monitoring", "MONITOR_KEYS", "MONITOR", "MONITOR_DEFAULTS", None),
+    ("Readiness", "READINESS_KEYS", "READINESS", "READINESS_DEFAULTS", None),
+    ("Liveness", "LIVENESS_KEYS", "LIVENESS", "LIVENESS_DEFAULTS", None),
 )
 
 _KNOWN = {  # converters whose error text reads badly out of context
@@ -159,6 +163,8 @@ def _heading(section):
         return "[Main]  (main config file only)"
     if section == "Program":
         return "[Program:NAME] and [DefaultSettings:NAME]"
+    if section in ("Readiness", "Liveness"):
+        return "[[%s]]  (inside a program; exactly one probe kind)" % section
     return "[[Monitoring]]  (or [[Monitor]], inside a program)"
 
 

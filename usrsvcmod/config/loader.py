@@ -220,8 +220,9 @@ def _check_aliases(item, section, report):
             report.error("%s: [%s] both '%s' and '%s' are set; keep one" % (item.path, section, name, alias))
 
 
-def _subsections(item, section, report):
-    """Env and Monitoring entries of one Program/DefaultSettings section."""
+def _subsections(item, section, report, probes=None):
+    """Env and Monitoring entries of one Program/DefaultSettings section
+    (and into ``probes``, those of [[Readiness]] and [[Liveness]])."""
     node = item.parsed[section]
     env, monitoring = {}, {}
     present = [s for s in node.sections if s in spec.MONITOR_SECTIONS]
@@ -235,16 +236,24 @@ def _subsections(item, section, report):
             env.update(_entries(item, section, sub))
         elif sub in spec.MONITOR_SECTIONS:
             monitoring.update(_entries(item, section, sub))
+        elif sub in spec.PROBE_SECTIONS:
+            from . import probeconf
+
+            found = _entries(item, section, sub)
+            probeconf.check_one_kind(found, "%s: [%s][[%s]]" % (item.path, section, sub), report)
+            if probes is not None:
+                probes[sub] = found
         else:
-            report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]] or [[Monitoring]]"
-                         % (item.path, section, sub, _hint(sub, ("Env", "Monitoring", "Monitor"))))
+            report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]], [[Monitoring]],"
+                         " [[Readiness]] or [[Liveness]]" % (item.path, section, sub, _hint(
+                             sub, ("Env", "Monitoring", "Monitor") + tuple(spec.PROBE_SECTIONS))))
     return env, monitoring
 
 
 def _merged(name, programs, defaults, report):
     """Program entries over its DefaultSettings', key by key (Env, Monitoring too)."""
     item, section = programs[name]
-    scalars, env, monitoring = {}, {}, {}
+    scalars, env, monitoring, dprobes, probes = {}, {}, {}, {}, {}
     own = _entries(item, section)
     default_name = own.pop("defaults", (None,))[0]
     if isinstance(default_name, str) and default_name.strip():
@@ -256,7 +265,7 @@ def _merged(name, programs, defaults, report):
         else:
             ditem, dsection = defaults[default_name]
             scalars.update(_entries(ditem, dsection))
-            denv, dmon = _subsections(ditem, dsection, report)
+            denv, dmon = _subsections(ditem, dsection, report, dprobes)
             env.update(denv)
             monitoring.update(dmon)
     elif default_name is not None:
@@ -268,10 +277,12 @@ def _merged(name, programs, defaults, report):
         if key in own and alias in scalars:
             del scalars[alias]
     scalars.update(own)
-    penv, pmon = _subsections(item, section, report)
+    penv, pmon = _subsections(item, section, report, probes)
     env.update(penv)
     monitoring.update(pmon)
-    return item, section, scalars, env, monitoring
+    from .probeconf import merge
+
+    return item, section, scalars, env, monitoring, merge(dprobes, probes)
 
 
 def _plain(text):
@@ -280,12 +291,14 @@ def _plain(text):
 
 
 def _program(name, merged, report):
-    item, section, scalars, env_entries, monitor_entries = merged
+    item, section, scalars, env_entries, monitor_entries, probe_entries = merged
     where = "%s: [%s]" % (item.path, section)
     errors_before = len(report.errors)
     _check_aliases(item, section, report)
     values = _convert(scalars, spec.PROGRAM_KEYS, report, spec.ALIASES)
     monitor = _convert(monitor_entries, spec.MONITOR_KEYS, report)
+    probe_values = {sub: _convert(e, spec.PROBE_SECTIONS[sub], report)
+                    for sub, e in probe_entries.items()}
     env = []
     for key, (raw, eitem, esection, path) in env_entries.items():
         value = _value(eitem, path, key, raw, report, "%s: [%s]" % (eitem.path, esection))
@@ -325,8 +338,23 @@ def _program(name, merged, report):
             environ.update(env)
         values["proctitle_re"], values["title_suffix"] = default_proctitle_re(
             argv, command, values["useshell"], environ, item.context.env_used)
+    probes = _probes(probe_values, where, monitor["monitor_after"], report)
+    if probes is None:
+        return None
     return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
-                   source=item.path, **values)
+                   source=item.path, **probes, **values)
+
+
+def _probes(probe_values, where, monitor_after, report):
+    """{"readiness": Probe or None, "liveness": ...}, or None after an error."""
+    from .probeconf import build
+
+    found = {"readiness": None, "liveness": None}
+    for sub, values in probe_values.items():
+        found[sub.lower()] = build(sub, values, where, monitor_after, report)
+        if found[sub.lower()] is None:
+            return None
+    return found
 
 
 def _risky_title(pattern, scalars, report):
@@ -407,8 +435,11 @@ def load_partial(path=None, only=None):
         report.scope = ("defaults", dname, ditem.path)
         _check_aliases(ditem, dsection, report)
         _convert(_entries(ditem, dsection), spec.PROGRAM_KEYS, report, spec.ALIASES)
-        _, dmon = _subsections(ditem, dsection, report)
+        dprobes = {}
+        _, dmon = _subsections(ditem, dsection, report, dprobes)
         _convert(dmon, spec.MONITOR_KEYS, report)
+        for sub, entries in dprobes.items():
+            _convert(entries, spec.PROBE_SECTIONS[sub], report)
     report.scope = MAIN
     main = _main(path, main_item, config_dir, report)
     programs = {}

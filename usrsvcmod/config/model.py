@@ -9,10 +9,13 @@ class Record:
     """A frozen record: set once by keyword in __init__, compared by value."""
 
     __slots__ = ()
+    _optional = {}  # field -> default, for fields a caller may leave out
 
     def __init__(self, **values):
         for name in self.__slots__:
-            object.__setattr__(self, name, values.pop(name))
+            value = values.pop(name) if name in values or name not in self._optional \
+                else self._optional[name]
+            object.__setattr__(self, name, value)
         if values:
             raise TypeError("unknown fields: %s" % ", ".join(sorted(values)))
 
@@ -46,6 +49,15 @@ class Monitoring(Record):
         return bool(self.rss_limit or self.activityfile)
 
 
+class Probe(Record):
+    """One [[Readiness]] or [[Liveness]]: ``kind`` (tcp, http, exec, file, log,
+    notify) and its ``target``; times in seconds. Readiness leaves ``failures``
+    and ``after`` at 0; liveness leaves ``timeout`` at 0."""
+
+    __slots__ = ("section", "kind", "target", "http_status", "interval", "probe_timeout",
+                 "timeout", "failures", "after")
+
+
 class Program(Record):
     __slots__ = (
         "name", "command", "argv", "useshell", "pidfile", "stdout", "stderr",
@@ -55,8 +67,9 @@ class Program(Record):
         "directory", "umask", "stop_signal", "kill_descendants", "stdout_maxbytes",
         "stdout_backups", "stderr_maxbytes", "stderr_backups", "env",
         "monitoring", "source", "title_suffix", "proctitle_risky", "reload_signal", "group",
-        "logger",
+        "logger", "readiness", "liveness",
     )
+    _optional = {"readiness": None, "liveness": None}  # Probe or None
 
     @property
     def managed(self):
