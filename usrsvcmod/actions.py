@@ -349,6 +349,8 @@ def _start_batch(session, programs):
         notes[program.name].append("ended %s first" % _leftovers(found, held=False))
     for program in todo:
         offsets[program.name] = spawn.log_offsets(program)
+    listeners, refused = _ready_listen(todo, notes, results)
+    todo = [p for p in todo if p not in refused]
     streams = logger.service_streams(session.state)
     for program, launch in spawn.launch_many(todo, nofile=session.nofile, streams=streams):
         if isinstance(launch, UsrsvcError):
@@ -362,6 +364,11 @@ def _start_batch(session, programs):
         item.program.name, not item.error))
     spawn.reap([item.launch.middle for item in settlings if item.launch.middle], block=True)
     session.forget_table()
+    if listeners or any(p.readiness is not None for p in todo):
+        from .proc import ready
+
+        ready.wait_all(settlings, listeners, session.table)  # [[Readiness]]
+        session.forget_table()
     _end_leftovers(settlings)
     for item in settlings:
         program = item.program
@@ -376,6 +383,20 @@ def _start_batch(session, programs):
             program, "running", item.info, "started",
             notes=notes[program.name] + item.confirm(session.state))))
     return results
+
+
+def _ready_listen(programs, notes, results):
+    """The NOTIFY_SOCKETs of the programs with ``notify = yes``, bound before the
+    launch; a program whose socket cannot be had fails (137) without launching."""
+    if not any(p.readiness is not None and p.readiness.kind == "notify" for p in programs):
+        return {}, []
+    from .proc import ready
+
+    listeners, refused = ready.listen(programs)
+    for program, why in refused:
+        results.append(Result(program, "failed", None, "not started: " + why,
+                              exitcodes.FAILED_TO_LAUNCH, notes[program.name]))
+    return listeners, [p for p, _ in refused]
 
 
 def _start_logger(session, program, notes):
