@@ -206,6 +206,10 @@ def with_daemon(result, entry):
             and state in ("starting", "stopping", "backoff", "gave_up"):
         result.state = state
         result.message += "; usrsvcd: %s: %s" % (state, entry.get("reason"))
+    if result.pid is not None and state in ("starting", "unhealthy") \
+            and entry.get("pid") == result.pid:  # waiting to be ready; liveness failing
+        result.state = state
+        result.message += "; usrsvcd: %s: %s" % (state, entry.get("reason"))
     text = entry.get("last_exit_text")
     if text and result.last_exit is not None:
         result.last_exit = dict(result.last_exit, text=text)

@@ -20,7 +20,7 @@ import errno
 import os
 
 from ..errors import PermissionProblem, TryAgain, UnsafePathError
-from . import policy
+from . import policy, probing
 from .events import Event
 
 STATES = ("stopped", "starting", "running", "stopping", "backoff", "gave_up",
@@ -41,7 +41,7 @@ class ProgramState:
                  "next_retry", "start_reason", "down_reason", "last_exit", "last_exit_text",
                  "last_exit_pid", "monitor_busy", "_timer", "_exits", "_exit_seq", "_exit_shown",
                  "_alerts", "_launching", "changed_while_starting", "_gone", "_noted", "_counted",
-                 "logger")
+                 "logger", "probes")
 
     def __init__(self, program, world):
         self.program = program
@@ -80,6 +80,7 @@ class ProgramState:
         self._noted = frozenset()  # the notes of the last look (each logged once)
         self._counted = False  # the start under way counts in maxrestarts
         self.logger = None  # its logger's watch (logger = COMMAND), see logger.py
+        self.probes = None  # its [[Readiness]]/[[Liveness]] watch, see probing.py
         if program.logger:
             from .logger import LoggerWatch
 
@@ -93,6 +94,13 @@ class ProgramState:
     @property
     def running(self):
         return self.watched is not None and not self.watched.exited
+
+    @property
+    def ready(self):
+        """Up and ready: running (or unhealthy) and, with [[Readiness]], its probe passed;
+        what a program requiring this one as ``ready`` waits for."""
+        return self.running and self.state in ("running", "unhealthy") and (
+            self.program.readiness is None or (self.probes is not None and self.probes.ready))
 
     def view(self):
         """This program for the snapshot (plain data; never an environment value)."""
@@ -234,7 +242,8 @@ class ProgramState:
         self.info, self.seen = info, True
         self.pidfile_stamp = _stamp(self.program.pidfile)
         self.note_family()
-        self._to("running", info.cmdline_text[:200], how, info.pid)
+        waiting = probing.attached(self, how)  # [[Readiness]]: stays "starting" until ready
+        self._to("starting" if waiting else "running", info.cmdline_text[:200], how, info.pid)
         if self.watched.exited:
             self.on_exit(self.watched)
 
@@ -339,6 +348,11 @@ class ProgramState:
         self.last_attempt = self.w.clock()
         self._drop_main()
         self.start_reason = reason
+        why = probing.before_launch(self)  # NOTIFY_SOCKET, bound before the launch
+        if why:
+            self._unlock()
+            self.start_failed(why)
+            return
         self._to("starting", reason)
         # the world launches at the end of its turn, every start of that turn at
         # once (a mass crash restarts in parallel), then calls back
@@ -431,6 +445,7 @@ class ProgramState:
         for note in notes:
             self.emit("note", note, item.info.pid)
         reason = self.start_reason
+        probing.settled(self, item)
         self.attach(item.info, "started")
         if not self.running:
             return
