@@ -206,6 +206,10 @@ def with_daemon(result, entry):
             and state in ("starting", "stopping", "backoff", "gave_up"):
         result.state = state
         result.message += "; usrsvcd: %s: %s" % (state, entry.get("reason"))
+    if result.pid is not None and state in ("starting", "unhealthy") \
+            and entry.get("pid") == result.pid:  # waiting to be ready; liveness failing
+        result.state = state
+        result.message += "; usrsvcd: %s: %s" % (state, entry.get("reason"))
     text = entry.get("last_exit_text")
     if text and result.last_exit is not None:
         result.last_exit = dict(result.last_exit, text=text)
@@ -350,6 +354,8 @@ def _start_batch(session, programs):
     todo = _pre_start(todo, notes, results)
     for program in todo:
         offsets[program.name] = spawn.log_offsets(program)
+    listeners, refused = _ready_listen(todo, notes, results)
+    todo = [p for p in todo if p not in refused]
     streams = logger.service_streams(session.state)
     for program, launch in spawn.launch_many(todo, nofile=session.nofile, streams=streams):
         if isinstance(launch, UsrsvcError):
@@ -363,6 +369,11 @@ def _start_batch(session, programs):
         item.program.name, not item.error))
     spawn.reap([item.launch.middle for item in settlings if item.launch.middle], block=True)
     session.forget_table()
+    if listeners or any(p.readiness is not None for p in todo):
+        from .proc import ready
+
+        ready.wait_all(settlings, listeners, session.table)  # [[Readiness]]
+        session.forget_table()
     _end_leftovers(settlings)
     for item in settlings:
         program = item.program
@@ -401,6 +412,20 @@ def _hook_note(program, moment, pid, notes):
         failed = hooks.note(program, moment, pid)
         if failed:
             notes.append(failed)
+
+
+def _ready_listen(programs, notes, results):
+    """The NOTIFY_SOCKETs of the programs with ``notify = yes``, bound before the
+    launch; a program whose socket cannot be had fails (137) without launching."""
+    if not any(p.readiness is not None and p.readiness.kind == "notify" for p in programs):
+        return {}, []
+    from .proc import ready
+
+    listeners, refused = ready.listen(programs)
+    for program, why in refused:
+        results.append(Result(program, "failed", None, "not started: " + why,
+                              exitcodes.FAILED_TO_LAUNCH, notes[program.name]))
+    return listeners, [p for p, _ in refused]
 
 
 def _start_logger(session, program, notes):

@@ -25,7 +25,7 @@ import sys
 
 from .. import __version__
 from . import main_config_path
-from .model import Config, Hooks, Main, Monitoring, Program
+from .model import Config, Hooks, Main, Monitoring, Probe, Program
 
 VERSION = 5
 NAME = "config.cache"
@@ -58,6 +58,12 @@ MONITORING_SHAPE = {"monitor_after": _SECONDS, "rss_limit": _INT, "activityfile"
                     "activityfile_limit": _SECONDS, "rss_scope": _STR}
 HOOKS_SHAPE = {"pre_start": _OPT_STR, "post_start": _OPT_STR, "pre_stop": _OPT_STR,
                "post_stop": _OPT_STR, "timeout": _SECONDS}
+PROBE_SHAPE = {"section": _STR, "kind": _STR, "target": _STR,
+               "http_status": _tuple_of(lambda r: type(r) is tuple and len(r) == 2
+                                        and all(map(_INT, r))),
+               "interval": _SECONDS, "probe_timeout": _SECONDS, "timeout": _SECONDS,
+               "failures": _INT, "after": _SECONDS}
+_OPT_PROBE = lambda value: value is None or _fits(value, Probe, PROBE_SHAPE)  # noqa: E731
 # the type of every field as the loader makes it (a test keeps these tables
 # in step with the model's slots)
 PROGRAM_SHAPE = {
@@ -74,6 +80,7 @@ PROGRAM_SHAPE = {
     "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
     "reload_signal": _INT, "group": _OPT_STR, "logger": _OPT_STR,
     "restart_every": _SECONDS, "hooks": lambda value: _fits(value, Hooks, HOOKS_SHAPE),
+    "readiness": _OPT_PROBE, "liveness": _OPT_PROBE,
 }
 MAIN_SHAPE = {
     "path": _STR, "config_dir": _OPT_STR, "pidfile": _OPT_STR, "usrsvcd_stdout": _OPT_STR,
@@ -143,6 +150,9 @@ def _records(config):
         values[Program.__slots__.index("monitoring")] = tuple(
             getattr(program.monitoring, n) for n in Monitoring.__slots__)
         values[Program.__slots__.index("hooks")] = program.hooks._values()
+        for field in ("readiness", "liveness"):
+            probe = getattr(program, field)
+            values[Program.__slots__.index(field)] = None if probe is None else probe._values()
         programs.append((program.name, marshal.dumps(tuple(values))))
     return {
         "main": tuple(getattr(config.main, name) for name in Main.__slots__),
@@ -164,6 +174,9 @@ def _program(name, blob):
     values = dict(zip(Program.__slots__, values))
     values["monitoring"] = Monitoring(**dict(zip(Monitoring.__slots__, values["monitoring"])))
     values["hooks"] = Hooks(**dict(zip(Hooks.__slots__, values["hooks"])))
+    for field in ("readiness", "liveness"):
+        if values[field] is not None:
+            values[field] = Probe(**dict(zip(Probe.__slots__, values[field])))
     return Program(**values)
 
 

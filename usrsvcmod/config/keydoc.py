@@ -166,3 +166,41 @@ PROGRAM_EXTRA = {
     "defaults": ("none", "name of a `[DefaultSettings:NAME]` to inherit (not valid inside"
                          " DefaultSettings itself)"),
 }
+
+# [[Readiness]]: when a started program is ready (usrsvc start and usrsvcd wait for it)
+READINESS = {
+    "tcp": "ready once a TCP connection to HOST:PORT succeeds, e.g. `127.0.0.1:8000`",
+    "http": "ready once a GET of this http:// or https:// URL answers with a status of"
+            " `http_status`",
+    "http_status": "HTTP statuses that count as passing for `http`: codes or ranges, e.g."
+                   " `200-399`, `204`, `2xx`",
+    "exec": "ready once this command (run by /bin/sh as the program: its directory and"
+            " environment) exits 0",
+    "file": "ready once this file exists and was modified since the launch",
+    "log": "ready once a new line of the program's stdout log since the launch matches this"
+           " regular expression",
+    "notify": "`yes`: the program is given `NOTIFY_SOCKET` and is ready when it (or one of its"
+              " descendants) sends `READY=1`, systemd's sd_notify protocol",
+    "interval": "time between two probes",
+    "probe_timeout": "time one probe may take before it counts as failed",
+    "timeout": "time from the launch the program has to become ready; then the start fails"
+               " (exit 137) and what it launched is stopped",
+}
+READINESS_DEFAULTS = {k: "none" for k in ("tcp", "http", "exec", "file", "log", "notify")}
+READINESS_DEFAULTS["http_status"] = "`200-399`"
+
+# [[Liveness]]: whether a running program still works (usrsvcd restarts it when not)
+LIVENESS = dict(
+    {k: v.replace("ready once", "alive while").replace("ready when", "alive while")
+     for k, v in READINESS.items() if k in ("tcp", "http", "http_status", "exec", "file")},
+    log="alive while a new line of its stdout log matching this regular expression appeared"
+        " since the previous probe",
+    interval="time between two probes",
+    probe_timeout="time one probe may take before it counts as failed",
+    failures="failed probes in a row after which usrsvcd restarts the program; before that it"
+             " shows as `unhealthy`",
+    after="grace time after the program is up (ready) before the first probe",
+)
+LIVENESS["file"] = "alive while this file exists and was modified since the launch"
+LIVENESS_DEFAULTS = {k: "none" for k in ("tcp", "http", "exec", "file", "log")}
+LIVENESS_DEFAULTS.update(http_status="`200-399`", after="`monitor_after`")

@@ -18,6 +18,8 @@ FROM_1_5_13 = {
                 "email_alerts", "defaults"},
     "Monitoring": {"monitor_after", "rss_limit", "activityfile", "activityfile_limit"},
     "Hooks": set(),
+    "Readiness": set(),
+    "Liveness": set(),
     "Main": {"config_dir", "pidfile", "usrsvcd_stdout", "usrsvcd_stderr", "sendmail_path"},
 }
 
@@ -27,6 +29,8 @@ SECTIONS = (
     ("Program", "PROGRAM_KEYS", "PROGRAM", "PROGRAM_DEFAULTS", "PROGRAM_EXTRA"),
     ("Monitoring", "MONITOR_KEYS", "MONITOR", "MONITOR_DEFAULTS", None),
     ("Hooks", "HOOK_KEYS", "HOOKS", "HOOK_DEFAULTS", None),
+    ("Readiness", "READINESS_KEYS", "READINESS", "READINESS_DEFAULTS", None),
+    ("Liveness", "LIVENESS_KEYS", "LIVENESS", "LIVENESS_DEFAULTS", None),
 )
 
 _KNOWN = {  # converters whose error text reads badly out of context
@@ -163,6 +167,8 @@ def _heading(section):
         return "[Program:NAME] and [DefaultSettings:NAME]"
     if section == "Hooks":
         return "[[Hooks]]  (inside a program or [DefaultSettings])"
+    if section in ("Readiness", "Liveness"):
+        return "[[%s]]  (inside a program; exactly one probe kind)" % section
     return "[[Monitoring]]  (or [[Monitor]], inside a program)"
 
 

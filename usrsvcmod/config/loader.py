@@ -220,9 +220,10 @@ def _check_aliases(item, section, report):
             report.error("%s: [%s] both '%s' and '%s' are set; keep one" % (item.path, section, name, alias))
 
 
-def _subsections(item, section, report, hooks=None):
+def _subsections(item, section, report, hooks=None, probes=None):
     """Env and Monitoring entries of one Program/DefaultSettings section
-    (and its [[Hooks]] entries into ``hooks``, when given)."""
+    (and its [[Hooks]] entries into ``hooks``, and into ``probes`` those of
+    [[Readiness]] and [[Liveness]], when given)."""
     node = item.parsed[section]
     env, monitoring = {}, {}
     hooks = {} if hooks is None else hooks
@@ -238,18 +239,28 @@ def _subsections(item, section, report, hooks=None):
         elif sub in spec.MONITOR_SECTIONS:
             monitoring.update(_entries(item, section, sub))
         elif sub == "Hooks":
-            hooks.update(_entries(item, section, sub))
+            if hooks is not None:
+                hooks.update(_entries(item, section, sub))
+        elif sub in spec.PROBE_SECTIONS:
+            from . import probeconf
+
+            found = _entries(item, section, sub)
+            probeconf.check_one_kind(found, "%s: [%s][[%s]]" % (item.path, section, sub), report)
+            if probes is not None:
+                probes[sub] = found
         else:
-            report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]], [[Monitoring]]"
-                         " or [[Hooks]]" % (item.path, section, sub,
-                                            _hint(sub, ("Env", "Monitoring", "Monitor", "Hooks"))))
+            report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]], [[Monitoring]],"
+                         " [[Hooks]], [[Readiness]] or [[Liveness]]" % (
+                             item.path, section, sub, _hint(sub, ("Env", "Monitoring", "Monitor",
+                                                                  "Hooks")
+                                                            + tuple(spec.PROBE_SECTIONS))))
     return env, monitoring
 
 
 def _merged(name, programs, defaults, report):
     """Program entries over its DefaultSettings', key by key (Env, Monitoring, Hooks too)."""
     item, section = programs[name]
-    scalars, env, monitoring, hooks = {}, {}, {}, {}
+    scalars, env, monitoring, hooks, dprobes, probes = {}, {}, {}, {}, {}, {}
     own = _entries(item, section)
     default_name = own.pop("defaults", (None,))[0]
     if isinstance(default_name, str) and default_name.strip():
@@ -261,7 +272,7 @@ def _merged(name, programs, defaults, report):
         else:
             ditem, dsection = defaults[default_name]
             scalars.update(_entries(ditem, dsection))
-            denv, dmon = _subsections(ditem, dsection, report, hooks)
+            denv, dmon = _subsections(ditem, dsection, report, hooks, dprobes)
             env.update(denv)
             monitoring.update(dmon)
     elif default_name is not None:
@@ -273,10 +284,12 @@ def _merged(name, programs, defaults, report):
         if key in own and alias in scalars:
             del scalars[alias]
     scalars.update(own)
-    penv, pmon = _subsections(item, section, report, hooks)
+    penv, pmon = _subsections(item, section, report, hooks, probes)
     env.update(penv)
     monitoring.update(pmon)
-    return item, section, scalars, env, monitoring, hooks
+    from .probeconf import merge
+
+    return item, section, scalars, env, monitoring, hooks, merge(dprobes, probes)
 
 
 def _plain(text):
@@ -285,13 +298,15 @@ def _plain(text):
 
 
 def _program(name, merged, report):
-    item, section, scalars, env_entries, monitor_entries, hook_entries = merged
+    item, section, scalars, env_entries, monitor_entries, hook_entries, probe_entries = merged
     where = "%s: [%s]" % (item.path, section)
     errors_before = len(report.errors)
     _check_aliases(item, section, report)
     values = _convert(scalars, spec.PROGRAM_KEYS, report, spec.ALIASES)
     monitor = _convert(monitor_entries, spec.MONITOR_KEYS, report)
     hooks = _convert(hook_entries, spec.HOOK_KEYS, report)
+    probe_values = {sub: _convert(e, spec.PROBE_SECTIONS[sub], report)
+                    for sub, e in probe_entries.items()}
     env = []
     for key, (raw, eitem, esection, path) in env_entries.items():
         value = _value(eitem, path, key, raw, report, "%s: [%s]" % (eitem.path, esection))
@@ -333,8 +348,23 @@ def _program(name, merged, report):
             argv, command, values["useshell"], environ, item.context.env_used)
     for key, (_, default) in spec.HOOK_KEYS.items():
         hooks.setdefault(key, default)
+    probes = _probes(probe_values, where, monitor["monitor_after"], report)
+    if probes is None:
+        return None
     return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
-                   source=item.path, hooks=Hooks(**hooks), **values)
+                   source=item.path, hooks=Hooks(**hooks), **probes, **values)
+
+
+def _probes(probe_values, where, monitor_after, report):
+    """{"readiness": Probe or None, "liveness": ...}, or None after an error."""
+    from .probeconf import build
+
+    found = {"readiness": None, "liveness": None}
+    for sub, values in probe_values.items():
+        found[sub.lower()] = build(sub, values, where, monitor_after, report)
+        if found[sub.lower()] is None:
+            return None
+    return found
 
 
 def _risky_title(pattern, scalars, report):
@@ -415,10 +445,12 @@ def load_partial(path=None, only=None):
         report.scope = ("defaults", dname, ditem.path)
         _check_aliases(ditem, dsection, report)
         _convert(_entries(ditem, dsection), spec.PROGRAM_KEYS, report, spec.ALIASES)
-        dhooks = {}
-        _, dmon = _subsections(ditem, dsection, report, dhooks)
+        dhooks, dprobes = {}, {}
+        _, dmon = _subsections(ditem, dsection, report, dhooks, dprobes)
         _convert(dmon, spec.MONITOR_KEYS, report)
         _convert(dhooks, spec.HOOK_KEYS, report)
+        for sub, entries in dprobes.items():
+            _convert(entries, spec.PROBE_SECTIONS[sub], report)
     report.scope = MAIN
     main = _main(path, main_item, config_dir, report)
     programs = {}

@@ -58,6 +58,15 @@ class Hooks(Record):
         return getattr(self, which)
 
 
+class Probe(Record):
+    """One [[Readiness]] or [[Liveness]]: ``kind`` (tcp, http, exec, file, log,
+    notify) and its ``target``; times in seconds. Readiness leaves ``failures``
+    and ``after`` at 0; liveness leaves ``timeout`` at 0."""
+
+    __slots__ = ("section", "kind", "target", "http_status", "interval", "probe_timeout",
+                 "timeout", "failures", "after")
+
+
 class Program(Record):
     __slots__ = (
         "name", "command", "argv", "useshell", "pidfile", "stdout", "stderr",
@@ -67,11 +76,12 @@ class Program(Record):
         "directory", "umask", "stop_signal", "kill_descendants", "stdout_maxbytes",
         "stdout_backups", "stderr_maxbytes", "stderr_backups", "env",
         "monitoring", "source", "title_suffix", "proctitle_risky", "reload_signal", "group",
-        "logger", "restart_every", "hooks",
+        "logger", "restart_every", "hooks", "readiness", "liveness",
     )
     OPTIONAL = {"restart_every": 0.0,
                 "hooks": Hooks(pre_start=None, post_start=None, pre_stop=None, post_stop=None,
-                               timeout=30.0)}
+                               timeout=30.0),
+                "readiness": None, "liveness": None}  # Probe or None
 
     @property
     def managed(self):

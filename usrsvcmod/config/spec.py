@@ -357,3 +357,70 @@ MAIN_KEYS = {
     "restart_on_change": (to_bool, False),
     "usrsvcd_log_maxbytes": (size, 0),  # 0: never rotated
 }
+
+
+# -- [[Readiness]] and [[Liveness]] (issue 12 §1-2) -------------------------------------
+def host_port(value, ctx=None):
+    """HOST:PORT for a tcp probe ([::1]:80 for IPv6)."""
+    text_value = value.strip()
+    host, sep, number = text_value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or any(c.isspace() for c in host):
+        raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:8000")
+    port(number)
+    return text_value
+
+
+def http_url(value, ctx=None):
+    text_value = value.strip()
+    low = text_value.lower()
+    if not (low.startswith("http://") or low.startswith("https://")) or len(text_value) < 9 \
+            or any(c.isspace() for c in text_value):
+        raise ValueError("expected an http:// or https:// URL, e.g. http://127.0.0.1:8000/health")
+    return text_value
+
+
+def http_statuses(value, ctx=None):
+    """Accepted HTTP statuses: '200-399', '200, 204', '2xx'... -> ((low, high), ...)."""
+    items = value if isinstance(value, list) else value.split(",")
+    ranges = []
+    for item in (i.strip().lower() for i in items):
+        low, _, high = item.partition("-")
+        if len(item) == 3 and item.endswith("xx") and item[0] in "12345":
+            low, high = item[0] + "00", item[0] + "99"
+        try:
+            pair = (int(low), int(high or low))
+        except ValueError:
+            pair = (0, 0)
+        if not (100 <= pair[0] <= pair[1] <= 599):
+            raise ValueError("expected HTTP statuses: codes or ranges, e.g. 200-399, 204, 2xx")
+        ranges.append(pair)
+    if not ranges:
+        raise ValueError("expected HTTP statuses: codes or ranges, e.g. 200-399, 204, 2xx")
+    return tuple(ranges)
+
+
+def notify_flag(value, ctx=None):
+    if not to_bool(value):
+        raise ValueError("expected yes (notify = no is the same as leaving it out)")
+    return "yes"
+
+
+def log_regex(value, ctx=None):
+    if regex(value) is None:
+        raise ValueError("expected a regular expression matching the program's ready line")
+    return value
+
+
+PROBE_KINDS = {  # one of these per [[Readiness]] or [[Liveness]]
+    "tcp": host_port, "http": http_url, "exec": nonempty_text, "file": expand_path,
+    "log": log_regex, "notify": notify_flag,
+}
+_PROBE_COMMON = {"http_status": (http_statuses, ((200, 399),)),
+                 "probe_timeout": (duration(0.001, 86400), 2.0)}
+READINESS_KEYS = dict({k: (c, None) for k, c in PROBE_KINDS.items()}, **_PROBE_COMMON,
+                      interval=(duration(0.01, 86400), 1.0), timeout=(duration(0.01), 60.0))
+LIVENESS_KEYS = dict({k: (c, None) for k, c in PROBE_KINDS.items() if k != "notify"},
+                     **_PROBE_COMMON, interval=(duration(0.01, 86400), 10.0),
+                     failures=(integer(1, 10000), 3), after=(duration(), None))
+PROBE_SECTIONS = {"Readiness": READINESS_KEYS, "Liveness": LIVENESS_KEYS}

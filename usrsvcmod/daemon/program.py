@@ -20,7 +20,7 @@ import errno
 import os
 
 from ..errors import PermissionProblem, TryAgain, UnsafePathError
-from . import hooks, policy
+from . import hooks, policy, probing
 from .events import Event
 
 STATES = ("stopped", "starting", "running", "stopping", "backoff", "gave_up",
@@ -41,7 +41,7 @@ class ProgramState:
                  "next_retry", "start_reason", "down_reason", "last_exit", "last_exit_text",
                  "last_exit_pid", "monitor_busy", "_timer", "_exits", "_exit_seq", "_exit_shown",
                  "_alerts", "_launching", "changed_while_starting", "_gone", "_noted", "_counted",
-                 "logger", "hook_wait", "every_timer", "planned")
+                 "logger", "hook_wait", "every_timer", "planned", "probes")
 
     def __init__(self, program, world):
         self.program = program
@@ -83,6 +83,7 @@ class ProgramState:
         self.hook_wait = None  # the token of the [[Hooks]] command it waits for (hooks.py)
         self.every_timer = None  # its planned restart (restart_every)
         self.planned = False  # the restart under way is a planned one: not a failure
+        self.probes = None  # its [[Readiness]]/[[Liveness]] watch, see probing.py
         if program.logger:
             from .logger import LoggerWatch
 
@@ -96,6 +97,13 @@ class ProgramState:
     @property
     def running(self):
         return self.watched is not None and not self.watched.exited
+
+    @property
+    def ready(self):
+        """Up and ready: running (or unhealthy) and, with [[Readiness]], its probe passed;
+        what a program requiring this one as ``ready`` waits for."""
+        return self.running and self.state in ("running", "unhealthy") and (
+            self.program.readiness is None or (self.probes is not None and self.probes.ready))
 
     def view(self):
         """This program for the snapshot (plain data; never an environment value)."""
@@ -237,7 +245,8 @@ class ProgramState:
         self.info, self.seen = info, True
         self.pidfile_stamp = _stamp(self.program.pidfile)
         self.note_family()
-        self._to("running", info.cmdline_text[:200], how, info.pid)
+        waiting = probing.attached(self, how)  # [[Readiness]]: stays "starting" until ready
+        self._to("starting" if waiting else "running", info.cmdline_text[:200], how, info.pid)
         hooks.schedule_every(self)
         if self.watched.exited:
             self.on_exit(self.watched)
@@ -343,6 +352,11 @@ class ProgramState:
         self.last_attempt = self.w.clock()
         self._drop_main()
         self.start_reason = reason
+        why = probing.before_launch(self)  # NOTIFY_SOCKET, bound before the launch
+        if why:
+            self._unlock()
+            self.start_failed(why)
+            return
         self._to("starting", reason)
         token = self._launching = object()
         hooks.run(self, "pre_start", lambda result: self._launch(token, result))
@@ -447,6 +461,7 @@ class ProgramState:
         for note in notes:
             self.emit("note", note, item.info.pid)
         reason = self.start_reason
+        probing.settled(self, item)
         self.attach(item.info, "started")
         if not self.running:
             return

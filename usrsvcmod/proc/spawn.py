@@ -176,6 +176,11 @@ def _log_message(path, err, program, key):
 def environment(program, base=None):
     env = dict(os.environ if base is None else base) if program.inherit_env else {}
     env.update(program.env)
+    readiness = getattr(program, "readiness", None)
+    if readiness is not None and readiness.kind == "notify":  # [[Readiness]] notify = yes
+        from .sdnotify import address
+
+        env["NOTIFY_SOCKET"] = address(program)
     return env
 
 
