@@ -48,6 +48,8 @@ Options:
   -P, --parallel        with several programs, act on all of them at once
   --json                print one JSON object per program (a JSON list)
   --lock-timeout SECS   give up (exit 11) if another usrsvc holds a lock this long (30)
+  --no-deps             start/restart: do not bring up the programs' [[Requires]] first
+  --with-dependents     stop: stop the running programs that require it first
   --keys                with checkconfig: print the reference of every config key
   -h, --help            show this help and exit
   --version             show the version and exit
@@ -70,6 +72,7 @@ class Options:
         self.keys = False  # checkconfig --keys
         self.logs = None  # LogOptions, once a logs option is seen
         self.rotate = self.force = False  # logs --rotate [--force]
+        self.no_deps = self.with_dependents = False  # start --no-deps, stop --with-dependents
 
 
 def parse(argv):
@@ -100,6 +103,8 @@ def parse(argv):
                 opts.config = value
         elif arg in ("-P", "--parallel"):
             opts.parallel = True
+        elif arg in ("--no-deps", "--with-dependents"):
+            setattr(opts, arg[2:].replace("-", "_"), True)
         elif arg == "--json":
             opts.json = True
         elif arg in ("--rotate", "--force"):
@@ -449,6 +454,7 @@ def _act(opts, action, names, out, err, signum=None):
     if config.main.path != path:
         state = RuntimeState(config.main.path)
     session = actions.Session(state, opts.lock_timeout)
+    session.config = config  # [[Requires]] walk the whole graph (ordering.py)
     if action in ("status", "pid"):
         results = actions.status(session, programs, health=several)
         if action == "pid":
@@ -483,11 +489,41 @@ def _run_action(opts, session, action, programs, several, out, signum):
     if progress is not None:
         session.progress = progress
     try:
+        ordered = _ordered(opts, session, action, programs)
+        if ordered is not None:
+            return ordered
         return getattr(actions, action.replace("-", "_"))(session, programs,
                                                           parallel=opts.parallel)
     finally:
         if progress is not None:
             progress.close()
+
+
+def _ordered(opts, session, action, programs):
+    """start/stop/restart through ordering.py when the config has [[Requires]] or
+    oneshot jobs; None when the plain actions do (nothing changes for others)."""
+    from . import ordering
+
+    config = session.config
+    if not ordering.involved(config):
+        return None
+    if action == "start":
+        return ordering.start(session, config, programs, opts.parallel, opts.no_deps)
+    if action == "stop":
+        return ordering.stop(session, config, programs, opts.parallel, opts.with_dependents)
+    if action == "restart":
+        return ordering.restart(session, config, programs, opts.parallel, opts.no_deps)
+    services = [p for p in programs if not p.oneshot]
+    if len(services) == len(programs):
+        return None
+    if not services:
+        from .errors import InvalidAction
+
+        raise InvalidAction("%s does not apply to oneshot jobs (%s); use start, stop, restart"
+                            " or status" % (action, ", ".join(p.name for p in programs)))
+    from . import actions  # several: the oneshot jobs are left out
+
+    return getattr(actions, action.replace("-", "_"))(session, services, parallel=opts.parallel)
 
 
 def _progress(opts, out):

@@ -59,7 +59,7 @@ MONITORING_SHAPE = {"monitor_after": _SECONDS, "rss_limit": _INT, "activityfile"
 # the type of every field as the loader makes it (a test keeps these tables
 # in step with the model's slots)
 PROGRAM_SHAPE = {
-    "name": _STR, "command": _STR, "argv": _STRS, "useshell": _BOOL, "pidfile": _STR,
+    "name": _STR, "command": _STR, "argv": _STRS, "useshell": _BOOL, "pidfile": _OPT_STR,
     "stdout": _STR, "stderr": _OPT_STR, "enabled": _BOOL, "autopid": _BOOL,
     "scan_for_process": _BOOL, "proctitle_re": _STR, "autostart": _BOOL,
     "autorestart": _BOOL, "maxrestarts": _INT, "restart_delay": _SECONDS,
@@ -71,6 +71,7 @@ PROGRAM_SHAPE = {
     "env": _ENV, "monitoring": lambda value: _fits(value, Monitoring, MONITORING_SHAPE),
     "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
     "reload_signal": _INT, "group": _OPT_STR, "logger": _OPT_STR,
+    "type": _STR, "timeout": _SECONDS, "requires": _ENV,
 }
 MAIN_SHAPE = {
     "path": _STR, "config_dir": _OPT_STR, "pidfile": _OPT_STR, "usrsvcd_stdout": _OPT_STR,

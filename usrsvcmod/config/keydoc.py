@@ -71,6 +71,10 @@ PROGRAM = {
               " through a pipe in the runtime state and writes the logs itself, e.g."
               " `s6-log -b n20 s10000000 ~/logs/web`; stdout then takes the logger's own"
               " messages",
+    "type": "`service` (runs until stopped) or `oneshot` (an init job that must exit 0:"
+            " `start` runs it to completion; no pidfile needed)",
+    "timeout": "`type = oneshot`: how long the job may run before it is stopped and counts"
+               " as failed",
 }
 
 MONITOR = {
@@ -127,6 +131,7 @@ PROGRAM_DEFAULTS = {
     "stop_signal": "`TERM`",
     "email_alerts": "none",
     "maxrestarts": "`0` (unlimited)",
+    "pidfile": "required, except for `type = oneshot`",
 }
 MONITOR_DEFAULTS = {
     "rss_limit": "`0` (off)",

@@ -55,13 +55,17 @@ class Program(Record):
         "directory", "umask", "stop_signal", "kill_descendants", "stdout_maxbytes",
         "stdout_backups", "stderr_maxbytes", "stderr_backups", "env",
         "monitoring", "source", "title_suffix", "proctitle_risky", "reload_signal", "group",
-        "logger",
+        "logger", "type", "timeout", "requires",
     )
 
     @property
     def managed(self):
         """Whether usrsvcd has anything to do for this program."""
         return self.enabled and (self.autostart or self.autorestart)
+
+    @property
+    def oneshot(self):
+        return self.type == "oneshot"
 
 
 class Main(Record):

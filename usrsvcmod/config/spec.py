@@ -284,7 +284,11 @@ PROGRAM_KEYS = {
     "reload_signal": (signal_number, 1),
     "group": (group_name, None),
     "logger": (nonempty_text, None),  # None: the program writes its own log files
+    "type": (choice("service", "oneshot"), "service"),
+    "timeout": (positive_seconds, 300.0),  # a oneshot's longest run
 }
+# [[Requires]] NAME = condition (deps.py says what each one means)
+REQUIRE_CONDITIONS = ("started", "ready", "done", "exited")
 # Accepted spellings of a key (1.5.13's README says max_restarts).
 ALIASES = {"max_restarts": "maxrestarts"}
 
