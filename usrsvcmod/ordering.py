@@ -8,7 +8,8 @@ graph rules are deps.py's; this module only drives actions.py and
 oneshot.py with them and returns their Results.
 """
 
-from . import deps, exitcodes, oneshot
+from . import exitcodes, oneshot
+from .config import deps
 
 
 def involved(config):

@@ -310,7 +310,7 @@ def _check_requires(programs, raw_programs, report):
     """The graph as a whole: unknown names, cycles, conditions that cannot hold."""
     if not any(p.requires for p in programs.values()):
         return
-    from .. import deps
+    from . import deps
 
     errors, warnings = deps.problems(programs, lambda p: getattr(p, "readiness", None))
     for name, key, text in errors:
@@ -350,6 +350,8 @@ def _program(name, merged, report):
         return None
     for key, (_, default) in spec.PROGRAM_KEYS.items():
         values.setdefault(key, default)
+    if values["pidfile"] is spec.REQUIRED:
+        values["pidfile"] = None  # a oneshot job: found by its run's record
     for key, (_, default) in spec.MONITOR_KEYS.items():
         monitor.setdefault(key, default)
     command = values["command"]

@@ -14,7 +14,8 @@ it (Linux 6.15+); where that cannot be known, the result says so and counts
 as failed (a job must prove it exited 0).
 """
 
-from .. import deps, oneshot
+from .. import oneshot
+from ..config import deps
 
 WAIT_LOOK = 0.5  # seconds between two looks at a waiting program's requirements
 EXIT_POLLS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)  # as program.py: init reaps lazily
