@@ -446,6 +446,8 @@ def _act(opts, action, names, out, err, signum=None):
     state = RuntimeState(path)  # status only reads it (launch records)
     try:  # the validated config is remembered in the runtime state directory
         config = cached(path, None if needs_all(names) else set(names), state)
+        if action in ("start", "stop", "restart") and not needs_all(names):
+            config = _whole(path, state, config)  # [[Requires]] reach other programs
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
     frontend.warn("usrsvc", config.warnings, err)
@@ -469,6 +471,18 @@ def _act(opts, action, names, out, err, signum=None):
     if text:
         out.write(text + "\n")
     return exit_code(results)
+
+
+def _whole(path, state, partial):
+    """Every program (the graph of [[Requires]]), when the whole config is valid;
+    else the named ones, as before."""
+    from .config import cached
+    from .errors import ConfigError
+
+    try:
+        return cached(path, None, state)
+    except ConfigError:
+        return partial
 
 
 def _width(out):
