@@ -498,7 +498,7 @@ def _run_action(opts, session, action, programs, several, out, signum):
     from . import actions
 
     if action in ("signal", "reload"):
-        return actions.send_signal(session, programs, signum)
+        return actions.send_signal(session, _services(action, programs), signum)
     progress = _progress(opts, out) if several and action in ("start", "stop", "restart") else None
     if progress is not None:
         session.progress = progress
@@ -527,17 +527,24 @@ def _ordered(opts, session, action, programs):
         return ordering.stop(session, config, programs, opts.parallel, opts.with_dependents)
     if action == "restart":
         return ordering.restart(session, config, programs, opts.parallel, opts.no_deps)
-    services = [p for p in programs if not p.oneshot]
+    services = _services(action, programs)
     if len(services) == len(programs):
         return None
-    if not services:
+    from . import actions  # several: the oneshot jobs are left out
+
+    return getattr(actions, action.replace("-", "_"))(session, services, parallel=opts.parallel)
+
+
+def _services(action, programs):
+    """The programs an action for services applies to: oneshot jobs are left out
+    (InvalidAction, exit 131, when that leaves none)."""
+    services = [p for p in programs if not p.oneshot]
+    if programs and not services:
         from .errors import InvalidAction
 
         raise InvalidAction("%s does not apply to oneshot jobs (%s); use start, stop, restart"
                             " or status" % (action, ", ".join(p.name for p in programs)))
-    from . import actions  # several: the oneshot jobs are left out
-
-    return getattr(actions, action.replace("-", "_"))(session, services, parallel=opts.parallel)
+    return services
 
 
 def _progress(opts, out):
