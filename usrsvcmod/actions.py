@@ -118,6 +118,11 @@ def status(session, programs, health=False):
     view = daemon_view(session.state)
     results = []
     for program in programs:
+        if program.oneshot:
+            from . import oneshot
+
+            results.append(oneshot.status_result(session, program, health))
+            continue
         found = session.find(program)
         user_stopped = session.state is not None and session.state.is_stopped(program.name)
         if found.pid:

@@ -48,6 +48,8 @@ Options:
   -P, --parallel        with several programs, act on all of them at once
   --json                print one JSON object per program (a JSON list)
   --lock-timeout SECS   give up (exit 11) if another usrsvc holds a lock this long (30)
+  --no-deps             start/restart: do not bring up the programs' [[Requires]] first
+  --with-dependents     stop: stop the running programs that require it first
   --keys                with checkconfig: print the reference of every config key
   -h, --help            show this help and exit
   --version             show the version and exit
@@ -70,6 +72,7 @@ class Options:
         self.keys = False  # checkconfig --keys
         self.logs = None  # LogOptions, once a logs option is seen
         self.rotate = self.force = False  # logs --rotate [--force]
+        self.no_deps = self.with_dependents = False  # start --no-deps, stop --with-dependents
 
 
 def parse(argv):
@@ -100,6 +103,8 @@ def parse(argv):
                 opts.config = value
         elif arg in ("-P", "--parallel"):
             opts.parallel = True
+        elif arg in ("--no-deps", "--with-dependents"):
+            setattr(opts, arg[2:].replace("-", "_"), True)
         elif arg == "--json":
             opts.json = True
         elif arg in ("--rotate", "--force"):
@@ -441,6 +446,8 @@ def _act(opts, action, names, out, err, signum=None):
     state = RuntimeState(path)  # status only reads it (launch records)
     try:  # the validated config is remembered in the runtime state directory
         config = cached(path, None if needs_all(names) else set(names), state)
+        if action in ("start", "stop", "restart") and not needs_all(names):
+            config = _whole(path, state, config)  # [[Requires]] reach other programs
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
     frontend.warn("usrsvc", config.warnings, err)
@@ -449,6 +456,7 @@ def _act(opts, action, names, out, err, signum=None):
     if config.main.path != path:
         state = RuntimeState(config.main.path)
     session = actions.Session(state, opts.lock_timeout)
+    session.config = config  # [[Requires]] walk the whole graph (ordering.py)
     if action in ("status", "pid"):
         results = actions.status(session, programs, health=several)
         if action == "pid":
@@ -465,6 +473,18 @@ def _act(opts, action, names, out, err, signum=None):
     return exit_code(results)
 
 
+def _whole(path, state, partial):
+    """Every program (the graph of [[Requires]]), when the whole config is valid;
+    else the named ones, as before."""
+    from .config import cached
+    from .errors import ConfigError
+
+    try:
+        return cached(path, None, state)
+    except ConfigError:
+        return partial
+
+
 def _width(out):
     import os
 
@@ -478,16 +498,53 @@ def _run_action(opts, session, action, programs, several, out, signum):
     from . import actions
 
     if action in ("signal", "reload"):
-        return actions.send_signal(session, programs, signum)
+        return actions.send_signal(session, _services(action, programs), signum)
     progress = _progress(opts, out) if several and action in ("start", "stop", "restart") else None
     if progress is not None:
         session.progress = progress
     try:
+        ordered = _ordered(opts, session, action, programs)
+        if ordered is not None:
+            return ordered
         return getattr(actions, action.replace("-", "_"))(session, programs,
                                                           parallel=opts.parallel)
     finally:
         if progress is not None:
             progress.close()
+
+
+def _ordered(opts, session, action, programs):
+    """start/stop/restart through ordering.py when the config has [[Requires]] or
+    oneshot jobs; None when the plain actions do (nothing changes for others)."""
+    from . import ordering
+
+    config = session.config
+    if not ordering.involved(config):
+        return None
+    if action == "start":
+        return ordering.start(session, config, programs, opts.parallel, opts.no_deps)
+    if action == "stop":
+        return ordering.stop(session, config, programs, opts.parallel, opts.with_dependents)
+    if action == "restart":
+        return ordering.restart(session, config, programs, opts.parallel, opts.no_deps)
+    services = _services(action, programs)
+    if len(services) == len(programs):
+        return None
+    from . import actions  # several: the oneshot jobs are left out
+
+    return getattr(actions, action.replace("-", "_"))(session, services, parallel=opts.parallel)
+
+
+def _services(action, programs):
+    """The programs an action for services applies to: oneshot jobs are left out
+    (InvalidAction, exit 131, when that leaves none)."""
+    services = [p for p in programs if not p.oneshot]
+    if programs and not services:
+        from .errors import InvalidAction
+
+        raise InvalidAction("%s does not apply to oneshot jobs (%s); use start, stop, restart"
+                            " or status" % (action, ", ".join(p.name for p in programs)))
+    return services
 
 
 def _progress(opts, out):

@@ -86,7 +86,7 @@ def program_warnings(program, environ=None):
                 out.append("%s: %s; usrsvc start would fail with exit 136. %s"
                            % (_where(program, key, path), problem[0], problem[1]))
     _rotation(program, out)
-    problem = _pidfile_problem(program.pidfile)
+    problem = _pidfile_problem(program.pidfile) if program.pidfile else None  # oneshot: none
     if problem and program.autopid:
         out.append("%s: %s, so the pidfile cannot be written (the program would still start, but"
                    " could then only be found again by a scan). %s"

@@ -18,7 +18,8 @@ def program(**changes):
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
                               activityfile_limit=120.0, rss_scope="process"),
         source="/c.cfg", title_suffix=None, proctitle_risky=False, reload_signal=1,
-        group=None, logger="s6-log -b n20 ~/logs/web")
+        group=None, logger="s6-log -b n20 ~/logs/web",
+        type="service", timeout=300.0, requires=())
     values.update(changes)
     return Program(**values)
 

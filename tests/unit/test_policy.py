@@ -14,7 +14,7 @@ def program(**changes):
         inherit_env=True, email_alerts=(), directory="/tmp", umask=None, stop_signal=15,
         stdout_maxbytes=0, stdout_backups=10, stderr_maxbytes=0, stderr_backups=10,
         kill_descendants=True, env=(), source="/tmp/x.cfg", title_suffix="sleep 1",
-        proctitle_risky=False, reload_signal=1, group=None, logger=None,
+        proctitle_risky=False, reload_signal=1, group=None, logger=None, type="service", timeout=300.0, requires=(),
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
                               activityfile_limit=120.0, rss_scope="process"))
     values.update(changes)

@@ -36,7 +36,8 @@ def program(**changes):
         monitoring=Monitoring(monitor_after=30.0, rss_limit=0, activityfile=None,
                               activityfile_limit=120.0, rss_scope="process"),
         source="/x.cfg", title_suffix="web --serve", proctitle_risky=False,
-        reload_signal=1, group=None, logger=None)
+        reload_signal=1, group=None, logger=None,
+        type="service", timeout=300.0, requires=())
     values.update(changes)
     return Program(**values)
 

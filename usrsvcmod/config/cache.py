@@ -67,7 +67,7 @@ _OPT_PROBE = lambda value: value is None or _fits(value, Probe, PROBE_SHAPE)  # 
 # the type of every field as the loader makes it (a test keeps these tables
 # in step with the model's slots)
 PROGRAM_SHAPE = {
-    "name": _STR, "command": _STR, "argv": _STRS, "useshell": _BOOL, "pidfile": _STR,
+    "name": _STR, "command": _STR, "argv": _STRS, "useshell": _BOOL, "pidfile": _OPT_STR,
     "stdout": _STR, "stderr": _OPT_STR, "enabled": _BOOL, "autopid": _BOOL,
     "scan_for_process": _BOOL, "proctitle_re": _STR, "autostart": _BOOL,
     "autorestart": _BOOL, "maxrestarts": _INT, "restart_delay": _SECONDS,
@@ -81,6 +81,7 @@ PROGRAM_SHAPE = {
     "reload_signal": _INT, "group": _OPT_STR, "logger": _OPT_STR,
     "restart_every": _SECONDS, "hooks": lambda value: _fits(value, Hooks, HOOKS_SHAPE),
     "readiness": _OPT_PROBE, "liveness": _OPT_PROBE,
+    "type": _STR, "timeout": _SECONDS, "requires": _ENV,
 }
 MAIN_SHAPE = {
     "path": _STR, "config_dir": _OPT_STR, "pidfile": _OPT_STR, "usrsvcd_stdout": _OPT_STR,

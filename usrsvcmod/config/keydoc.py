@@ -74,6 +74,10 @@ PROGRAM = {
     "restart_every": "usrsvcd restarts the running program this long after its start (e.g."
                      " `6h`, `1d`, `90m`), again and again; a restart in between starts the"
                      " count afresh; logged as `planned_restart`, never alerted; `0`: never",
+    "type": "`service` (runs until stopped) or `oneshot` (an init job that must exit 0:"
+            " `start` runs it to completion; no pidfile needed)",
+    "timeout": "`type = oneshot`: how long the job may run before it is stopped and counts"
+               " as failed",
 }
 
 MONITOR = {
@@ -144,6 +148,7 @@ PROGRAM_DEFAULTS = {
     "stop_signal": "`TERM`",
     "email_alerts": "none",
     "maxrestarts": "`0` (unlimited)",
+    "pidfile": "required, except for `type = oneshot`",
 }
 MONITOR_DEFAULTS = {
     "rss_limit": "`0` (off)",

@@ -241,6 +241,8 @@ def _subsections(item, section, report, hooks=None, probes=None):
         elif sub == "Hooks":
             if hooks is not None:
                 hooks.update(_entries(item, section, sub))
+        elif sub == "Requires":
+            pass  # read by _requires (ordering)
         elif sub in spec.PROBE_SECTIONS:
             from . import probeconf
 
@@ -250,9 +252,9 @@ def _subsections(item, section, report, hooks=None, probes=None):
                 probes[sub] = found
         else:
             report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]], [[Monitoring]],"
-                         " [[Hooks]], [[Readiness]] or [[Liveness]]" % (
+                         " [[Hooks]], [[Requires]], [[Readiness]] or [[Liveness]]" % (
                              item.path, section, sub, _hint(sub, ("Env", "Monitoring", "Monitor",
-                                                                  "Hooks")
+                                                                  "Hooks", "Requires")
                                                             + tuple(spec.PROBE_SECTIONS))))
     return env, monitoring
 
@@ -292,6 +294,55 @@ def _merged(name, programs, defaults, report):
     return item, section, scalars, env, monitoring, hooks, merge(dprobes, probes)
 
 
+def _requires(name, programs, defaults, report):
+    """[[Requires]] of a program over its DefaultSettings', key by key, as
+    ((name, condition), ...); None after an error (reported)."""
+    item, section = programs[name]
+    entries = {}
+    default_name = item.parsed[section].get("defaults")
+    if isinstance(default_name, str) and default_name.strip() in defaults:
+        ditem, dsection = defaults[default_name.strip()]
+        if "Requires" in ditem.parsed[dsection].sections:
+            entries.update(_entries(ditem, dsection, "Requires"))
+    if "Requires" in item.parsed[section].sections:
+        entries.update(_entries(item, section, "Requires"))
+    convert = spec.choice(*spec.REQUIRE_CONDITIONS)
+    found, failed = [], False
+    for key, (raw, eitem, esection, path) in entries.items():
+        where = "%s: [%s]" % (eitem.path, esection)
+        value = _value(eitem, path, key, raw, report, where)
+        if value is None:
+            failed = True
+            continue
+        try:
+            found.append((key, convert(value)))
+        except ValueError as err:
+            report.error("%s %s = %r: %s (started: it runs; ready: its readiness passed;"
+                         " done: a oneshot exited 0; exited: a oneshot finished)"
+                         % (where, key, value, err))
+            failed = True
+    return None if failed else tuple(found)
+
+
+def _check_requires(programs, raw_programs, report):
+    """The graph as a whole: unknown names, cycles, conditions that cannot hold."""
+    if not any(p.requires for p in programs.values()):
+        return
+    from . import deps
+
+    errors, warnings = deps.problems(programs, lambda p: getattr(p, "readiness", None))
+    for name, key, text in errors:
+        if key in raw_programs and key not in programs:
+            continue  # it has errors of its own, reported already
+        item, section = raw_programs[name]
+        report.scope = ("program", name, item.path)
+        report.error("%s: [%s][[Requires]] %s: %s" % (item.path, section, key, text))
+    for name, key, text in warnings:
+        item, section = raw_programs[name]
+        report.warn("%s: [%s][[Requires]] %s: %s" % (item.path, section, key, text))
+    report.scope = MAIN
+
+
 def _plain(text):
     """No quoting or escaping: str.split() gives what shlex.split() would."""
     return not any(c in text for c in "'\"\\#")
@@ -312,13 +363,16 @@ def _program(name, merged, report):
         value = _value(eitem, path, key, raw, report, "%s: [%s]" % (eitem.path, esection))
         if value is not None:
             env.append((key, value))
-    missing = [k for k, (_, d) in spec.PROGRAM_KEYS.items() if d is spec.REQUIRED and k not in scalars]
+    missing = [k for k, (_, d) in spec.PROGRAM_KEYS.items() if d is spec.REQUIRED and k not in scalars
+               and not (k == "pidfile" and values.get("type") == "oneshot")]
     for key in missing:
         report.error("%s missing required key '%s'" % (where, key))
     if len(report.errors) > errors_before:
         return None
     for key, (_, default) in spec.PROGRAM_KEYS.items():
         values.setdefault(key, default)
+    if values["pidfile"] is spec.REQUIRED:
+        values["pidfile"] = None  # a oneshot job: found by its run's record
     for key, (_, default) in spec.MONITOR_KEYS.items():
         monitor.setdefault(key, default)
     command = values["command"]
@@ -352,7 +406,7 @@ def _program(name, merged, report):
     if probes is None:
         return None
     return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
-                   source=item.path, hooks=Hooks(**hooks), **probes, **values)
+                   source=item.path, hooks=Hooks(**hooks), requires=(), **probes, **values)
 
 
 def _probes(probe_values, where, monitor_after, report):
@@ -457,9 +511,11 @@ def load_partial(path=None, only=None):
     for name in raw_programs:
         report.scope = ("program", name, raw_programs[name][0].path)
         program = _program(name, _merged(name, raw_programs, raw_defaults, report), report)
-        if program is not None:
-            programs[name] = program
+        requires = _requires(name, raw_programs, raw_defaults, report)
+        if program is not None and requires is not None:
+            programs[name] = program.replace(requires=requires)
     report.scope = MAIN
+    _check_requires(programs, raw_programs, report)
     _warn_same_titles(programs, report)
     skipped = False
     if report.errors:

@@ -77,6 +77,7 @@ class Program(Record):
         "stdout_backups", "stderr_maxbytes", "stderr_backups", "env",
         "monitoring", "source", "title_suffix", "proctitle_risky", "reload_signal", "group",
         "logger", "restart_every", "hooks", "readiness", "liveness",
+        "type", "timeout", "requires",
     )
     OPTIONAL = {"restart_every": 0.0,
                 "hooks": Hooks(pre_start=None, post_start=None, pre_stop=None, post_stop=None,
@@ -87,6 +88,10 @@ class Program(Record):
     def managed(self):
         """Whether usrsvcd has anything to do for this program."""
         return self.enabled and (self.autostart or self.autorestart)
+
+    @property
+    def oneshot(self):
+        return self.type == "oneshot"
 
 
 class Main(Record):

@@ -315,7 +315,11 @@ PROGRAM_KEYS = {
     "group": (group_name, None),
     "logger": (nonempty_text, None),  # None: the program writes its own log files
     "restart_every": (lambda value, ctx=None: _every(value), 0.0),  # 0: never
+    "type": (choice("service", "oneshot"), "service"),
+    "timeout": (positive_seconds, 300.0),  # a oneshot's longest run
 }
+# [[Requires]] NAME = condition (deps.py says what each one means)
+REQUIRE_CONDITIONS = ("started", "ready", "done", "exited")
 # Accepted spellings of a key (1.5.13's README says max_restarts).
 ALIASES = {"max_restarts": "maxrestarts"}
 

@@ -24,7 +24,7 @@ from . import hooks, policy, probing
 from .events import Event
 
 STATES = ("stopped", "starting", "running", "stopping", "backoff", "gave_up",
-          "stopped_by_user", "disabled", "unmanaged")
+          "stopped_by_user", "disabled", "unmanaged", "done", "failed")
 EXIT_POLLS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4)  # init may reap lazily (1-2 s here)
 MAX_PENDING_EXITS = 8
 BUSY_RETRY = 1.0
@@ -41,7 +41,7 @@ class ProgramState:
                  "next_retry", "start_reason", "down_reason", "last_exit", "last_exit_text",
                  "last_exit_pid", "monitor_busy", "_timer", "_exits", "_exit_seq", "_exit_shown",
                  "_alerts", "_launching", "changed_while_starting", "_gone", "_noted", "_counted",
-                 "logger", "hook_wait", "every_timer", "planned", "probes")
+                 "logger", "hook_wait", "every_timer", "planned", "probes", "job")
 
     def __init__(self, program, world):
         self.program = program
@@ -84,6 +84,7 @@ class ProgramState:
         self.every_timer = None  # its planned restart (restart_every)
         self.planned = False  # the restart under way is a planned one: not a failure
         self.probes = None  # its [[Readiness]]/[[Liveness]] watch, see probing.py
+        self.job = None  # a oneshot's run in flight (jobs.py)
         if program.logger:
             from .logger import LoggerWatch
 
@@ -159,6 +160,10 @@ class ProgramState:
                 self._to("unmanaged", "autostart and autorestart are off: left alone", "unmanaged")
                 return True
             return False
+        if program.oneshot:
+            from . import jobs
+
+            return jobs.sync(self)
         if self.state == "backoff" and not self.stopping and self.w.state.is_stopped(self.name):
             self._cancel()
             self.was_user_stopped = True
@@ -318,8 +323,16 @@ class ProgramState:
         self._cancel()
         program = self.program
         if self.running or self.settling or self.stopping or self._launching \
-                or not program.enabled:
+                or not program.enabled or self.job is not None:
             return
+        if program.requires or program.oneshot:
+            from . import jobs
+
+            if not jobs.gate(self, reason, count):
+                return
+            if program.oneshot:
+                jobs.run(self, reason)
+                return
         why = self._take_lock()
         if why:
             self._busy(why, reason, count)
@@ -645,6 +658,10 @@ class ProgramState:
         self._launching = self.hook_wait = None
         self._cancel()
         hooks.cancel_every(self)
+        if self.job is not None:
+            from . import jobs
+
+            jobs.forget(self)
         if self.logger is not None:
             self.logger.forget()
         self._close_exits()
@@ -690,6 +707,10 @@ class ProgramState:
             self.on_settle_exit(watched)
         elif kind == "stop":
             self.on_stop_exit(watched)
+        elif kind == "job":
+            from . import jobs
+
+            jobs.on_exit(self, watched)
         elif kind == "logger" and self.logger is not None:
             self.logger.on_exit(watched)
         elif kind == "logger":
