@@ -347,10 +347,12 @@ def _start_batch(session, programs):
         todo.append(program)
     for program, found in _end_descendants(session, ending):
         notes[program.name].append("ended %s first" % _leftovers(found, held=False))
+    envs = _environments(todo)
     for program in todo:
         offsets[program.name] = spawn.log_offsets(program)
     streams = logger.service_streams(session.state)
-    for program, launch in spawn.launch_many(todo, nofile=session.nofile, streams=streams):
+    for program, launch in spawn.launch_many(todo, nofile=session.nofile, streams=streams,
+                                             envs=envs):
         if isinstance(launch, UsrsvcError):
             results.append(Result(program, "failed", None, launch.message,
                                   exitcodes.code_for(launch), notes[program.name]))
@@ -376,6 +378,16 @@ def _start_batch(session, programs):
             program, "running", item.info, "started",
             notes=notes[program.name] + item.confirm(session.state))))
     return results
+
+
+def _environments(programs):
+    """Env files read and EnvCommands run for the programs about to launch (side
+    by side); {} when none has any (no import)."""
+    if not any(p.env_file or p.env_command for p in programs):
+        return {}
+    from .proc import envbuild
+
+    return envbuild.prepare(programs)
 
 
 def _start_logger(session, program, notes):

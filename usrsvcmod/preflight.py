@@ -91,7 +91,22 @@ def program_warnings(program, environ=None):
         out.append("%s: %s, so the pidfile cannot be written (the program would still start, but"
                    " could then only be found again by a scan). %s"
                    % (_where(program, "pidfile", program.pidfile), problem[0], problem[1]))
+    _env_files(program, out)
     return out
+
+
+def _env_files(program, out):
+    """An env file that is missing, unsafe or malformed fails every start (130)."""
+    if not program.env_file:
+        return
+    from .errors import ConfigError
+    from .proc.envbuild import read_file
+
+    for entry in program.env_file:
+        try:
+            read_file(program, entry)
+        except ConfigError as err:
+            out.append("%s; usrsvc start would fail with exit 130" % err.message)
 
 
 def _directory(program, out):

@@ -71,6 +71,9 @@ PROGRAM_SHAPE = {
     "env": _ENV, "monitoring": lambda value: _fits(value, Monitoring, MONITORING_SHAPE),
     "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
     "reload_signal": _INT, "group": _OPT_STR, "logger": _OPT_STR,
+    "env_file": _STRS, "env_pass": _STRS,
+    "env_command": lambda value: value is None or (
+        type(value) is tuple and len(value) == 2 and _STR(value[0]) and _SECONDS(value[1])),
 }
 MAIN_SHAPE = {
     "path": _STR, "config_dir": _OPT_STR, "pidfile": _OPT_STR, "usrsvcd_stdout": _OPT_STR,

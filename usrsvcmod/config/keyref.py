@@ -18,6 +18,7 @@ FROM_1_5_13 = {
                 "email_alerts", "defaults"},
     "Monitoring": {"monitor_after", "rss_limit", "activityfile", "activityfile_limit"},
     "Main": {"config_dir", "pidfile", "usrsvcd_stdout", "usrsvcd_stderr", "sendmail_path"},
+    "EnvCommand": set(),
 }
 
 # (section as written in a file, spec table, descriptions, default words, extra keys)
@@ -25,6 +26,7 @@ SECTIONS = (
     ("Main", "MAIN_KEYS", "MAIN", "MAIN_DEFAULTS", None),
     ("Program", "PROGRAM_KEYS", "PROGRAM", "PROGRAM_DEFAULTS", "PROGRAM_EXTRA"),
     ("Monitoring", "MONITOR_KEYS", "MONITOR", "MONITOR_DEFAULTS", None),
+    ("EnvCommand", "ENV_COMMAND_KEYS", "ENV_COMMAND", "ENV_COMMAND_DEFAULTS", None),
 )
 
 _KNOWN = {  # converters whose error text reads badly out of context
@@ -39,7 +41,7 @@ _KNOWN = {  # converters whose error text reads badly out of context
     spec.signal_number: "signal name or number",
     spec.addresses: "email address, or a comma list",
     spec.port: "port number, 1 to 65535",
-    spec.positive_seconds: "seconds > 0 (fractions allowed)",
+    spec.positive_seconds: "seconds > 0 (fractions allowed), or a duration: 30s, 5m, 1h30m",
 }
 
 
@@ -159,6 +161,8 @@ def _heading(section):
         return "[Main]  (main config file only)"
     if section == "Program":
         return "[Program:NAME] and [DefaultSettings:NAME]"
+    if section == "EnvCommand":
+        return "[[EnvCommand]]  (inside a program or a [DefaultSettings])"
     return "[[Monitoring]]  (or [[Monitor]], inside a program)"
 
 

@@ -9,7 +9,7 @@ a whole Config comes back or ConfigError is raised.
 import os
 
 from ..errors import ConfigError
-from . import main_config_path, spec
+from . import envkeys, main_config_path, spec
 from .files import OPEN_FLAGS, open_dir, read
 from .model import Config, Main, Monitoring, Program
 from .proctitle import default_proctitle_re, shell_path  # noqa: F401 (public here too)
@@ -235,9 +235,12 @@ def _subsections(item, section, report):
             env.update(_entries(item, section, sub))
         elif sub in spec.MONITOR_SECTIONS:
             monitoring.update(_entries(item, section, sub))
+        elif sub == "EnvCommand":
+            pass  # envkeys.py reads it
         else:
-            report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]] or [[Monitoring]]"
-                         % (item.path, section, sub, _hint(sub, ("Env", "Monitoring", "Monitor"))))
+            report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]], [[Monitoring]]"
+                         " or [[EnvCommand]]" % (item.path, section, sub, _hint(
+                             sub, ("Env", "Monitoring", "Monitor", "EnvCommand"))))
     return env, monitoring
 
 
@@ -326,7 +329,7 @@ def _program(name, merged, report):
         values["proctitle_re"], values["title_suffix"] = default_proctitle_re(
             argv, command, values["useshell"], environ, item.context.env_used)
     return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
-                   source=item.path, **values)
+                   source=item.path, env_command=None, **values)
 
 
 def _risky_title(pattern, scalars, report):
@@ -409,13 +412,18 @@ def load_partial(path=None, only=None):
         _convert(_entries(ditem, dsection), spec.PROGRAM_KEYS, report, spec.ALIASES)
         _, dmon = _subsections(ditem, dsection, report)
         _convert(dmon, spec.MONITOR_KEYS, report)
+        envkeys.check_defaults(ditem, dsection, report, _convert)
     report.scope = MAIN
     main = _main(path, main_item, config_dir, report)
     programs = {}
     for name in raw_programs:
         report.scope = ("program", name, raw_programs[name][0].path)
         program = _program(name, _merged(name, raw_programs, raw_defaults, report), report)
+        env_command = envkeys.merged(name, raw_programs, raw_defaults, report, _convert)
+        if program is not None and env_command is not None:
+            program = program.replace(env_command=env_command)
         if program is not None:
+            envkeys.warnings(program, report)
             programs[name] = program
     report.scope = MAIN
     _warn_same_titles(programs, report)

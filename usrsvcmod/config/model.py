@@ -55,7 +55,7 @@ class Program(Record):
         "directory", "umask", "stop_signal", "kill_descendants", "stdout_maxbytes",
         "stdout_backups", "stderr_maxbytes", "stderr_backups", "env",
         "monitoring", "source", "title_suffix", "proctitle_risky", "reload_signal", "group",
-        "logger",
+        "logger", "env_file", "env_pass", "env_command",
     )
 
     @property
