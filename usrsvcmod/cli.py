@@ -390,7 +390,7 @@ def _checkconfig(opts, out, err):
         return frontend.config_error("usrsvc", error, err)
     frontend.warn("usrsvc", list(config.warnings) + preflight.check(config), err)
     if len(opts.words) > 1:  # checkconfig NAME...: those programs, resolved, values masked
-        from .config import effective
+        from . import effective
         from .selection import select_programs
 
         chosen = select_programs(config, opts.words[1:], "checkconfig").programs

@@ -10,9 +10,13 @@ class Record:
 
     __slots__ = ()
 
+    DEFAULTS = {}  # fields added after 1.x that a caller may leave out
+
     def __init__(self, **values):
         for name in self.__slots__:
-            object.__setattr__(self, name, values.pop(name))
+            value = values.pop(name) if name in values or name not in self.DEFAULTS \
+                else self.DEFAULTS[name]
+            object.__setattr__(self, name, value)
         if values:
             raise TypeError("unknown fields: %s" % ", ".join(sorted(values)))
 
@@ -57,6 +61,7 @@ class Program(Record):
         "monitoring", "source", "title_suffix", "proctitle_risky", "reload_signal", "group",
         "logger", "env_file", "env_pass", "env_command",
     )
+    DEFAULTS = {"env_file": (), "env_pass": (), "env_command": None}
 
     @property
     def managed(self):

@@ -246,6 +246,8 @@ def kib(value, ctx=None):
     if text_value.isdigit():
         return _number(text_value, int, 0, 2 ** 52)
     try:
+        if not text_value[-1:].isalpha():
+            raise ValueError(text_value)  # a plain number is whole KiB: no fraction, no sign
         return -(-size(text_value) // 1024)  # a partial KiB counts as one
     except ValueError:
         raise ValueError("expected a whole number of KiB, or a size with K, M or G"

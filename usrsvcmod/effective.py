@@ -11,7 +11,7 @@ secrets, and may have side effects): its names are known only at a start.
 
 import os
 
-from . import spec
+from .config import spec
 
 MASK = "********"
 # fields of Program that are not keys, or shown in their own part below
@@ -39,8 +39,8 @@ def render(program, environ=None):
 
 def environment_lines(program, environ):
     """Where each variable of the launch comes from, in the order they apply."""
-    from ..errors import ConfigError
-    from ..proc.envbuild import read_file
+    from .errors import ConfigError
+    from .proc.envbuild import read_file
 
     out = ["# environment at launch, in the order it is built (names only, values masked):"]
     if program.inherit_env:
