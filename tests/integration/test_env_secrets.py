@@ -307,3 +307,9 @@ def test_under_usrsvcd_a_failing_command_is_a_failed_start_retried_later(env, da
     pid = new_pid(env, "svc", None, timeout=20)
     assert pid and environ_of(pid)["TOKEN"] == value
     assert_nowhere(value, daemon.text(), files=state_files(env))
+
+
+def test_checkconfig_of_an_unknown_name_says_so(env):
+    env.write(env.program("svc", env.service()))
+    failed = env.run("checkconfig", "svx", check=133)
+    assert "svc" in failed.stderr
