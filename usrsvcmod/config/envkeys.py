@@ -21,11 +21,6 @@ def _entries(item, section):
     return {key: (sub[key], item, where, [section, SECTION]) for key in sub.scalars}
 
 
-def _convert(entries, report, convert_entries):
-    values = convert_entries(entries, spec.ENV_COMMAND_KEYS, report)
-    return values
-
-
 def merged(name, programs, defaults, report, convert_entries):
     """The program's (command, timeout), or None without [[EnvCommand]]; problems
     go to ``report`` (file, section and key named by ``convert_entries``)."""
@@ -37,7 +32,7 @@ def merged(name, programs, defaults, report, convert_entries):
     entries.update(_entries(item, section))
     if not entries:
         return None
-    values = _convert(entries, report, convert_entries)
+    values = convert_entries(entries, spec.ENV_COMMAND_KEYS, report)
     if "command" not in entries:
         report.error("%s: [%s][[%s]] missing required key 'command'; expected the command"
                      " that prints KEY=VALUE lines, e.g. command = pass show app/env"
@@ -52,7 +47,7 @@ def check_defaults(item, section, report, convert_entries):
     """A [DefaultSettings]'s [[EnvCommand]] is checked even if no program uses it."""
     entries = _entries(item, section)
     if entries:
-        _convert(entries, report, convert_entries)
+        convert_entries(entries, spec.ENV_COMMAND_KEYS, report)
 
 
 def warnings(program, report):
