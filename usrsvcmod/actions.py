@@ -357,12 +357,14 @@ def _start_batch(session, programs):
     for program, found in _end_descendants(session, ending):
         notes[program.name].append("ended %s first" % _leftovers(found, held=False))
     todo = _pre_start(todo, notes, results)
+    envs = _environments(todo)
     for program in todo:
         offsets[program.name] = spawn.log_offsets(program)
     listeners, refused = _ready_listen(todo, notes, results)
     todo = [p for p in todo if p not in refused]
     streams = logger.service_streams(session.state)
-    for program, launch in spawn.launch_many(todo, nofile=session.nofile, streams=streams):
+    for program, launch in spawn.launch_many(todo, nofile=session.nofile, streams=streams,
+                                             envs=envs):
         if isinstance(launch, UsrsvcError):
             results.append(Result(program, "failed", None, launch.message,
                                   exitcodes.code_for(launch), notes[program.name]))
@@ -431,6 +433,16 @@ def _ready_listen(programs, notes, results):
         results.append(Result(program, "failed", None, "not started: " + why,
                               exitcodes.FAILED_TO_LAUNCH, notes[program.name]))
     return listeners, [p for p, _ in refused]
+
+
+def _environments(programs):
+    """Env files read and EnvCommands run for the programs about to launch (side
+    by side); {} when none has any (no import)."""
+    if not any(p.env_file or p.env_command for p in programs):
+        return {}
+    from .proc import envbuild
+
+    return envbuild.prepare(programs)
 
 
 def _start_logger(session, program, notes):

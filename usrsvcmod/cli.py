@@ -16,7 +16,7 @@ USAGE = """Usage: usrsvc [options] start|stop|restart|status|update|try-restart|
        usrsvc [options] signal NAME... SIGNAL
        usrsvc [options] logs [NAME...] [-n N] [-f] [--stdout|--stderr] [--since DURATION]
        usrsvc [options] logs --rotate [--force] NAME...
-       usrsvc [options] checkconfig [--keys]
+       usrsvc [options] checkconfig [--keys | NAME...]
        usrsvc [options] init
        usrsvc completion bash|zsh|fish
 
@@ -33,7 +33,9 @@ every program). "try-restart" restarts only the programs that are running.
 
 "checkconfig" validates the whole config, lists its programs and warns about
 what would fail at start (exit 0, or 130 if the config is invalid); with
---keys it prints every config key instead: default, accepted values, meaning.
+--keys it prints every config key instead: default, accepted values, meaning;
+with NAME... it prints those programs as they will run, every key resolved and
+every environment value masked.
 "init" writes a commented starter config with one example program (never over
 an existing file). "completion SHELL" prints a completion script, e.g.
   usrsvc completion bash > ~/.local/share/bash-completion/completions/usrsvc
@@ -309,7 +311,7 @@ def run(argv, out=None, err=None):
             raise UsageError("--rotate and --force go with the logs action: usrsvc logs --rotate"
                              " [--force] NAME|all")
         if opts.words[:1] in (["checkconfig"], ["init"]):
-            if len(opts.words) != 1:
+            if len(opts.words) != 1 and opts.words[0] == "init":
                 raise UsageError("%s takes no program name" % opts.words[0])
             return (_checkconfig if opts.words[0] == "checkconfig" else _init)(opts, out, err)
         if not opts.words:
@@ -392,6 +394,13 @@ def _checkconfig(opts, out, err):
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
     frontend.warn("usrsvc", list(config.warnings) + preflight.check(config), err)
+    if len(opts.words) > 1:  # checkconfig NAME...: those programs, resolved, values masked
+        from . import effective
+        from .selection import select_programs
+
+        chosen = select_programs(config, opts.words[1:], "checkconfig").programs
+        out.write(printable("\n\n".join("\n".join(effective.render(p)) for p in chosen)) + "\n")
+        return exitcodes.SUCCESS
     out.write(printable("\n".join(preflight.summary(config))) + "\n")
     return exitcodes.SUCCESS
 

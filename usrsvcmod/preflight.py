@@ -64,11 +64,34 @@ def program_path(program, environ=None):
     for key, value in program.env:
         if key == "PATH":
             return value, "PATH from its [[Env]]"
+    from_files = _path_from_env_files(program)
+    if from_files is not None:
+        return from_files
+    if not program.inherit_env and "PATH" in program.env_pass and environ.get("PATH") is not None:
+        return environ["PATH"], "PATH passed by env_pass"
     if program.inherit_env and environ.get("PATH") is not None:
         return environ["PATH"], "inherited PATH"
     if program.inherit_env:
         return os.defpath, "default PATH (none is set)"
     return os.defpath, "default PATH (inherit_env = False and no PATH in [[Env]])"
+
+
+def _path_from_env_files(program):
+    """(PATH, origin) when the last env_file that sets PATH does, else None."""
+    if not program.env_file:
+        return None
+    from .errors import ConfigError
+    from .proc.envbuild import read_file
+
+    found = None
+    for entry in program.env_file:
+        try:
+            for key, value in read_file(program, entry):
+                if key == "PATH":
+                    found = (value, "PATH from env_file %s" % entry.lstrip("-"))
+        except ConfigError:
+            pass  # reported by _env_files
+    return found
 
 
 def program_warnings(program, environ=None):
@@ -91,7 +114,22 @@ def program_warnings(program, environ=None):
         out.append("%s: %s, so the pidfile cannot be written (the program would still start, but"
                    " could then only be found again by a scan). %s"
                    % (_where(program, "pidfile", program.pidfile), problem[0], problem[1]))
+    _env_files(program, out)
     return out
+
+
+def _env_files(program, out):
+    """An env file that is missing, unsafe or malformed fails every start (130)."""
+    if not program.env_file:
+        return
+    from .errors import ConfigError
+    from .proc.envbuild import read_file
+
+    for entry in program.env_file:
+        try:
+            read_file(program, entry)
+        except ConfigError as err:
+            out.append("%s; usrsvc start would fail with exit 130" % err.message)
 
 
 def _directory(program, out):

@@ -239,13 +239,14 @@ def test_checkconfig_of_both_tools_prints_the_same_warnings(env):
     assert mine.stdout == theirs.stdout
 
 
-def test_checkconfig_refuses_an_invalid_config_and_takes_no_name(env):
+def test_checkconfig_refuses_an_invalid_config_even_for_one_name(env):
     env.write(env.program("web", env.service(), success_seconds="-1"))
     result = env.run("checkconfig", check=130)
     assert "[Program:web] success_seconds" in result.stderr
     assert usrsvcd(env, "checkconfig").returncode == 130
-    result = env.run("checkconfig", "web", check=1)
-    assert "Usage: usrsvc" in result.stderr
+    result = env.run("checkconfig", "web", check=130)  # checkconfig NAME: the program resolved
+    assert "[Program:web] success_seconds" in result.stderr
+    result = env.run("checkconfig", "nosuch", check=130)
     assert "checkconfig" in env.run("--help", check=0).stdout
 
 

@@ -59,7 +59,8 @@ def test_defaults_and_values_come_from_the_spec():
 def test_a_converter_is_described_by_its_own_error_text():
     assert keyref.accepted(spec.choice("a", "b")) == "one of: a, b"
     assert keyref.accepted(spec.integer(1, 10)) == "whole number between 1 and 10"
-    assert keyref.accepted(spec.seconds()) == "number of seconds (fractions allowed) >= 0"
+    assert keyref.accepted(spec.seconds()) == (
+        "number of seconds, or a duration with units (30s, 5m, 1h30m, 250ms), >= 0")
 
     def odd(value, ctx=None):
         raise RuntimeError("not a converter that can be probed")

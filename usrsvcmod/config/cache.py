@@ -82,6 +82,9 @@ PROGRAM_SHAPE = {
     "restart_every": _SECONDS, "hooks": lambda value: _fits(value, Hooks, HOOKS_SHAPE),
     "readiness": _OPT_PROBE, "liveness": _OPT_PROBE,
     "type": _STR, "timeout": _SECONDS, "requires": _ENV,
+    "env_file": _STRS, "env_pass": _STRS,
+    "env_command": lambda value: value is None or (
+        type(value) is tuple and len(value) == 2 and _STR(value[0]) and _SECONDS(value[1])),
 }
 MAIN_SHAPE = {
     "path": _STR, "config_dir": _OPT_STR, "pidfile": _OPT_STR, "usrsvcd_stdout": _OPT_STR,

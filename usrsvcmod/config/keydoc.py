@@ -78,12 +78,20 @@ PROGRAM = {
             " `start` runs it to completion; no pidfile needed)",
     "timeout": "`type = oneshot`: how long the job may run before it is stopped and counts"
                " as failed",
+    "env_file": "environment files read at each start, in order, in systemd's EnvironmentFile"
+                " syntax (`KEY=VALUE`, quotes, `#` comments, `export ` allowed); a leading"
+                " `-` makes a file optional (`env_file = ~/app.env, -~/app.local.env`). Their"
+                " variables come after the inherited or passed ones and before"
+                " `[[EnvCommand]]` and `[[Env]]`",
+    "env_pass": "with `inherit_env = False`: the only variables of the caller's environment"
+                " the program gets (`env_pass = LANG, TZ, PATH`); nothing else of usrsvc's or"
+                " usrsvcd's environment reaches it",
 }
 
 MONITOR = {
     "monitor_after": "seconds of uptime before the monitors start checking; `0`: from the"
                      " start",
-    "rss_limit": "KiB of resident memory; the program is restarted when its RSS is strictly"
+    "rss_limit": "KiB of resident memory (or a size: `500M`, `2G`); the program is restarted when its RSS is strictly"
                  " greater; `0`: off. RSS as `ps` shows it and `/proc/PID/statm` counts it"
                  " (psutil's `rss`), which is what 1.5.13 measured although its README speaks"
                  " of \"private\" memory",
@@ -140,6 +148,15 @@ HOOKS = {
                " process group is killed and the hook counts as failed",
 }
 
+# [[EnvCommand]], inside a program or a [DefaultSettings]
+ENV_COMMAND = {
+    "command": "run through `/bin/sh -c` at each start, in the program's directory, with the"
+               " environment built so far; each line of its stdout, `KEY=VALUE`, joins the"
+               " program's environment (secrets from `pass`, `vault`, `sops`...), never written"
+               " to disk; failing, timing out or printing another line fails the start (137)",
+    "timeout": "how long `command` may run before it is killed and the start fails",
+}
+
 # What a default of None (or a number better said in words) means, per table.
 PROGRAM_DEFAULTS = {
     "proctitle_re": "built from `command`",
@@ -157,6 +174,7 @@ MONITOR_DEFAULTS = {
 HOOK_DEFAULTS = {
     "pre_start": "none", "post_start": "none", "pre_stop": "none", "post_stop": "none",
 }
+ENV_COMMAND_DEFAULTS = {}
 MAIN_DEFAULTS = {
     "pidfile": "`usrsvcd.pid` in the runtime state directory",
     "usrsvcd_stdout": "none (the daemon's own stdout)",

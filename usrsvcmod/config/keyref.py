@@ -21,6 +21,7 @@ FROM_1_5_13 = {
     "Readiness": set(),
     "Liveness": set(),
     "Main": {"config_dir", "pidfile", "usrsvcd_stdout", "usrsvcd_stderr", "sendmail_path"},
+    "EnvCommand": set(),
 }
 
 # (section as written in a file, spec table, descriptions, default words, extra keys)
@@ -31,6 +32,7 @@ SECTIONS = (
     ("Hooks", "HOOK_KEYS", "HOOKS", "HOOK_DEFAULTS", None),
     ("Readiness", "READINESS_KEYS", "READINESS", "READINESS_DEFAULTS", None),
     ("Liveness", "LIVENESS_KEYS", "LIVENESS", "LIVENESS_DEFAULTS", None),
+    ("EnvCommand", "ENV_COMMAND_KEYS", "ENV_COMMAND", "ENV_COMMAND_DEFAULTS", None),
 )
 
 _KNOWN = {  # converters whose error text reads badly out of context
@@ -45,7 +47,7 @@ _KNOWN = {  # converters whose error text reads badly out of context
     spec.signal_number: "signal name or number",
     spec.addresses: "email address, or a comma list",
     spec.port: "port number, 1 to 65535",
-    spec.positive_seconds: "seconds > 0 (fractions allowed)",
+    spec.positive_seconds: "seconds > 0 (fractions allowed), or a duration: 30s, 5m, 1h30m",
 }
 
 
@@ -169,6 +171,8 @@ def _heading(section):
         return "[[Hooks]]  (inside a program or [DefaultSettings])"
     if section in ("Readiness", "Liveness"):
         return "[[%s]]  (inside a program; exactly one probe kind)" % section
+    if section == "EnvCommand":
+        return "[[EnvCommand]]  (inside a program or a [DefaultSettings])"
     return "[[Monitoring]]  (or [[Monitor]], inside a program)"
 
 

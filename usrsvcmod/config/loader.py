@@ -9,7 +9,7 @@ a whole Config comes back or ConfigError is raised.
 import os
 
 from ..errors import ConfigError
-from . import main_config_path, spec
+from . import envkeys, main_config_path, spec
 from .files import OPEN_FLAGS, open_dir, read
 from .model import Config, Hooks, Main, Monitoring, Program
 from .proctitle import default_proctitle_re, shell_path  # noqa: F401 (public here too)
@@ -243,6 +243,8 @@ def _subsections(item, section, report, hooks=None, probes=None):
                 hooks.update(_entries(item, section, sub))
         elif sub == "Requires":
             pass  # read by _requires (ordering)
+        elif sub == "EnvCommand":
+            pass  # envkeys.py reads it
         elif sub in spec.PROBE_SECTIONS:
             from . import probeconf
 
@@ -252,9 +254,9 @@ def _subsections(item, section, report, hooks=None, probes=None):
                 probes[sub] = found
         else:
             report.error("%s: [%s] unknown subsection [[%s]]%s; expected [[Env]], [[Monitoring]],"
-                         " [[Hooks]], [[Requires]], [[Readiness]] or [[Liveness]]" % (
+                         " [[Hooks]], [[Requires]], [[EnvCommand]], [[Readiness]] or [[Liveness]]" % (
                              item.path, section, sub, _hint(sub, ("Env", "Monitoring", "Monitor",
-                                                                  "Hooks", "Requires")
+                                                                  "Hooks", "Requires", "EnvCommand")
                                                             + tuple(spec.PROBE_SECTIONS))))
     return env, monitoring
 
@@ -406,7 +408,8 @@ def _program(name, merged, report):
     if probes is None:
         return None
     return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
-                   source=item.path, hooks=Hooks(**hooks), requires=(), **probes, **values)
+                   source=item.path, hooks=Hooks(**hooks), requires=(), env_command=None,
+                   **probes, **values)
 
 
 def _probes(probe_values, where, monitor_after, report):
@@ -505,6 +508,7 @@ def load_partial(path=None, only=None):
         _convert(dhooks, spec.HOOK_KEYS, report)
         for sub, entries in dprobes.items():
             _convert(entries, spec.PROBE_SECTIONS[sub], report)
+        envkeys.check_defaults(ditem, dsection, report, _convert)
     report.scope = MAIN
     main = _main(path, main_item, config_dir, report)
     programs = {}
@@ -512,8 +516,13 @@ def load_partial(path=None, only=None):
         report.scope = ("program", name, raw_programs[name][0].path)
         program = _program(name, _merged(name, raw_programs, raw_defaults, report), report)
         requires = _requires(name, raw_programs, raw_defaults, report)
+        env_command = envkeys.merged(name, raw_programs, raw_defaults, report, _convert)
         if program is not None and requires is not None:
-            programs[name] = program.replace(requires=requires)
+            program = program.replace(requires=requires)
+            if env_command is not None:
+                program = program.replace(env_command=env_command)
+            envkeys.warnings(program, report)
+            programs[name] = program
     report.scope = MAIN
     _check_requires(programs, raw_programs, report)
     _warn_same_titles(programs, report)

@@ -77,12 +77,14 @@ class Program(Record):
         "stdout_backups", "stderr_maxbytes", "stderr_backups", "env",
         "monitoring", "source", "title_suffix", "proctitle_risky", "reload_signal", "group",
         "logger", "restart_every", "hooks", "readiness", "liveness",
-        "type", "timeout", "requires",
+        "type", "timeout", "requires", "env_file", "env_pass", "env_command",
     )
     OPTIONAL = {"restart_every": 0.0,
                 "hooks": Hooks(pre_start=None, post_start=None, pre_stop=None, post_stop=None,
                                timeout=30.0),
-                "readiness": None, "liveness": None}  # Probe or None
+                "readiness": None, "liveness": None,  # Probe or None
+                "env_file": (), "env_pass": (), "env_command": None,
+                "type": "service", "timeout": 300.0, "requires": ()}
 
     @property
     def managed(self):

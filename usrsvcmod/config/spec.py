@@ -52,8 +52,40 @@ def _describe(kind, minimum, maximum):
     return "%s between %s and %s" % (noun, minimum, maximum)
 
 
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)")
+
+
+def _duration(value, minimum, maximum):
+    """Seconds from a plain number (1.5.13's form) or from units: 30s, 5m, 1h30m,
+    1.5h, 250ms, 2d. ValueError says what is expected."""
+    text_value = value.strip().lower().replace(" ", "")
+    try:
+        float(text_value)
+    except ValueError:
+        pass
+    else:
+        return _number(value, float, minimum, maximum)
+    total, position = 0.0, 0
+    for match in _DURATION.finditer(text_value):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if not text_value or position != len(text_value) or total < minimum or total > maximum:
+        raise ValueError("expected a number of seconds, or a duration with units (30s, 5m,"
+                         " 1h30m, 250ms), between %s and %s"
+                         % (_plain_number(minimum), _plain_number(maximum)))
+    return total
+
+
+def _plain_number(number):
+    return ("%d" % number) if float(number).is_integer() else repr(number)
+
+
 def seconds(minimum=0.0, maximum=10 ** 7):
-    return lambda value, ctx=None: _number(value, float, minimum, maximum)
+    """Seconds, plain (1.5.13) or with units (30s, 5m, 1h30m)."""
+    return lambda value, ctx=None: _duration(value, minimum, maximum)
 
 
 def integer(minimum=0, maximum=2 ** 62):
@@ -91,9 +123,9 @@ def _every(value):
 
 
 def positive_seconds(value, ctx=None):
-    number = _number(value, float, 0.0, 10 ** 7)
+    number = _duration(value, 0.0, 10 ** 7)
     if number <= 0:
-        raise ValueError("expected a number of seconds greater than 0")
+        raise ValueError("expected a number of seconds greater than 0 (units allowed: 30s, 5m)")
     return number
 
 
@@ -237,6 +269,50 @@ def size(value, ctx=None):
     return int(amount * _SIZE_UNITS[unit])
 
 
+def kib(value, ctx=None):
+    """KiB, as rss_limit always counted them: a plain number is KiB (1.5.13), a
+    number with K, M, G or T is converted (100M = 102400)."""
+    text_value = value.strip()
+    if text_value.isdigit():
+        return _number(text_value, int, 0, 2 ** 52)
+    try:
+        if not text_value[-1:].isalpha():
+            raise ValueError(text_value)  # a plain number is whole KiB: no fraction, no sign
+        return -(-size(text_value) // 1024)  # a partial KiB counts as one
+    except ValueError:
+        raise ValueError("expected a whole number of KiB, or a size with K, M or G"
+                         " (e.g. 512000, 500M, 2G); 0 means off") from None
+
+
+def env_files(value, ctx):
+    """``env_file = PATH[, PATH...]``: paths in order; a leading ``-`` marks a file that
+    may be missing. Kept as ``-/abs/path`` (an absolute path never starts with '-')."""
+    items = [item.strip() for item in (value if isinstance(value, list) else value.split(","))]
+    found = []
+    for item in items:
+        optional = item.startswith("-")
+        path = item[1:].strip() if optional else item
+        if not path:
+            raise ValueError("expected a comma list of paths, each maybe marked optional"
+                             " with a leading '-' (e.g. ~/app.env, -~/app.local.env)")
+        found.append(("-" if optional else "") + expand_path(path, ctx))
+    return tuple(found)
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def env_names(value, ctx=None):
+    """``env_pass = NAME, NAME...``: environment variable names."""
+    items = value if isinstance(value, list) else value.split(",")
+    found = tuple(item.strip() for item in items if item.strip())
+    bad = [name for name in found if not _ENV_NAME.match(name)]
+    if bad or not found:
+        raise ValueError("expected a comma list of environment variable names (letters,"
+                         " digits and '_', not starting with a digit), e.g. LANG, TZ, PATH")
+    return found
+
+
 def port(value, ctx=None):
     return _number(value, int, 1, 65535)
 
@@ -317,6 +393,8 @@ PROGRAM_KEYS = {
     "restart_every": (lambda value, ctx=None: _every(value), 0.0),  # 0: never
     "type": (choice("service", "oneshot"), "service"),
     "timeout": (positive_seconds, 300.0),  # a oneshot's longest run
+    "env_file": (env_files, ()),
+    "env_pass": (env_names, ()),
 }
 # [[Requires]] NAME = condition (deps.py says what each one means)
 REQUIRE_CONDITIONS = ("started", "ready", "done", "exited")
@@ -325,7 +403,7 @@ ALIASES = {"max_restarts": "maxrestarts"}
 
 MONITOR_KEYS = {
     "monitor_after": (seconds(), 30.0),
-    "rss_limit": (integer(0), 0),
+    "rss_limit": (kib, 0),
     "activityfile": (expand_path, None),
     "activityfile_limit": (positive_seconds, 120.0),
     "rss_scope": (choice("process", "tree"), "process"),
@@ -339,6 +417,12 @@ HOOK_KEYS = {
     "pre_stop": (nonempty_text, None),
     "post_stop": (nonempty_text, None),
     "timeout": (duration(0.1, 86400), 30.0),
+}
+
+# [[EnvCommand]]: a command whose KEY=VALUE output joins the environment at each start
+ENV_COMMAND_KEYS = {
+    "command": (nonempty_text, REQUIRED),
+    "timeout": (positive_seconds, 30.0),
 }
 
 MAIN_KEYS = {

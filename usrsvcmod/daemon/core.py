@@ -63,6 +63,7 @@ class Daemon:
         self.status_timer = None
         self.published = -1  # bus.count at the last snapshot
         self.launches = []  # (program, done, wanted) asked for during this turn
+        self.envs = {}  # name -> environment built off the loop for its launch this turn
         self.trim_pending = False  # a big batch of launches left a high heap: give it back
         self.middles = []  # first children of launches, still to be reaped
         self.programs = collections.OrderedDict(
@@ -105,14 +106,25 @@ class Daemon:
         log offsets)``, unless ``wanted()`` says it is no longer wanted. Its logs
         are rotated first if they outgrew their limits (off the loop)."""
         self._guard(self.rotation.check, "log rotation of %s" % program.name, program)
+        if program.env_file or program.env_command is not None:  # files, a command: off the loop
+            from . import envwork
+
+            def queue(env):
+                self.envs[program.name] = env
+                self.launches.append((program, done, wanted))
+
+            envwork.build_then(self, program, queue)
+            return
         self.launches.append((program, done, wanted))
 
     def _flush_launches(self):
         while self.launches:
             batch, self.launches = [item for item in self.launches if item[2]()], []
             offsets = [spawn.log_offsets(program) for program, _, _ in batch]
+            envs = {p.name: self.envs.pop(p.name) for p, _, _ in batch if p.name in self.envs}
+            self.envs.clear()  # built for launches no longer wanted: dropped, not kept
             outcomes = spawn.launch_many([program for program, _, _ in batch], nofile=self.nofile,
-                                         streams=self._streams())
+                                         streams=self._streams(), envs=envs)
             self.trim_pending = self.trim_pending or len(batch) >= TRIM_BATCH
             for (program, done, _), offset, (_, outcome) in zip(batch, offsets, outcomes):
                 if getattr(outcome, "middle", None):

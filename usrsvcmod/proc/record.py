@@ -36,7 +36,14 @@ def _value(program, key):
     if key == "command" and not program.useshell:
         return program.argv
     if key == "env":
-        return sorted(program.env)
+        if not (program.env_file or program.env_pass or program.env_command):
+            return sorted(program.env)  # as before these keys: old records still match
+        from .envbuild import content_digest
+
+        # the env files' content counts (an edited file is a change); the EnvCommand's
+        # output never does (fresh secrets at each start are the point), its command does
+        return (sorted(program.env), program.env_pass, program.env_file,
+                content_digest(program), program.env_command)
     return getattr(program, key)
 
 

@@ -174,8 +174,15 @@ def _log_message(path, err, program, key):
 
 
 def environment(program, base=None):
-    env = dict(os.environ if base is None else base) if program.inherit_env else {}
-    env.update(program.env)
+    """The program's environment (envbuild.py: inherited or passed, env files,
+    EnvCommand, [[Env]]); raises ConfigError or EnvCommandError."""
+    if not (program.env_file or program.env_pass or program.env_command):
+        env = dict(os.environ if base is None else base) if program.inherit_env else {}
+        env.update(program.env)
+    else:
+        from . import envbuild
+
+        env = envbuild.build(program, base)
     readiness = getattr(program, "readiness", None)
     if readiness is not None and readiness.kind == "notify":  # [[Readiness]] notify = yes
         from .sdnotify import address
@@ -255,7 +262,7 @@ def launch(program, env=None, nofile=None, streams=None):
     return _finish(program, _begin(program, env, nofile, streams))
 
 
-def launch_many(programs, nofile=None, streams=None):
+def launch_many(programs, nofile=None, streams=None, envs=None):
     """Launch several programs at once: every first child is forked before any
     report is awaited, so their execs overlap. Yields (program, Launch or UsrsvcError).
 
@@ -265,24 +272,29 @@ def launch_many(programs, nofile=None, streams=None):
     ``streams(program)``, for a program with a ``logger``, gives the
     descriptors (stdin, stdout, stderr) to hand it instead of /dev/null and
     its log files (they are ours to close); None: the usual ones.
+    ``envs``: name -> the environment already built (or the error building it
+    raised), for programs whose env files or EnvCommand were dealt with beforehand.
     """
     begun = []
     for program in programs:
-        pending = _try_begin(program, nofile, streams)
+        pending = _try_begin(program, nofile, streams, envs)
         if _no_room(pending) and begun:
             yield from _finish_all(begun)
             begun = []
-            pending = _try_begin(program, nofile, streams)
+            pending = _try_begin(program, nofile, streams, envs)
         begun.append((program, pending))
     yield from _finish_all(begun)
 
 
-def _try_begin(program, nofile, streams=None):
+def _try_begin(program, nofile, streams=None, envs=None):
     """_begin, with any failure as the error to report for this program."""
     from ..errors import UsrsvcError
 
+    env = (envs or {}).get(program.name)
+    if isinstance(env, UsrsvcError):
+        return env
     try:
-        return _begin(program, None, nofile, streams)
+        return _begin(program, env, nofile, streams)
     except UsrsvcError as err:
         return err
     except OSError as err:  # fork or pipe failing (EAGAIN, EMFILE): this one fails
