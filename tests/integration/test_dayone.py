@@ -245,7 +245,8 @@ def test_checkconfig_refuses_an_invalid_config_and_takes_no_name(env):
     assert "[Program:web] success_seconds" in result.stderr
     assert usrsvcd(env, "checkconfig").returncode == 130
     result = env.run("checkconfig", "web", check=1)
-    assert "Usage: usrsvc" in result.stderr
+    assert "checkconfig takes no program name" in result.stderr
+    assert "Try 'usrsvc --help'" in result.stderr
     assert "checkconfig" in env.run("--help", check=0).stdout
 
 
