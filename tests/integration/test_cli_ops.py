@@ -250,8 +250,12 @@ def test_init_writes_a_starter_that_checks_and_starts_as_written(env):
     result = env.run("init", check=0)
     assert env.cfg in result.stdout and "systemctl --user enable --now usrsvcd" in result.stdout
     assert "loginctl enable-linger" in result.stdout
+    assert "systemd/install.sh --user" in result.stdout  # as the README: no root for the unit
+    assert "sudo systemd/install.sh" not in result.stdout
     assert os.stat(env.cfg).st_mode & 0o777 == 0o600
     text = read(env.cfg)
+    assert "usrsvc checkconfig --keys" in text and "man 5 usrsvc.cfg" in text
+    assert "--readme" not in text  # the key reference left the README for docs/ and man
     assert [line for line in text.splitlines() if line.startswith("[Program:")] == [
         "[Program:example]"] and text.startswith("#")
     env.run("checkconfig", check=0)
