@@ -625,10 +625,14 @@ def send_signal(session, programs, signum=None):
                 results.append(Result(program, "stopped", None, "not running", exitcodes.FAILURE,
                                       found.notes, found))
                 continue
-            error = _signal_one(found.info, sig)
+            error, exited = _signal_one(found.info, sig)
             if error:
                 results.append(Result(program, "running", found.info, error, exitcodes.FAILURE,
                                       found.notes, found))
+            elif exited:  # no memory, uptime or command line of a process that is gone
+                results.append(Result(program, "stopped", None, "sent %s to pid %d; it exited"
+                                      % (signal_name(sig), found.pid), notes=found.notes,
+                                      found=found))
             else:
                 results.append(Result(program, "running", found.info, "sent %s to pid %d"
                                       % (signal_name(sig), found.pid), notes=found.notes,
@@ -648,27 +652,57 @@ def signal_name(number):
 
 
 def _signal_one(info, sig):
-    """None once sent to exactly ``info`` (a pidfd, opened and then checked to be the
-    process that started at info.start_time: no pid-reuse race); else why not."""
+    """(None, exited) once sent to exactly ``info`` (a pidfd, opened and then checked
+    to be the process that started at info.start_time: no pid-reuse race), ``exited``
+    True when the signal ended it; else (why not, False)."""
     import signal
 
+    gone = "pid %d exited before the signal could be sent" % info.pid
     try:
         fd = os.pidfd_open(info.pid)
     except ProcessLookupError:
-        return "pid %d exited before the signal could be sent" % info.pid
+        return gone, False
     except OSError as err:
-        return "cannot signal pid %d: %s" % (info.pid, err.strerror)
+        return "cannot signal pid %d: %s" % (info.pid, err.strerror), False
     try:
         if not procfs.alive(info.pid, info.start_time):
-            return "pid %d exited before the signal could be sent" % info.pid
+            return gone, False
+        fatal = _fatal(info.pid, sig)
         signal.pidfd_send_signal(fd, sig)
+        return None, _exits(fd, SIGNAL_SETTLE if fatal else 0)
     except ProcessLookupError:
-        return "pid %d exited before the signal could be sent" % info.pid
+        return gone, False
     except OSError as err:
-        return "cannot signal pid %d: %s" % (info.pid, err.strerror)
+        return "cannot signal pid %d: %s" % (info.pid, err.strerror), False
     finally:
         os.close(fd)
-    return None
+
+
+SIGNAL_SETTLE = 2.0  # how long a signal the process does not handle may take to end it
+# signals whose default action does not end a process (signal(7))
+_HARMLESS = ("SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG",
+             "SIGWINCH")
+
+
+def _fatal(pid, sig):
+    """True when ``sig`` will end ``pid``: its default action terminates and the
+    process neither catches nor ignores it (then we wait to say so; a HUP that
+    reloads costs no wait)."""
+    import signal
+
+    if sig in {getattr(signal, name) for name in _HARMLESS if hasattr(signal, name)}:
+        return False
+    return sig == signal.SIGKILL or procfs.signal_handled(pid, sig) is False
+
+
+def _exits(pidfd, timeout):
+    """True when the process of ``pidfd`` exits within ``timeout`` seconds (a pidfd
+    turns readable when its process ends)."""
+    import select
+
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
 
 
 def update(session, programs, parallel=False):

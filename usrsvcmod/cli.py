@@ -12,7 +12,8 @@ from .escape import one_line, printable
 
 ACTIONS = ("start", "stop", "restart", "status", "update", "checkconfig", "logs", "signal",
            "reload", "try-restart", "pid", "init")
-USAGE = """Usage: usrsvc [options] start|stop|restart|status|update|try-restart|reload|pid NAME...
+USAGE = """Usage: usrsvc [options] start|stop|restart|try-restart|reload|pid NAME...
+       usrsvc [options] status|update [NAME...]
        usrsvc [options] signal NAME... SIGNAL
        usrsvc [options] logs [NAME...] [-n N] [-f] [--stdout|--stderr] [--since DURATION]
        usrsvc [options] logs --rotate [--force] NAME...
@@ -24,12 +25,12 @@ Start, stop, restart or show the status of programs defined in the config.
 NAME is a program's name, several names, a shell pattern ('web*', quoted),
 @GROUP (the programs with group = GROUP) or all. Programs started here are
 not our children: they keep running whatever happens to usrsvc or usrsvcd.
-"update" restarts the running programs whose command, environment,
-directory, umask or log files were edited since they were started (alone:
-every program). "try-restart" restarts only the programs that are running.
-"signal" sends SIGNAL (HUP, SIGHUP or 1...) to each program's process;
-"reload" sends its reload_signal (HUP unless set). "pid" prints the pid
-(exit 1 if not running).
+"status" alone means "status all". "update" restarts the running programs
+whose command, environment, directory, umask or log files were edited since
+they were started (alone: every program). "try-restart" restarts only the
+programs that are running. "signal" sends SIGNAL (HUP, SIGHUP, 1, or -HUP,
+-9 as kill takes it) to each program's process; "reload" sends its
+reload_signal (HUP unless set). "pid" prints the pid (exit 1 if not running).
 
 "checkconfig" validates the whole config, lists its programs and warns about
 what would fail at start (exit 0, or 130 if the config is invalid); with
@@ -37,10 +38,13 @@ what would fail at start (exit 0, or 130 if the config is invalid); with
 with NAME... it prints those programs as they will run, every key resolved and
 every environment value masked.
 "init" writes a commented starter config with one example program (never over
-an existing file). "completion SHELL" prints a completion script, e.g.
+an existing file). "completion SHELL" prints a completion script, e.g. (bash
+needs the bash-completion package):
+  mkdir -p ~/.local/share/bash-completion/completions
   usrsvc completion bash > ~/.local/share/bash-completion/completions/usrsvc
 
-"logs" shows the last lines of programs' log files; -f follows them (see
+"logs" shows the last lines of programs' log files; -f follows them, --since
+DURATION keeps the recent ones, --json prints one object per line (see
 "usrsvc logs --help"). "logs --rotate" rotates the programs' logs that
 outgrew stdout_maxbytes or stderr_maxbytes, as usrsvcd does (--force: every
 log, whatever its size).
@@ -48,7 +52,8 @@ log, whatever its size).
 Options:
   -c, --config PATH     main config file (default: $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
   -P, --parallel        with several programs, act on all of them at once
-  --json                print one JSON object per program (a JSON list)
+  --json                JSON output: a list with one object per program (logs:
+                        one object per line)
   --lock-timeout SECS   give up (exit 11) if another usrsvc holds a lock this long (30)
   --no-deps             start/restart: do not bring up the programs' [[Requires]] first
   --with-dependents     stop: stop the running programs that require it first
@@ -60,6 +65,7 @@ Options:
 Exit codes: 0 success, 1 failure (e.g. status of a stopped program), 11 try
 again, 130 invalid config, 131 invalid action, 132 program disabled, 133
 program undefined, 136 insufficient permissions, 137 failed to launch.
+More: man usrsvc, man 5 usrsvc.cfg, man 8 usrsvcd.
 """
 
 
@@ -121,11 +127,18 @@ def parse(argv):
             opts.keys = True
         elif _logs_option(opts, arg, args):
             pass
+        elif opts.words[:1] == ["signal"] and _dashed_signal(arg):
+            opts.words.append(arg)  # kill's syntax: usrsvc signal web -9 (or -HUP)
         elif arg.startswith("-") and arg != "-":
             raise UsageError("unknown option %s" % arg)
         else:
             opts.words.append(arg)
     return opts
+
+
+def _dashed_signal(arg):
+    """True for -9, -HUP, -SIGUSR1: a signal as kill(1) takes it."""
+    return len(arg) > 1 and arg[0] == "-" and arg[1] != "-" and _is_signal(arg[1:])
 
 
 def _fmt_uptime(seconds):
@@ -301,8 +314,8 @@ def run(argv, out=None, err=None):
             return _logs(opts, out, err)
         if opts.logs is not None:
             raise UsageError("-n, -f, --stdout, --stderr and --since are options of usrsvc logs")
-        if opts.words[:1] == ["update"] and len(opts.words) == 1:
-            opts.words.append("all")  # `usrsvc update` alone looks at every program
+        if opts.words in (["update"], ["status"]):
+            opts.words.append("all")  # `usrsvc status` alone looks at every program
         if opts.words[:1] in (["completion"], ["__complete"]):
             return _completion(opts, out)
         if opts.keys and opts.words != ["checkconfig"]:
@@ -320,16 +333,14 @@ def run(argv, out=None, err=None):
         if action not in ACTIONS:
             raise InvalidAction("invalid action %r; expected one of: %s" % (action, ", ".join(ACTIONS)))
         if action == "signal":
-            if len(names) < 2:
-                raise UsageError("signal expects the program name(s), then the signal:"
-                                 " usrsvc signal NAME HUP")
-            signum = _signal_arg(names.pop())
+            signum = _signal_words(names)
         if not names:
             raise UsageError("expected a program name after %s (or several, 'PATTERN*',"
                              " @GROUP or all)" % action)
         return _act(opts, action, names, out, err, signum)
     except UsrsvcError as error:
-        return frontend.report("usrsvc", error, err, LOGS_USAGE if "logs" in argv else USAGE)
+        return frontend.report("usrsvc", error, err,
+                               "usrsvc logs --help" if "logs" in argv else "usrsvc --help")
     except KeyboardInterrupt:
         err.write("\nusrsvc: interrupted\n")
         return exitcodes.FAILURE
@@ -351,6 +362,43 @@ def _completion(opts, out):
         raise UsageError("completion expects a shell: %s" % "|".join(completion.SHELLS))
     out.write(completion.script(opts.words[1]))
     return exitcodes.SUCCESS
+
+
+def _signal_words(names):
+    """The signal of ``usrsvc signal``, taken out of ``names``: the one -SIG word
+    (kill's syntax, anywhere), else the last word. A signal given first, as
+    supervisorctl orders it, gets a "did you mean"."""
+    from .errors import UsageError
+
+    dashed = [word for word in names if word.startswith("-")]
+    if len(dashed) > 1:
+        raise UsageError("signal takes one signal, got %s" % " ".join(dashed))
+    if dashed:
+        names.remove(dashed[0])
+        return _signal_arg(dashed[0][1:])
+    if len(names) < 2:
+        raise UsageError("signal expects the program name(s), then the signal:"
+                         " usrsvc signal NAME HUP")
+    try:
+        return _signal_arg(names[-1])
+    except UsrsvcError as error:
+        if _is_signal(names[0]):
+            raise UsrsvcError("%s; did you mean: usrsvc signal %s %s (the program names"
+                              " first, then the signal)" % (error.message, " ".join(names[1:]),
+                                                            names[0])) from None
+        raise
+    finally:
+        names.pop()
+
+
+def _is_signal(word):
+    from .config.spec import signal_number
+
+    try:
+        signal_number(word)
+    except ValueError:
+        return False
+    return True
 
 
 def _signal_arg(word):
@@ -595,11 +643,14 @@ def main():
 
 
 # usrsvc logs ------------------------------------------------------------------------------
-LOGS_USAGE = """Usage: usrsvc [options] logs [NAME|all] [-n N] [-f] [--stdout|--stderr]
+LOGS_USAGE = """Usage: usrsvc [options] logs [NAME...] [-n N] [-f] [--stdout|--stderr]
                         [--since DURATION] [--json]
+       usrsvc [options] logs --rotate [--force] NAME...
 
 Show the last lines of programs' log files (their stdout and stderr files as
-the config sets them); no daemon needed. "logs" alone means "logs all".
+the config sets them); no daemon needed. NAME is a program's name, several
+names, a shell pattern ('web*', quoted), @GROUP or all; "logs" alone means
+"logs all".
 
   -n, --lines N       the last N lines of each file (default 20; with --since and
                       no -n: every line since then); -n 0 with -f: new lines only
@@ -609,8 +660,11 @@ the config sets them); no daemon needed. "logs" alone means "logs all".
                       says on stderr when someone else truncated a file
   --stdout, --stderr  only that stream's file
   --since DURATION    only lines written in the last 30s, 5m, 1h30m, 2d or N seconds
-  --json              one JSON object per line: program, stream, time (ISO 8601
-                      UTC), message
+  --json              one JSON object per line (not a list): program, stream,
+                      time (ISO 8601 UTC), message
+  --rotate            rotate the logs that outgrew stdout_maxbytes or
+                      stderr_maxbytes now, as usrsvcd does (needs NAME... or all)
+  --force             with --rotate: rotate every log, whatever its size
 
 A program's two files are merged in time order, and with "all" every
 program's lines are merged, each prefixed with its name (coloured on a
@@ -625,6 +679,7 @@ modification time. Under -f, an untimed line's time is when it was read.
 Exit codes: 0 success (also Ctrl-C under -f), 1 a log file is missing or
 unreadable (named on stderr; the others are still shown), 11 a rotation held
 a log's lock too long, 130 invalid config, 133 program undefined.
+More: man usrsvc (sections READING LOGS and LOG ROTATION).
 """
 
 

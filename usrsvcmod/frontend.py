@@ -59,12 +59,15 @@ def config_error(name, error, err):
     return exitcodes.INVALID_CONFIG
 
 
-def report(name, error, err, usage):
-    """Any other UsrsvcError on one line (a usage error followed by ``usage``); its exit code."""
+def report(name, error, err, help_command):
+    """Any other UsrsvcError on one line (a usage error followed by where the help is,
+    ``help_command``: the whole usage would bury the one line that matters); its
+    exit code."""
     from .errors import UsageError
 
     if isinstance(error, UsageError):
-        err.write("%s: %s\n\n%s" % (name, printable(error.message), usage))
+        err.write("%s: %s\nTry '%s' for more information.\n"
+                  % (name, printable(error.message), help_command))
     else:
         err.write("%s: %s\n" % (name, printable(error.message)))
     return exitcodes.code_for(error)

@@ -60,7 +60,7 @@ class Tracked:
         self.clock = clock
         self.current = None
         self.draining = []
-        self.waiting_said = False
+        self.said = set()  # notes said while the path holds no log we can follow
         self.watched_ident = None  # the inode inotify watches for this path
 
     # opening ------------------------------------------------------------------------------
@@ -81,11 +81,12 @@ class Tracked:
         try:
             fd, st = open_log(self.log)
         except Unreadable as err:
-            if not self.waiting_said:
-                notes.append("%s; waiting for it" % err if err.missing else str(err))
-                self.waiting_said = True
+            note = "%s; waiting for it" % err if err.missing else str(err)
+            if note not in self.said:  # each problem once: a FIFO, a symlink, a planted file
+                notes.append(note)
+                self.said.add(note)
             return
-        self.waiting_said = False
+        self.said.clear()
         lock = self._lock()
         try:
             self.current = Source(fd, st, 0, self._removed_now(st))
@@ -360,7 +361,7 @@ def begin(files, state, count=None, since=None, now=None):
                 problems.append(str(err))
                 continue
             notes.append("%s; waiting for it" % err)
-            item.waiting_said = True
+            item.said.add(notes[-1])
             tracked.append(item)
             continue
         try:

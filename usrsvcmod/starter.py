@@ -19,7 +19,8 @@ TEMPLATE = """\
 #     usrsvc checkconfig
 #     usrsvc start all
 #     usrsvc status all
-# Every key is described in `usrsvc --readme` (section "Configuration").
+# Every key, its default and what it accepts: `usrsvc checkconfig --keys`,
+# or `man 5 usrsvc.cfg`.
 
 [Main]
 # More *.cfg files to read, e.g. one per program (optional):
@@ -48,12 +49,25 @@ autorestart = True
 
 
 def unit_hint():
-    """How to have usrsvcd start at boot (systemd/ in the source tree holds the units)."""
-    return ("To have usrsvcd keep your programs running and start them at boot (systemd):\n"
-            "    sudo systemd/install.sh    (from the usrsvc source tree: installs its units)\n"
-            "    systemctl --user enable --now usrsvcd\n"
-            "    sudo loginctl enable-linger $USER    (once: it then runs without a login)\n"
-            "Without systemd: usrsvcd start")
+    """How to have usrsvcd start at boot, as the README says it: the user unit needs
+    no root; only the linger line needs an admin, once."""
+    return ("To have usrsvcd keep your programs running and start them at boot (systemd),\n"
+            "from the usrsvc source tree (no root needed):\n"
+            "    systemd/install.sh --user\n"
+            "    systemctl --user daemon-reload && systemctl --user enable --now usrsvcd\n"
+            "and once, by an admin, so that it runs without a login session:\n"
+            "    sudo loginctl enable-linger %s\n"
+            "Without systemd: usrsvcd start" % _user())
+
+
+def _user():
+    """The account's name for the linger line ($USER when it cannot be looked up)."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return "$USER"
 
 
 def _python():

@@ -259,7 +259,7 @@ def run(argv, out=None, err=None):
         except ConfigError as error:
             return frontend.config_error(NAME, error, err)
     except UsrsvcError as error:
-        return frontend.report(NAME, error, err, USAGE)
+        return frontend.report(NAME, error, err, "usrsvcd --help")
 
 
 def main():

@@ -50,10 +50,28 @@ def test_0_for_start_status_stop_and_1_for_status_of_a_stopped_program(env):
 # (``start a b`` names two programs since wave 2: see test_cli_ops.py)
 @pytest.mark.parametrize("argv", [[], ["start"], ["signal", "svc"], ["--bogus", "status", "svc"],
                                   ["--lock-timeout"], ["--lock-timeout", "soon", "status", "svc"]])
-def test_1_with_usage_for_missing_or_extra_arguments(env, argv):
+def test_1_with_one_line_and_where_the_help_is_for_missing_or_extra_arguments(env, argv):
     env.write(env.program("svc", env.service()))
     result = env.run(*argv, check=1)
-    assert "Usage: usrsvc" in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("usrsvc: "), result.stderr
+    assert lines[1] == "Try 'usrsvc --help' for more information."
+    assert "Usage:" not in result.stderr and result.stdout == ""
+
+
+def test_a_logs_usage_error_points_to_the_logs_help(env):
+    env.write(env.program("svc", env.service()))
+    result = env.run("logs", "svc", "-n", "many", check=1)
+    assert result.stderr.splitlines()[1:] == ["Try 'usrsvc logs --help' for more information."]
+
+
+def test_status_alone_means_status_all(env):
+    env.write(env.program("svc", env.service()) + env.program("two", env.service("--tag", "2")))
+    alone = env.run("status", check=1)  # nothing runs: 1, as status all
+    assert alone.stdout == env.run("status", "all", check=1).stdout
+    assert "svc" in alone.stdout and "two" in alone.stdout and alone.stderr == ""
+    env.run("start", "all", check=0)
+    assert "RUNNING" in env.run("status", check=0).stdout
 
 
 @pytest.mark.parametrize("flag", ["--help", "-h", "--version", "--readme"])

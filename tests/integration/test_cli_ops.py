@@ -141,7 +141,57 @@ def test_signal_refuses_an_unknown_signal_and_a_missing_one(env):
     result = env.run("signal", "sig", "RELOAD", check=1)
     assert "unknown signal 'RELOAD'" in result.stderr
     result = env.run("signal", "sig", check=1)
-    assert "Usage:" in result.stderr
+    assert "usrsvc signal NAME HUP" in result.stderr
+    assert "Try 'usrsvc --help'" in result.stderr and "Usage:" not in result.stderr
+
+
+def test_signal_takes_kills_dash_syntax_after_or_before_the_names(env):
+    text, log = sigsvc(env, "sig")
+    env.write(text)
+    env.run("start", "sig", check=0)
+    pid = env.pid_of("sig")
+    result = env.run("signal", "sig", "-USR1", check=0)  # usrsvc signal web -9, as kill -9
+    assert "sent SIGUSR1 to pid %d" % pid in result.stdout
+    result = env.run("signal", "-%d" % signal.SIGHUP, "sig", check=0)
+    assert "sent SIGHUP to pid %d" % pid in result.stdout
+    assert wait_for(lambda: "SIGUSR1 %d" % pid in read(log) and "SIGHUP %d" % pid in read(log))
+    result = env.run("signal", "sig", "-USR1", "-USR2", check=1)
+    assert "one signal" in result.stderr and "SIGUSR2" not in read(log)
+    result = env.run("signal", "sig", "-BOGUS", check=1)  # not a signal: still an option
+    assert "unknown option -BOGUS" in result.stderr
+    assert alive(pid)
+
+
+def test_signal_in_supervisorctl_order_says_did_you_mean_and_sends_nothing(env):
+    text, log = sigsvc(env, "sig")
+    more, _ = sigsvc(env, "other")
+    env.write(text + more)
+    env.run("start", "sig", check=0)
+    result = env.run("signal", "HUP", "sig", check=1)
+    assert "did you mean: usrsvc signal sig HUP" in result.stderr, result.stderr
+    result = env.run("signal", "usr1", "sig", "other", check=1)
+    assert "did you mean: usrsvc signal sig other usr1" in result.stderr, result.stderr
+    result = env.run("signal", "sig", "other", check=1)  # no signal at all: no guess
+    assert "did you mean" not in result.stderr and "unknown signal 'other'" in result.stderr
+    assert read(log) == "" and alive(env.pid_of("sig"))
+
+
+def test_a_signal_that_ends_the_program_is_reported_as_such(env):
+    text, log = sigsvc(env, "sig")
+    env.write(text)
+    env.run("start", "sig", check=0)
+    pid = env.pid_of("sig")
+    result = env.run("signal", "sig", "HUP", check=0)  # handled: it keeps running
+    assert "sent SIGHUP to pid %d, uptime" % pid in result.stdout
+    result = env.run("signal", "sig", "ALRM", check=0)  # not handled: its default ends it
+    assert result.stdout == "sig: sent SIGALRM to pid %d; it exited\n" % pid, result.stdout
+    assert not alive(pid)
+    env.run("start", "sig", check=0)
+    pid = env.pid_of("sig")
+    [row] = json.loads(env.run("--json", "signal", "sig", "-9", check=0).stdout)
+    assert (row["state"], row["pid"], row["rss_kb"]) == ("stopped", None, None), row
+    assert row["message"] == "sent SIGKILL to pid %d; it exited" % pid
+    assert not alive(pid)
 
 
 def test_signal_never_reaches_a_process_that_fails_the_identity_rule(env):
@@ -200,8 +250,12 @@ def test_init_writes_a_starter_that_checks_and_starts_as_written(env):
     result = env.run("init", check=0)
     assert env.cfg in result.stdout and "systemctl --user enable --now usrsvcd" in result.stdout
     assert "loginctl enable-linger" in result.stdout
+    assert "systemd/install.sh --user" in result.stdout  # as the README: no root for the unit
+    assert "sudo systemd/install.sh" not in result.stdout
     assert os.stat(env.cfg).st_mode & 0o777 == 0o600
     text = read(env.cfg)
+    assert "usrsvc checkconfig --keys" in text and "man 5 usrsvc.cfg" in text
+    assert "--readme" not in text  # the key reference left the README for docs/ and man
     assert [line for line in text.splitlines() if line.startswith("[Program:")] == [
         "[Program:example]"] and text.startswith("#")
     env.run("checkconfig", check=0)

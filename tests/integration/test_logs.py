@@ -376,3 +376,39 @@ def test_follow_waits_for_a_log_that_does_not_exist_yet(env, follow):
     env.run("start", "web", check=0)
     assert follower.wait_for(lambda out: numbers(out) == [0, 1, 2])
     assert follower.stop() == 0
+
+
+def test_follow_says_each_new_problem_at_a_waited_for_path_once(env, follow, make_user):
+    """A FIFO, a symlink, another user's file appearing where the log will be: each is
+    said (once), not only the first "waiting"; none is read as the program's output."""
+    other = make_user()
+    env.write(env.program("web", writer(env, "--count", 3)))
+    path = log(env, "web")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    follower = follow("web")
+    assert wait_for(lambda: any("waiting for it" in line for line in follower.err))
+    decoy = os.path.join(env.home, "decoy.log")
+    with open(decoy, "w") as handle:
+        handle.write("FORGED decoy line\n")
+    plants = [("fifo", lambda: os.mkfifo(path), "not a regular file"),
+              ("symlink", lambda: os.symlink(decoy, path), "web"),
+              ("theirs", lambda: (_write(path, "FORGED planted line\n"),
+                                  os.chown(path, other.uid, -1)), "refused")]
+    for name, plant, words in plants:
+        seen = len(follower.err)
+        plant()
+        assert wait_for(lambda: len(follower.err) > seen, timeout=20), (name, follower.err)
+        said = follower.err[seen:]
+        assert any(words in line and path in line for line in said), (name, said)
+        os.unlink(path)
+    time.sleep(1.5)  # more passes at the same problem-free path: nothing more is said
+    assert len(set(follower.err)) == len(follower.err), follower.err  # none said twice
+    env.run("start", "web", check=0)
+    assert follower.wait_for(lambda out: numbers(out) == [0, 1, 2])
+    assert not any("FORGED" in line for line in follower.out), follower.out
+    assert follower.stop() == 0
+
+
+def _write(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)

@@ -92,8 +92,38 @@ def test_roff_code_blocks_are_kept_verbatim_and_tables_become_tagged_paragraphs(
 
 def test_roff_links_name_the_man_page_or_the_file():
     assert roff.inline("[keys](configuration.md#x)") == "keys (usrsvc.cfg(5))"
-    assert roff.inline("[rule](identity.md)") == "rule (docs/identity.md)"
+    assert roff.inline("[rule](identity.md)") == "rule (usrsvc(1))"
     assert roff.inline("[below](#runtime-state)") == "below"
+    # docs/ and the README are not installed with the pages: no path that leads nowhere
+    assert roff.inline("[security](security.md)") == "security"
+    assert roff.inline("[codes](../README.md#exit-codes)") == "codes (EXIT STATUS in usrsvc(1))"
+
+
+def test_no_man_page_points_to_a_file_that_is_not_installed():
+    for page, text in docgen.generate(ROOT).items():
+        if page.startswith("man"):
+            body = "\n".join(line for line in text.splitlines() if not line.startswith('.\\"'))
+            assert not re.search(r"docs/\w+\.md|README\.md", body), (
+                page, re.findall(r".{40}(?:docs/\w+\.md|README\.md).{0,20}", body))
+
+
+def test_usrsvc_1_describes_every_option_of_the_help_and_of_logs():
+    from usrsvcmod import cli
+
+    page = docgen.generate(ROOT)[os.path.join("man", "usrsvc.1")]
+    plain = re.sub(r"\\f[BIR]|\\%|\\&", "", page).replace("\\-", "-")
+    for usage in (cli.USAGE, cli.LOGS_USAGE):
+        for option in set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", usage)):
+            assert option in plain, option
+    for heading in ('.SH "READING LOGS"', '.SH "LOG ROTATION"',
+                    '.SH "HOW A PROGRAM IS FOUND (THE IDENTITY RULE)"'):
+        assert heading in page, heading
+
+
+def test_the_usage_block_of_commands_md_is_the_help_itself():
+    from usrsvcmod import cli
+
+    assert "```\n%s```\n" % cli.USAGE in _read(docgen.COMMANDS)
 
 
 # --- the README onboards, the reference is in docs/ -----------------------------------------

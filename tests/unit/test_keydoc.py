@@ -56,6 +56,14 @@ def test_defaults_and_values_come_from_the_spec():
     assert not rows["Program", "command"].new and rows["Program", "directory"].new
 
 
+def test_a_signal_default_is_shown_by_its_name_as_a_config_file_writes_it():
+    rows = {(r.section, r.key): r for r in keyref.rows()}
+    assert rows["Program", "reload_signal"].default == "`HUP`"  # not the number 1
+    assert keyref.default_text(10, {}, "x", spec.signal_number) == "`USR1`"
+    assert keyref.default_text(200, {}, "x", spec.signal_number) == "`200`"
+    assert "reload_signal = HUP" in keyref.text()
+
+
 def test_a_converter_is_described_by_its_own_error_text():
     assert keyref.accepted(spec.choice("a", "b")) == "one of: a, b"
     assert keyref.accepted(spec.integer(1, 10)) == "whole number between 1 and 10"

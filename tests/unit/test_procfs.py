@@ -1,6 +1,7 @@
 """procfs.read() (the CLI's hot path) must agree with psutil for live processes."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -145,3 +146,21 @@ def test_boot_id_first_then_a_read_still_works():
     info = procfs.read(os.getpid())
     assert info is not None and info.pid == os.getpid()
     assert abs(info.start_time - psutil.Process().create_time()) < 1.5
+
+
+def test_signal_handled_reads_what_a_process_catches_or_ignores(children):
+    code = ("import signal, sys, time\n"
+            "signal.signal(signal.SIGUSR1, lambda *a: None)\n"
+            "signal.signal(signal.SIGUSR2, signal.SIG_IGN)\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    children.append(child)
+    assert child.stdout.readline() == b"ready\n"
+    assert procfs.signal_handled(child.pid, signal.SIGUSR1) is True
+    assert procfs.signal_handled(child.pid, signal.SIGUSR2) is True
+    assert procfs.signal_handled(child.pid, signal.SIGALRM) is False
+    assert procfs.signal_handled(child.pid, signal.SIGRTMIN + 3) is False
+    child.kill()
+    child.wait()
+    assert procfs.signal_handled(child.pid, signal.SIGUSR1) is None  # gone

@@ -29,7 +29,7 @@ PROGRAM = {
                         " your processes by `proctitle_re`",
     "proctitle_re": "regular expression (Python `re.search`) that the program's command line,"
                     " as `ps auxww` shows it, must match; how the default is built from"
-                    " `command` is told in docs/identity.md",
+                    " `command` is told in usrsvc(1), section HOW A PROGRAM IS FOUND",
     "autostart": "usrsvcd starts the program the first time it sees it not running",
     "autorestart": "usrsvcd restarts the program when it stops (unless you stopped it)",
     "maxrestarts": "start attempts usrsvcd makes before giving up (the first included); the"

@@ -102,9 +102,11 @@ def _plain(word):
     return word[:-2] if word.endswith(".0") else word
 
 
-def default_text(value, words, key):
+def default_text(value, words, key, converter=None):
     if key in words:
         return words[key]
+    if converter is spec.signal_number and isinstance(value, int):
+        return "`%s`" % _signal_word(value)  # as the docs and a config file say it: HUP
     if value is spec.REQUIRED:
         return "required"
     if value is None or value == ():
@@ -116,6 +118,15 @@ def default_text(value, words, key):
     return "`%s`" % (value,)
 
 
+def _signal_word(number):
+    import signal
+
+    try:
+        return signal.Signals(number).name[3:]
+    except ValueError:
+        return str(number)
+
+
 def rows():
     """Every documented key, section by section, in the spec's order."""
     found = []
@@ -124,7 +135,8 @@ def rows():
         lines = getattr(keydoc, words)
         default_words = getattr(keydoc, defaults)
         for key, (converter, default) in keys.items():
-            found.append(KeyDoc(section, key, default_text(default, default_words, key),
+            found.append(KeyDoc(section, key,
+                                default_text(default, default_words, key, converter),
                                 accepted(converter), lines.get(key, ""),
                                 key not in FROM_1_5_13[section]))
         for key, (default, description) in (getattr(keydoc, extra) if extra else {}).items():

@@ -7,7 +7,10 @@ out of date (exit 1), as the test suite does. The sources:
 
 - key tables: config/keyref.py (spec.py + keydoc.py), between the markers
   ``<!-- keys:SECTION -->`` and ``<!-- end keys -->`` of docs/configuration.md;
-- usrsvc(1): cli.USAGE's synopsis, docs/commands.md, README's "Exit codes";
+- the usage block of docs/commands.md: cli.USAGE (``usrsvc --help``), between
+  ``<!-- usage -->`` and ``<!-- end usage -->``;
+- usrsvc(1): cli.USAGE's synopsis, docs/commands.md, docs/logs.md,
+  docs/identity.md, README's "Exit codes";
 - usrsvcd(8): usrsvcd.USAGE's synopsis, docs/daemon.md;
 - usrsvc.cfg(5): docs/configuration.md (tables included).
 
@@ -21,7 +24,9 @@ from .. import __version__
 from . import roff
 
 CONFIGURATION = os.path.join("docs", "configuration.md")
+COMMANDS = os.path.join("docs", "commands.md")
 _TABLE = re.compile(r"(<!-- keys:(\w+)[^\n]*-->\n)(.*?)(<!-- end keys -->)", re.S)
+_USAGE = re.compile(r"(<!-- usage -->\n)(.*?)(<!-- end usage -->)", re.S)
 PAGES = (  # (file, name, section, summary, manual)
     (os.path.join("man", "usrsvc.1"), "usrsvc", "1",
      "start, stop and find services without being their parent", "User Commands"),
@@ -50,6 +55,15 @@ def fill_tables(text):
     return _TABLE.sub(lambda m: m.group(1) + key_table(m.group(2)) + m.group(4), text)
 
 
+def fill_usage(text):
+    """``text`` with its marked usage block made anew from cli.USAGE: the page
+    says exactly what ``usrsvc --help`` prints."""
+    from .. import cli
+
+    block = "```\n%s```\n" % cli.USAGE
+    return _USAGE.sub(lambda m: m.group(1) + block + m.group(3), text)
+
+
 def _read(root, path):
     with open(os.path.join(root, path), encoding="utf-8") as handle:
         return handle.read()
@@ -59,6 +73,11 @@ def _section(markdown, title):
     """The body of the '## title' section of ``markdown`` (heading included)."""
     found = re.search(r"^## %s\n.*?(?=^## |\Z)" % re.escape(title), markdown, re.S | re.M)
     return found.group(0) if found else ""
+
+
+def _as_section(markdown):
+    """A document whose body has no '##' heading, as one section under its title."""
+    return "#" + markdown if markdown.startswith("# ") else markdown
 
 
 def _synopsis(usage):
@@ -74,12 +93,14 @@ def _see_also(*pages):
     return [".SH \"SEE ALSO\"", ", ".join("\\fB%s\\fR(%s)" % page for page in pages)]
 
 
-def man_pages(root, configuration):
+def man_pages(root, configuration, commands):
     """{path: text} of the three man pages."""
     from .. import cli, usrsvcd
 
     readme = _read(root, "README.md")
-    usrsvc_body = (_synopsis(cli.USAGE) + roff.convert(_read(root, "docs/commands.md"))
+    usrsvc_body = (_synopsis(cli.USAGE) + roff.convert(commands)
+                   + roff.convert(_read(root, "docs/logs.md"))
+                   + roff.convert(_as_section(_read(root, "docs/identity.md")))
                    + roff.convert(_section(readme, "Exit codes").replace(
                        "## Exit codes", "## Exit status", 1))
                    + _see_also(("usrsvcd", "8"), ("usrsvc.cfg", "5")))
@@ -95,8 +116,9 @@ def man_pages(root, configuration):
 def generate(root):
     """{path relative to root: text} of every generated file."""
     configuration = fill_tables(_read(root, CONFIGURATION))
-    files = {CONFIGURATION: configuration}
-    files.update(man_pages(root, configuration))
+    commands = fill_usage(_read(root, COMMANDS))
+    files = {CONFIGURATION: configuration, COMMANDS: commands}
+    files.update(man_pages(root, configuration, commands))
     return files
 
 

@@ -44,11 +44,14 @@ def inline(text):
 
 
 _PAGES = {"configuration.md": "usrsvc.cfg(5)", "daemon.md": "usrsvcd(8)",
-          "commands.md": "usrsvc(1)"}
+          "commands.md": "usrsvc(1)", "logs.md": "usrsvc(1)", "identity.md": "usrsvc(1)"}
+# README sections a man page has too (docgen copies them)
+_SECTIONS = {"README.md#exit-codes": "EXIT STATUS in usrsvc(1)"}
 
 
 def _link(text, target):
-    """A link as man page text: the page it names, or the file of docs/."""
+    """A link as man page text: the installed page that has it, else the text alone
+    (docs/ and the README are not installed: a path to them would lead nowhere)."""
     path = target.split("#")[0]
     if not path:
         return text  # within the same document
@@ -57,7 +60,8 @@ def _link(text, target):
     name = path.rsplit("/", 1)[-1]
     if name in _PAGES:
         return "%s (%s)" % (text, _PAGES[name])
-    return "%s (%s)" % (text, "README.md" if name == "README.md" else "docs/" + name)
+    section = _SECTIONS.get(target.rsplit("/", 1)[-1])
+    return "%s (%s)" % (text, section) if section else text
 
 
 def _cells(row):

@@ -141,6 +141,19 @@ def alive(pid, start_time):
     return info is not None and not info.zombie and abs(info.start_time - start_time) < TICK
 
 
+def signal_handled(pid, sig):
+    """True when ``pid`` catches or ignores ``sig`` (SigCgt/SigIgn of /proc/PID/status);
+    None when that cannot be read (the process is gone)."""
+    try:
+        with open("/proc/%d/status" % pid, "rb") as handle:
+            fields = dict(line.split(b":", 1) for line in handle.read().splitlines()
+                          if line.startswith((b"SigCgt:", b"SigIgn:")))
+        mask = int(fields[b"SigCgt"], 16) | int(fields[b"SigIgn"], 16)
+    except (OSError, KeyError, ValueError):
+        return None
+    return bool(mask >> (sig - 1) & 1)
+
+
 def children(pid):
     """Pids of the children of ``pid`` now (/proc/PID/task/*/children)."""
     found = []
