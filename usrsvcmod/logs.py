@@ -46,12 +46,15 @@ class Line:
 
 class LogFile:
     """A program's log file for one stream (``stream`` "stdout" also when the
-    program sends stderr to the same file)."""
+    program sends stderr to the same file). ``backups``: how many rotated
+    copies its config keeps (``*_backups``; None: not known), the most a
+    follower will read back (logfollow.backup_tail)."""
 
-    __slots__ = ("program", "stream", "path")
+    __slots__ = ("program", "stream", "path", "backups")
 
-    def __init__(self, program, stream, path):
+    def __init__(self, program, stream, path, backups=None):
         self.program, self.stream, self.path = program, stream, path
+        self.backups = backups
 
     def __repr__(self):
         return "LogFile(%r, %r, %r)" % (self.program, self.stream, self.path)
@@ -64,11 +67,13 @@ def files_of(programs, streams=STREAMS):
     for program in programs:
         logger = getattr(program, "logger", None)  # its output is not in a file of ours
         if "stdout" in streams and not logger:
-            files.append(LogFile(program.name, "stdout", program.stdout))
+            files.append(LogFile(program.name, "stdout", program.stdout,
+                                 getattr(program, "stdout_backups", None)))
         if "stderr" not in streams:
             continue
         if program.stderr and program.stderr != program.stdout:
-            files.append(LogFile(program.name, "stderr", program.stderr))
+            files.append(LogFile(program.name, "stderr", program.stderr,
+                                 getattr(program, "stderr_backups", None)))
         elif streams == ("stderr",) and not logger:
             problems.append("%s: its stderr goes to its stdout file %s (stderr = stdout): see"
                             " usrsvc logs --stdout %s" % (program.name, program.stdout,

@@ -243,3 +243,26 @@ def test_backup_tail_needs_backups_that_add_up(tmp_path):
     assert backup_tail(path, 4, 2) == b"gh"
     assert backup_tail(path, 6, 2) is None  # sizes do not match what was removed
     assert backup_tail(path, 12, 2) is None  # fewer backups than rotations
+
+
+def test_backup_tail_reads_no_more_backups_than_the_config_keeps(tmp_path):
+    path = str(tmp_path / "web.log")
+    write(path + ".1", b"efgh")
+    write(path + ".2", b"abcd")
+    assert backup_tail(path, 8, 5, backups=2) == b"defgh"
+    assert backup_tail(path, 8, 5, backups=1) is None  # NAME.2 is not one of ours
+    assert backup_tail(path, 4, 2, backups=0) is None  # none kept: NAME.1 was planted
+
+
+def test_backup_tail_wants_the_recorded_newest_backup_and_our_files(tmp_path):
+    path = str(tmp_path / "web.log")
+    write(path + ".1", b"efgh")
+    write(path + ".2", b"abcd")
+    st = os.stat(path + ".1")
+    assert backup_tail(path, 8, 5, 2, (st.st_dev, st.st_ino)) == b"defgh"
+    assert backup_tail(path, 8, 5, 2, (st.st_dev, st.st_ino + 1)) is None  # another file
+    os.symlink(path + ".2", path + ".3")
+    assert backup_tail(path, 12, 5, 3) is None  # never through a symlink
+    if os.geteuid() == 0:
+        os.chown(path + ".2", 4242, 4242)  # a file another user planted
+        assert backup_tail(path, 8, 5, 2) is None

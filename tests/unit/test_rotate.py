@@ -105,6 +105,8 @@ def test_collapse_keeps_the_stream_and_shifts_backups(tmp_path, state):
         removed += outcome.removed
         st = os.stat(log)
         assert logstate.read(state, log) == (st.st_dev, st.st_ino, removed)
+        backup = os.stat(log + ".1")  # the record names the backup it made
+        assert logstate.read_backup(state, log) == (backup.st_dev, backup.st_ino)
     assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.1", "app.log.2", "xdg"]
     kept = read(log + ".2") + read(log + ".1") + read(log)
     assert written.endswith(kept)  # the oldest backups were dropped, nothing else
@@ -129,6 +131,7 @@ def test_without_backups_the_head_is_dropped_and_recorded(tmp_path, state):
     assert outcome.backup is None and outcome.removed == 12288
     assert read(log) == lines(1, 2000)[12288:]
     assert not os.path.exists(log + ".1")
+    assert logstate.read_backup(state, log) is None
 
 
 def test_copytruncate_where_collapse_is_missing(tmp_path, state):

@@ -249,7 +249,8 @@ class Rotator:
             total = cut
             if previous and previous[:2] == (st.st_dev, st.st_ino):
                 total += previous[2]
-            logstate.write(self.state, path, st.st_dev, st.st_ino, total)
+            logstate.write(self.state, path, st.st_dev, st.st_ino, total,
+                           _ident(dir_fd, name + ".1") if backup else None)
         finally:
             os.close(lock)
         return Outcome(path, "collapse" if collapsing else "copytruncate", cut, backup,
@@ -363,6 +364,12 @@ def _shift(dir_fd, name, source, backups):
     for number in range(count, 0, -1):
         os.rename(names[number - 1], names[number], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     os.rename(source, names[0], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def _ident(dir_fd, name):
+    """(dev, ino) of ``name`` in the directory (the backup just renamed there)."""
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    return st.st_dev, st.st_ino
 
 
 def _exists(dir_fd, name):
