@@ -398,7 +398,7 @@ def begin(files, state, count=None, since=None, now=None):
             lock = logstate.lock(state, log.path, shared=True)
             try:
                 st = os.fstat(fd)
-                lines, end = tail(log, fd, st, count, since, now, partial=False)
+                lines, end = tail(log, fd, st, count, since, now, partial=False, notes=notes)
                 item.start(fd, st, end)
             finally:
                 os.close(lock)

@@ -71,3 +71,60 @@ def test_follow_never_reads_back_from_backups_another_account_planted(
     if backups == 0:
         assert "stdout_backups = 0 keeps no copy" in note
     env.run("stop", "v", check=0)
+
+
+# -- huge files: bounded time and memory ---------------------------------------------------------
+MEMORY = 1 << 30  # address space for usrsvc logs: far below the 3 GB file
+
+
+def limited_memory():
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY))
+
+
+def sparse_log(env, tail=b""):
+    """A 3 GB log: "first", then a hole of NULs (copytruncate's, binary output), then
+    ``tail``; sparse, so it costs no disk."""
+    path = os.path.join(env.home, "logs", "big.log")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(b"first\n")
+    os.truncate(path, 3 << 30)
+    with open(path, "ab") as handle:
+        handle.write(tail)
+    env.write(env.program("big", env.service(), stdout=path))
+    return path
+
+
+def test_a_huge_unfinished_last_line_is_read_cut_in_bounded_memory(env):
+    sparse_log(env)
+    result = env.run("logs", "big", "-n", "1", check=0, timeout=60, preexec_fn=limited_memory)
+    line, = result.stdout.splitlines()
+    assert line.startswith("[line cut: over ") and len(line) > 1 << 20  # its last MiB shown
+    result = env.run("logs", "big", "-n", "3", "--json", check=0, timeout=60,
+                     preexec_fn=limited_memory)
+    assert len(result.stdout.splitlines()) == 1  # what is above is out of reach, not read
+
+
+def test_since_over_a_huge_untimed_log_reads_a_bounded_part_and_says_so(env):
+    sparse_log(env, tail=b"\nlast line\n")
+    result = env.run("logs", "big", "--since", "1h", check=0, timeout=60,
+                     preexec_fn=limited_memory)
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "last line" and len(lines) <= 6  # 4 MiB of 1 MiB pieces at most
+    assert "carry no time" in result.stderr and "-n N" in result.stderr
+
+
+def test_since_over_many_untimed_lines_keeps_the_last_thousand(env):
+    path = os.path.join(env.home, "logs", "plain.log")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(b"".join(b"plain line %d\n" % n for n in range(200000)))
+    env.write(env.program("plain", env.service(), stdout=path))
+    result = env.run("logs", "plain", "--since", "5m", check=0, timeout=60)
+    lines = result.stdout.splitlines()
+    assert lines == ["plain line %d" % n for n in range(199000, 200000)]
+    assert "its last 1000 lines carry no time" in result.stderr, result.stderr
+    result = env.run("logs", "plain", "--since", "5m", "-n", "3", check=0)
+    assert result.stdout.splitlines()[-1] == "plain line 199999" and not result.stderr
