@@ -172,10 +172,13 @@ safe_dir() {  # safe_dir DIR: create DIR if needed, refuse it unless it is safe 
     physical=$(cd "$existing" && pwd -P) || fail "cannot enter $existing; nothing was installed"
     above=
     [ "$existing" = "$1" ] || above=above
-    dir_chain_ok "$physical" $above || fail "refusing to write into $1: $why. Units belong in a"         "directory only you (or root) can write, never a shared one; fix the owner or mode"         "(chown/chmod go-w) or choose another place. Nothing was installed."
+    dir_chain_ok "$physical" $above || fail "refusing to write into $1: $why. Units belong in a" \
+        "directory only you (or root) can write, never a shared one; fix the owner or mode" \
+        "(chown/chmod go-w) or choose another place. Nothing was installed."
     mkdir -p "$1"
     dir=$(cd "$1" && pwd -P) || fail "cannot enter $1; nothing was installed"
-    dir_chain_ok "$dir" || fail "refusing to write into $1: $why (it changed while we"         "created it). Nothing was installed."
+    dir_chain_ok "$dir" || fail "refusing to write into $1: $why (it changed while we" \
+        "created it). Nothing was installed."
 }
 
 place() {  # place DIR NAME: the temp file $tmp_file (ours, 0600 from mktemp) becomes DIR/NAME
@@ -218,7 +221,8 @@ DROPIN
 warn_not_mine() {  # warn_not_mine WHAT DIR: a HOME or XDG_CONFIG_HOME of someone else
     [ -e "$2" ] || return 0
     owner=$(stat -L -c %u "$2" 2>/dev/null) || return 0
-    [ "$owner" = "$me_uid" ] || echo "$me: warning: $1=$2 belongs to $(owner_name "$owner"),"         "not to you; is it the right one?" >&2
+    [ "$owner" = "$me_uid" ] || echo "$me: warning: $1=$2 belongs to $(owner_name "$owner")," \
+        "not to you; is it the right one?" >&2
 }
 
 install_user() {

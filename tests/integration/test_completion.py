@@ -218,7 +218,8 @@ class InteractiveShell:
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 1000, 0, 0))
         environ = dict(env.env, TERM="dumb" if shell == "bash" else "xterm", PS1="$ ",
                        HISTFILE="/dev/null", INPUTRC="/dev/null",
-                       PATH=os.path.dirname(env.usrsvc) + ":" + env.env.get("PATH", "/usr/bin:/bin"))
+                       PATH=os.path.dirname(env.usrsvc) + ":"
+                       + env.env.get("PATH", "/usr/bin:/bin"))
         self.proc = subprocess.Popen([shutil.which(shell)] + self.ARGV[shell],
                                      stdin=slave, stdout=slave, stderr=slave, cwd=env.home,
                                      env=environ, start_new_session=True)

@@ -128,3 +128,57 @@ def test_since_over_many_untimed_lines_keeps_the_last_thousand(env):
     assert "its last 1000 lines carry no time" in result.stderr, result.stderr
     result = env.run("logs", "plain", "--since", "5m", "-n", "3", check=0)
     assert result.stdout.splitlines()[-1] == "plain line 199999" and not result.stderr
+
+
+# -- a backup planted in a shared directory stops rotation: say how to get out --------------------
+def test_a_planted_backup_refuses_rotation_and_points_to_a_private_directory(
+        env, make_user, shared_dir):
+    attacker = make_user()
+    path = os.path.join(shared_dir, "v.log")
+    env.write(env.program("v", env.service(), stdout=path, stdout_maxbytes="4K",
+                          stdout_backups="3"))
+    with open(path, "wb") as handle:
+        handle.write(b"a line of v\n" * 2000)
+    plant_backups(attacker, path, 1, 1)
+    result = env.run("logs", "--rotate", "v", check=136)
+    said = result.stdout + result.stderr
+    assert "%s.1 is owned by uid %d (%s)" % (path, attacker.uid, attacker.name) in said
+    assert "set stdout (in [Program:v]) to a file in a directory only you can write" in said
+    assert "rm %s" % path not in said  # impossible in a sticky directory
+    assert os.path.getsize(path) == 24000  # nothing cut
+    warned = env.run("checkconfig", check=0).stderr
+    assert "stdout = %s" % path in warned and "writable by other accounts (mode 1777)" in warned
+    assert "stdout_maxbytes = 4096" in warned
+
+
+def test_checkconfig_says_nothing_of_a_rotated_log_in_a_private_directory(env):
+    env.write(env.program("v", env.service(), stdout_maxbytes="4K"))
+    assert "writable by other accounts" not in env.run("checkconfig", check=0).stderr
+
+
+def test_usrsvcd_own_log_rotation_refused_by_a_planted_backup_says_the_fix(
+        env, make_user, shared_dir):
+    """EventLog.rotate_own, as usrsvcd's timer calls it, on a log in a sticky directory."""
+    from usrsvcmod.daemon.log import EventLog
+
+    attacker = make_user()
+    own = os.path.join(shared_dir, "usrsvcd.log")
+    errors = os.path.join(env.home, "usrsvcd.err")
+    log = EventLog(stdout_path=own, stderr_path=errors)
+    try:
+        log.event(None, "started", "x" * 5000)
+        plant_backups(attacker, own, 1, 1)
+        log.rotate_own(1000, 3)
+    finally:
+        log._close(log.out)
+        log._close(log.err)
+    with open(errors) as handle:
+        said = handle.read()
+    assert "log_rotate_failed: cannot rotate %s" % own in said
+    assert "set usrsvcd_stdout to a file in a directory only you can write" in said
+    assert "rm " not in said
+    env.write("[Main]\nusrsvcd_stdout = %s\nusrsvcd_log_maxbytes = 1M\n" % own
+              + env.program("v", env.service()))
+    warned = env.run("checkconfig", check=0).stderr
+    assert "[Main] usrsvcd_stdout = %s" % own in warned
+    assert "usrsvcd_log_maxbytes = 1048576" in warned

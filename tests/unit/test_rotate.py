@@ -183,6 +183,26 @@ def test_another_users_backup_is_refused_before_anything_is_cut(tmp_path, state)
         rotate.Rotator(state).rotate(log, 10, 3)
     assert read(log) == lines(1, 3000) and read(log + ".1") == b"planted\n"
     assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.1", "xdg"]
+    with pytest.raises(OSError) as raised:  # in a directory of ours, removing it is a fix
+        rotate.Rotator(state).rotate(log, 10, 3)
+    assert "rm %s.1" % log in raised.value.fix
+
+
+def test_rename_rotate_refuses_another_users_backup_with_the_fix(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("making a file of another user needs root")
+    log = str(tmp_path / "own.log")
+    write(log, b"mine\n")
+    write(log + ".1", b"planted\n")
+    os.chown(log + ".1", 65534, 65534)
+    os.chmod(str(tmp_path), 0o1777)  # shared and sticky: only its owner may remove it
+    try:
+        with pytest.raises(OSError, match="owned by uid 65534") as raised:
+            rotate.rename_rotate(log, 3)
+    finally:
+        os.chmod(str(tmp_path), 0o700)
+    assert "directory only you can write" in raised.value.fix and "rm " not in raised.value.fix
+    assert read(log) == b"mine\n" and read(log + ".1") == b"planted\n"
 
 
 def test_rename_rotate_keeps_n_backups(tmp_path):

@@ -260,14 +260,31 @@ class Rotator:
 def _check_backups(dir_fd, name, backups, path):
     """Refuse, before anything is cut, backups that are not ours to move: in a
     shared sticky directory another user may have planted NAME.1 (a symlink, a
-    file of theirs), which the shift could not rename anyway."""
+    file of theirs), which the shift could not rename anyway. Nor can we remove
+    it there, so the fix is a log in a directory of our own."""
     for backup in backup_names(name, backups):
         try:
             st = os.stat(backup, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return
         if not paths.trusted(st.st_uid):
-            paths.check_file(os.path.join(os.path.dirname(path), backup), st)
+            planted = os.path.join(os.path.dirname(path), backup)
+            raise paths.Refused(planted, "%s is owned by %s, not by you or root (planted in a"
+                                " shared directory?), so the backups of %s cannot be shifted"
+                                % (planted, paths.owner(st.st_uid), path),
+                                _backup_fix(dir_fd, planted))
+
+
+def _backup_fix(dir_fd, planted):
+    """What to do about another user's file among our backups: in a directory
+    others can write (sticky: only its owner can remove it) the log must move."""
+    mode = os.fstat(dir_fd).st_mode
+    private = "set {key} to a file in a directory only you can write (e.g. mkdir -m 700" \
+              " ~/logs), so that nobody can plant its backups; a log in a shared directory" \
+              " cannot be rotated safely"
+    if mode & (stat.S_IWOTH | stat.S_IWGRP):
+        return private
+    return private + " (or remove the stray file: rm %s)" % planted
 
 
 def _open_log(dir_fd, name, path):
@@ -388,6 +405,7 @@ def rename_rotate(path, backups):
     dir_fd = paths.open_dir(directory)
     try:
         if backups:
+            _check_backups(dir_fd, name, backups, path)
             _shift(dir_fd, name, name, backups)
         else:
             os.unlink(name, dir_fd=dir_fd)
