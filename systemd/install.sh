@@ -28,7 +28,10 @@
 # (and the same two lines for ExecReload= ... reread and ExecStop= ... stop).
 #
 # Exit status: 0 installed; 1 nothing was installed (bad argument, no usable
-# usrsvcd, no permission): the message says why and what to do.
+# usrsvcd, no permission, a target directory another account owns or can
+# write): the message says why and what to do. Files are written to a mktemp
+# file in the checked directory, then renamed over the unit (a symlink planted
+# there is replaced, never followed).
 set -eu
 
 me=install.sh
@@ -118,18 +121,89 @@ chain_ok() {  # chain_ok PATH BITS: PATH and each directory above it are root's,
     done
 }
 
+me_uid=$(id -u)
+tmp_file=
+trap '[ -z "$tmp_file" ] || rm -f "$tmp_file"' EXIT
+
+owner_name() {  # owner_name UID: the account name, or the number
+    getent passwd "$1" 2>/dev/null | cut -d: -f1 | grep . || echo "$1"
+}
+
+dir_chain_ok() {  # dir_chain_ok DIR [above]: DIR (physical path) and each directory above
+                  # it are the caller's or root's; DIR is writable by nobody else, and a
+                  # directory above it only when sticky (/tmp): otherwise another account
+                  # could plant a symlink where we write, or swap a directory we checked.
+                  # "above": DIR is where we create the target, so it may be sticky too
+    path=$1
+    leaf=1
+    [ "${2:-}" != above ] || leaf=0
+    while :; do
+        info=$(stat -c '%u %a' "$path" 2>/dev/null) || { why="cannot stat $path"; return 1; }
+        set -- $info
+        if [ "$1" != 0 ] && [ "$1" != "$me_uid" ]; then
+            why="$path belongs to $(owner_name "$1"), not to you or root"
+            return 1
+        fi
+        perm=$(printf '%04d' "$2")
+        case ${perm#??} in
+            [2367]?|?[2367])
+                if [ $leaf = 1 ]; then
+                    why="$path is writable by other accounts (mode $perm)"
+                    return 1
+                fi
+                case $perm in
+                    1*) ;;  # sticky: others cannot rename or remove our (or root's) entry
+                    *) why="$path is writable by other accounts (mode $perm)"; return 1 ;;
+                esac ;;
+        esac
+        [ "$path" = / ] && return 0
+        path=$(dirname "$path")
+        leaf=0
+    done
+}
+
+safe_dir() {  # safe_dir DIR: create DIR if needed, refuse it unless it is safe to write in;
+              # sets $dir to its physical path (no symlink left to be swapped later)
+    existing=$1
+    while [ ! -e "$existing" ] && [ ! -L "$existing" ]; do
+        existing=$(dirname "$existing")
+    done
+    [ -d "$existing" ] || fail "$existing is not a directory; nothing was installed"
+    physical=$(cd "$existing" && pwd -P) || fail "cannot enter $existing; nothing was installed"
+    above=
+    [ "$existing" = "$1" ] || above=above
+    dir_chain_ok "$physical" $above || fail "refusing to write into $1: $why. Units belong in a" \
+        "directory only you (or root) can write, never a shared one; fix the owner or mode" \
+        "(chown/chmod go-w) or choose another place. Nothing was installed."
+    mkdir -p "$1"
+    dir=$(cd "$1" && pwd -P) || fail "cannot enter $1; nothing was installed"
+    dir_chain_ok "$dir" || fail "refusing to write into $1: $why (it changed while we" \
+        "created it). Nothing was installed."
+}
+
+place() {  # place DIR NAME: the temp file $tmp_file (ours, 0600 from mktemp) becomes DIR/NAME
+    chmod 644 "$tmp_file"
+    if [ -d "$1/$2" ] && [ ! -L "$1/$2" ]; then
+        fail "$1/$2 is a directory; remove it, then run this again"
+    fi
+    # rename: a symlink at DIR/NAME is replaced, never followed
+    mv -f -T "$tmp_file" "$1/$2"
+    tmp_file=
+}
+
 put() {  # put UNIT DIR [USRSVCD]: copy UNIT into DIR, its Exec lines naming USRSVCD
-    mkdir -p "$2"
+    safe_dir "$2"
     exec_path=${3:-/usr/bin/usrsvcd}
-    sed "s|^\(Exec[A-Za-z]*=\)/usr/bin/usrsvcd|\1$exec_path|" "$here/$1" >"$2/$1.new"
-    chmod 644 "$2/$1.new"
-    mv -f "$2/$1.new" "$2/$1"
+    tmp_file=$(mktemp "$dir/.$1.XXXXXX")  # O_EXCL: never an existing file or a symlink
+    sed "s|^\(Exec[A-Za-z]*=\)/usr/bin/usrsvcd|\1$exec_path|" "$here/$1" >"$tmp_file"
+    place "$dir" "$1"
     echo "installed $2/$1 (usrsvcd: $exec_path)"
 }
 
 put_dropin() {  # put_dropin DIR: usrsvcd@$instance runs $usrsvcd, whatever the template names
-    mkdir -p "$1"
-    cat >"$1/usrsvcd-path.conf.new" <<DROPIN
+    safe_dir "$1"
+    tmp_file=$(mktemp "$dir/.usrsvcd-path.conf.XXXXXX")
+    cat >"$tmp_file" <<DROPIN
 # Written by usrsvc's systemd/install.sh: usrsvcd@$instance runs this usrsvcd
 # (one account's own install), not the one the shared template names.
 [Service]
@@ -140,9 +214,15 @@ ExecReload=$usrsvcd reread
 ExecStop=
 ExecStop=$usrsvcd stop
 DROPIN
-    chmod 644 "$1/usrsvcd-path.conf.new"
-    mv -f "$1/usrsvcd-path.conf.new" "$1/usrsvcd-path.conf"
+    place "$dir" usrsvcd-path.conf
     echo "installed $1/usrsvcd-path.conf (usrsvcd@$instance runs $usrsvcd)"
+}
+
+warn_not_mine() {  # warn_not_mine WHAT DIR: a HOME or XDG_CONFIG_HOME of someone else
+    [ -e "$2" ] || return 0
+    owner=$(stat -L -c %u "$2" 2>/dev/null) || return 0
+    [ "$owner" = "$me_uid" ] || echo "$me: warning: $1=$2 belongs to $(owner_name "$owner")," \
+        "not to you; is it the right one?" >&2
 }
 
 install_user() {
@@ -152,6 +232,8 @@ install_user() {
     [ -n "${HOME:-}" ] && [ -d "$HOME" ] || fail "\$HOME is not set to a directory"
     config_home=${XDG_CONFIG_HOME:-}
     case $config_home in /*) ;; *) config_home=$HOME/.config ;; esac
+    warn_not_mine HOME "$HOME"
+    [ -z "${XDG_CONFIG_HOME:-}" ] || warn_not_mine XDG_CONFIG_HOME "$XDG_CONFIG_HOME"
     user=$(id -un)
     find_usrsvcd
     put usrsvcd.service "$config_home/systemd/user" "$usrsvcd"

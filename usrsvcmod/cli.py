@@ -769,9 +769,10 @@ def _logs(opts, out, err):
                        logs.wants_colour(out, os.environ))
     if want.follow:
         return _follow(files, state, count, since, now, style, opts.json, problems, out, err)
-    lines, unreadable = logs.read(files, count, since, now)
+    notes = []
+    lines, unreadable = logs.read(files, count, since, now, notes)
     _print_lines(lines, style, opts.json, out)
-    for problem in problems + unreadable:
+    for problem in notes + problems + unreadable:
         err.write("usrsvc: %s\n" % printable(problem))
     return exitcodes.FAILURE if problems or unreadable else exitcodes.SUCCESS
 

@@ -3,7 +3,10 @@
 so a venv's ``.venv/bin/usrsvc`` answers for its own config) for program names
 with ``usrsvc [--config PATH] __complete names``, passing on a ``--config`` given
 on the line. Names are matched against the typed prefix by the shell itself,
-never expanded (a name like ``$(x)`` is offered as text, not run).
+never expanded, and inserted quoted (bash: ``printf %q``; zsh: compadd's own
+quoting, no ``-Q``; fish quotes by itself): a name like ``$(x)`` is offered
+and put on the line as text, never run when the line is accepted, and
+``a b`` stays one word.
 """
 
 BASH = r'''# bash completion for usrsvc. Install:
@@ -42,10 +45,13 @@ _usrsvc() {
     elif [[ $action == signal && $count -eq 1 ]]; then
         words=(@signals@)
     elif [[ $no_names != *" $action "* ]]; then
-        local name
+        # a name goes on the line quoted: "$(x)" or "a b" must stay one literal word
+        local name quoted
         while IFS= read -r name; do
-            words+=("$name")
+            printf -v quoted %q "$name"
+            [[ $name == "$cur"* || $quoted == "$cur"* ]] && COMPREPLY+=("$quoted")
         done < <("$cmd" "${config[@]}" __complete names 2>/dev/null)
+        return 0
     fi
     for word in "${words[@]}"; do
         [[ $word == "$cur"* ]] && COMPREPLY+=("$word")
@@ -91,7 +97,7 @@ _usrsvc() {
         compadd -- @signals@
     elif (( ! ${no_names[(Ie)$action]} )); then
         found=("${(@f)$($cmd $config __complete names 2>/dev/null)}")
-        compadd -Q -- ${found:#}
+        compadd -- ${found:#}  # no -Q: zsh quotes $(x) and "a b" on the line
     fi
 }
 if [[ $zsh_eval_context[-1] == loadautofunc ]]; then

@@ -151,13 +151,18 @@ class Tracked:
     def _catch_up(self, source, moved, notes, lines):
         """Rotations removed ``moved`` bytes, more than we had read: the rest of
         them is at the end of the rotator's backups; read it there."""
+        from .proc import logstate
+
         missed = moved - source.offset
-        data = backup_tail(self.log.path, moved, missed)
+        data = backup_tail(self.log.path, moved, missed, getattr(self.log, "backups", None),
+                           logstate.read_backup(self.state, self.log.path))
         if data is None:
             self._flush(source, lines)
+            kept = getattr(self.log, "backups", None) != 0
             notes.append("%s: %d bytes of %s were rotated away before they could be read"
-                         " (they are in its backups)" % (self.log.program, missed,
-                                                         self.log.path))
+                         " (%s)" % (self.log.program, missed, self.log.path,
+                                    "see its backups" if kept else
+                                    "%s_backups = 0 keeps no copy" % self.log.stream))
         else:
             self._take(source, data, lines)
         source.offset = 0
@@ -242,15 +247,21 @@ class Tracked:
             source.close()
 
 
-def backup_tail(path, moved, missed, limit=1 << 26):
+def backup_tail(path, moved, missed, backups=None, newest=None, limit=1 << 26):
     """The last ``missed`` bytes of the ``moved`` bytes the latest rotations cut
     from the log at ``path``, read from its backups ``NAME.1`` (newest: the last
     cut, as proc/rotate writes them), ``NAME.2`` ...; None when the newest
     backups do not add up to exactly ``moved`` bytes (fewer kept, none kept,
-    compressed) or ``missed`` is over ``limit``."""
+    compressed) or ``missed`` is over ``limit``.
+
+    Only what the rotator could have made is read: at most ``backups`` files
+    (the program's ``*_backups``; none when 0), each a regular file of ours or
+    root's, NAME.1 the very file the rotation recorded (``newest``, its dev and
+    inode) when it recorded one. In a shared directory another user could
+    otherwise plant NAME.k files whose sizes add up, shown as our output."""
     from .proc import paths
 
-    if missed > limit:
+    if missed > limit or backups == 0:
         return None
     directory, name = os.path.split(path)
     pieces = []
@@ -260,30 +271,50 @@ def backup_tail(path, moved, missed, limit=1 << 26):
         return None
     try:
         total = 0
-        for number in range(1, 1000):
+        for number in range(1, (999 if backups is None else backups) + 1):
             if total >= moved:
                 break
             fd = os.open("%s.%d" % (name, number), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
                          | os.O_CLOEXEC, dir_fd=dir_fd)
             pieces.append(fd)
-            total += os.fstat(fd).st_size
+            st = os.fstat(fd)
+            if not _made_by_rotation(st, newest if number == 1 else None):
+                return None
+            total += st.st_size
         if total != moved:
             return None
-        data, need = [], missed
-        for fd in pieces:  # newest first: the bytes wanted end the newest backup
-            size = os.fstat(fd).st_size
-            take = min(size, need)
-            data.insert(0, os.pread(fd, take, size - take))
-            need -= take
-            if not need:
-                break
-        return b"".join(data)
+        return _read_tail(pieces, missed)
     except OSError:
         return None
     finally:
         for fd in pieces:
             os.close(fd)
         os.close(dir_fd)
+
+
+def _made_by_rotation(st, ident=None):
+    """Could the rotator have made this backup: a regular file of ours or root's
+    (and the one recorded, when ``ident`` is given)?"""
+    import stat
+
+    from .proc import paths
+
+    if not stat.S_ISREG(st.st_mode) or not paths.trusted(st.st_uid):
+        return False
+    return ident is None or (st.st_dev, st.st_ino) == tuple(ident)
+
+
+def _read_tail(pieces, missed):
+    """The last ``missed`` bytes of the open backups, newest first."""
+    data, need = [], missed
+    for fd in pieces:  # newest first: the bytes wanted end the newest backup
+        size = os.fstat(fd).st_size
+        take = min(size, need)
+        data.insert(0, os.pread(fd, take, size - take))
+        need -= take
+        if not need:
+            break
+    return b"".join(data)
 
 
 class Follower:
@@ -368,7 +399,7 @@ def begin(files, state, count=None, since=None, now=None):
             lock = logstate.lock(state, log.path, shared=True)
             try:
                 st = os.fstat(fd)
-                lines, end = tail(log, fd, st, count, since, now, partial=False)
+                lines, end = tail(log, fd, st, count, since, now, partial=False, notes=notes)
                 item.start(fd, st, end)
             finally:
                 os.close(lock)

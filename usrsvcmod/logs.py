@@ -26,6 +26,9 @@ import stat
 
 STREAMS = ("stdout", "stderr")
 MAX_LINE = 1 << 20  # longer lines come out in pieces: memory stays bounded
+MAX_SCAN = 1 << 24  # how far back the start of an unfinished last line is looked for
+UNTIMED_LINES = 1000  # --since over lines with no time: the most kept (and said)
+UNTIMED_BYTES = 1 << 22  # ... and the most bytes read for them
 _BLOCK = 1 << 16
 
 
@@ -46,12 +49,15 @@ class Line:
 
 class LogFile:
     """A program's log file for one stream (``stream`` "stdout" also when the
-    program sends stderr to the same file)."""
+    program sends stderr to the same file). ``backups``: how many rotated
+    copies its config keeps (``*_backups``; None: not known), the most a
+    follower will read back (logfollow.backup_tail)."""
 
-    __slots__ = ("program", "stream", "path")
+    __slots__ = ("program", "stream", "path", "backups")
 
-    def __init__(self, program, stream, path):
+    def __init__(self, program, stream, path, backups=None):
         self.program, self.stream, self.path = program, stream, path
+        self.backups = backups
 
     def __repr__(self):
         return "LogFile(%r, %r, %r)" % (self.program, self.stream, self.path)
@@ -64,11 +70,13 @@ def files_of(programs, streams=STREAMS):
     for program in programs:
         logger = getattr(program, "logger", None)  # its output is not in a file of ours
         if "stdout" in streams and not logger:
-            files.append(LogFile(program.name, "stdout", program.stdout))
+            files.append(LogFile(program.name, "stdout", program.stdout,
+                                 getattr(program, "stdout_backups", None)))
         if "stderr" not in streams:
             continue
         if program.stderr and program.stderr != program.stdout:
-            files.append(LogFile(program.name, "stderr", program.stderr))
+            files.append(LogFile(program.name, "stderr", program.stderr,
+                                 getattr(program, "stderr_backups", None)))
         elif streams == ("stderr",) and not logger:
             problems.append("%s: its stderr goes to its stdout file %s (stderr = stdout): see"
                             " usrsvc logs --stdout %s" % (program.name, program.stdout,
@@ -159,18 +167,34 @@ def _os_problem(what, log, err):
     return "%s cannot be opened: %s" % (what, err.strerror)
 
 
-def complete_end(fd, size):
+def complete_end(fd, size, limit=None):
     """The offset just past the last newline before ``size`` (0 if none): what
-    follows it is a line still being written."""
+    follows it is a line still being written. None when no newline is within
+    the last ``limit`` bytes (a huge unfinished line: NUL holes, binary output,
+    progress bars redrawn with \\r), so that finding out never reads a whole
+    file."""
     pos = size
-    while pos > 0:
-        start = max(0, pos - _BLOCK)
+    floor = 0 if limit is None else max(0, size - limit)
+    while pos > floor:
+        start = max(floor, pos - _BLOCK)
         chunk = os.pread(fd, pos - start, start)
         index = chunk.rfind(b"\n")
         if index >= 0:
             return start + index + 1
         pos = start
-    return 0
+    return 0 if floor == 0 else None
+
+
+def unfinished(fd, size, whole):
+    """The unfinished last line, [whole, size) (``whole`` None: it starts more
+    than MAX_SCAN bytes back), at most its last MAX_LINE bytes: a longer one
+    comes out cut, marked with how much was left out."""
+    if whole is not None and size - whole <= MAX_LINE:
+        return os.pread(fd, size - whole, whole)
+    tail = os.pread(fd, MAX_LINE, size - MAX_LINE)
+    if whole is None:
+        return b"[line cut: over %d bytes] " % (MAX_SCAN - MAX_LINE) + tail
+    return b"[line cut: %d bytes] " % (size - whole - MAX_LINE) + tail
 
 
 def backwards(fd, end):
@@ -208,33 +232,29 @@ def timed(log, texts, mtime, now):
     return lines
 
 
-def tail(log, fd, st, count=None, since=None, now=None, partial=True):
+def tail(log, fd, st, count=None, since=None, now=None, partial=True, notes=None):
     """(lines, end): the last ``count`` lines of the open file (all when None)
     whose time is at least ``since``, and the offset where what was read ends.
 
     With ``partial`` the unfinished last line counts as a line; without it
-    (a follower) it is left for later and ``end`` is where it starts.
+    (a follower) it is left for later and ``end`` is where it starts. Memory
+    and time stay bounded on any file: an unfinished line is read only in
+    its last MAX_LINE bytes; --since over lines that carry no time keeps at
+    most UNTIMED_LINES of them (a sentence in ``notes`` says so).
     """
-    from .logtime import line_time
-
     size = st.st_size
-    end = whole = complete_end(fd, size)
+    whole = complete_end(fd, size, MAX_SCAN)
+    end = size - MAX_LINE if whole is None else whole  # a follower skips a huge head
     raws = []
-    if partial and size > whole:
-        raws.append(os.pread(fd, size - whole, whole))
+    if partial and (whole is None or size > whole):
+        raws.append(unfinished(fd, size, whole))
         end = size
     if since is not None and st.st_mtime < since:
         return [], end  # nothing was written since then
     if count == 0:
         return [], end
-    for raw in backwards(fd, whole):
-        if count is not None and len(raws) >= count:
-            break
-        raws.append(raw)
-        if since is not None:
-            stamp = line_time(raw[:80].decode("utf-8", "replace"), now)
-            if stamp is not None and stamp < since:
-                break
+    if whole is not None:  # else the lines above are out of reach: the cut line says so
+        raws += _back(log, fd, whole, count, since, now, len(raws), notes)
     texts = [decode(raw) for raw in reversed(raws)]
     lines = timed(log, texts, st.st_mtime, now)
     if since is not None:
@@ -242,15 +262,44 @@ def tail(log, fd, st, count=None, since=None, now=None, partial=True):
     return lines, end
 
 
+def _back(log, fd, whole, count, since, now, have, notes):
+    """The complete lines before ``whole`` that ``tail`` wants, last first: up to
+    ``count`` (with ``have`` taken already), back to the first one older than
+    ``since``; without any time seen, no more than UNTIMED_LINES/UNTIMED_BYTES."""
+    from .logtime import line_time
+
+    raws, read, timed_seen = [], 0, False
+    for raw in backwards(fd, whole):
+        if count is not None and len(raws) + have >= count:
+            break
+        if since is not None and not timed_seen and (
+                len(raws) >= UNTIMED_LINES or read >= UNTIMED_BYTES):
+            if notes is not None:
+                notes.append("%s: the %s log %s: its last %d lines carry no time, so --since"
+                             " cannot tell how old they are: only those are shown (use -n N"
+                             " for more)" % (log.program, log.stream, log.path, len(raws)))
+            break
+        raws.append(raw)
+        read += len(raw) + 1
+        if since is not None:
+            stamp = line_time(raw[:80].decode("utf-8", "replace"), now)
+            if stamp is not None:
+                timed_seen = True
+                if stamp < since:
+                    break
+    return raws
+
+
 def merge(groups):
     """One list in time order from lists each in its own order (kept)."""
     return list(heapq.merge(*groups, key=lambda line: line.time))
 
 
-def read(files, count=None, since=None, now=None):
+def read(files, count=None, since=None, now=None, notes=None):
     """(lines, problems): the last ``count`` lines of each file, all merged (as
     ``tail -n`` and pm2 count: per file, so a quiet stderr is not crowded out by
-    a busy stdout); a sentence for each file that cannot be read."""
+    a busy stdout); a sentence for each file that cannot be read (and in
+    ``notes``, for what was left out on purpose)."""
     groups, problems = [], []
     for log in files:
         try:
@@ -259,7 +308,7 @@ def read(files, count=None, since=None, now=None):
             problems.append(str(err))
             continue
         try:
-            lines, _ = tail(log, fd, st, count, since, now)
+            lines, _ = tail(log, fd, st, count, since, now, notes=notes)
         finally:
             os.close(fd)
         groups.append(lines)

@@ -22,6 +22,7 @@ def check(config, environ=None):
     for program in config.programs.values():
         warnings.extend(program_warnings(program, environ))
     warnings.extend(_sendmail(config, environ))
+    warnings.extend(_own_logs(config.main))
     return warnings
 
 
@@ -46,12 +47,52 @@ def _rotation(program, out):
     from .rotation import log_limits
 
     for stream, path, maxbytes, _ in log_limits(program):
+        shared = _shared_rotation(path, "%s_maxbytes = %d" % (stream, maxbytes)) \
+            if maxbytes else None
+        if shared:
+            out.append("%s: %s" % (_where(program, stream, path), shared))
         problem = collapse_problem(path) if maxbytes else None
         if problem:
             out.append("%s: %s, so its rotation (%s_maxbytes = %d) falls back to copy-and-truncate,"
                        " which can lose the lines written while it copies. Fix: put the log on"
                        " ext4 or xfs, or leave %s_maxbytes at 0"
                        % (_where(program, stream, path), problem, stream, maxbytes, stream))
+
+
+def _shared_rotation(path, maxbytes_key):
+    """Why rotating the log at ``path`` is at another account's mercy: its
+    directory is writable by others (sticky or not), where anyone may plant
+    PATH.1 and stop the rotation for good (a planted file there is not ours to
+    remove). None for a directory of our own."""
+    import stat
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return None  # said elsewhere (a missing directory)
+    group = st.st_mode & stat.S_IWGRP and st.st_gid != os.getegid()
+    if not (st.st_mode & stat.S_IWOTH or group):
+        return None
+    return ("its directory %s is writable by other accounts (mode %04o): any of them can plant"
+            " %s.1 there, which stops its rotation (%s) for good, and a file of theirs in a"
+            " shared directory is not yours to remove. Fix: put the log in a directory only you"
+            " can write (e.g. mkdir -m 700 ~/logs)"
+            % (directory, stat.S_IMODE(st.st_mode), path, maxbytes_key))
+
+
+def _own_logs(main):
+    """usrsvcd's own logs, rotated by usrsvcd_log_maxbytes, in a shared directory."""
+    out = []
+    maxbytes = getattr(main, "usrsvcd_log_maxbytes", 0)
+    for key in ("usrsvcd_stdout", "usrsvcd_stderr"):
+        path = getattr(main, key, None)
+        if not maxbytes or not path or path == "stdout":
+            continue
+        problem = _shared_rotation(path, "usrsvcd_log_maxbytes = %d" % maxbytes)
+        if problem:
+            out.append("%s: [Main] %s = %s: %s" % (main.path, key, path, problem))
+    return out
 
 
 def _where(program, key, value):

@@ -91,7 +91,11 @@ def test_signal_names_complete_after_the_program_of_usrsvc_signal(env):
 def test_a_name_is_offered_as_text_and_never_run(env):
     marker = os.path.join(env.home, "ran")
     env.write(env.program("$(touch %s)" % marker, env.service()))
-    assert bash_complete(env, "stop", "$") == ["$(touch %s)" % marker]
+    quoted = "\\$\\(touch\\ %s\\)" % marker  # bash's printf %q: one literal word
+    assert bash_complete(env, "stop", "$") == [quoted]
+    assert bash_complete(env, "stop", "\\$\\(to") == [quoted]  # typed quoted, too
+    env.write(env.program("a b", env.service()))
+    assert bash_complete(env, "stop", "a") == ["a\\ b", "all"]
     assert not os.path.exists(marker)
 
 
@@ -193,3 +197,100 @@ def test_checkconfig_keys_lists_every_key_without_a_config(env):
 def test_keys_goes_with_checkconfig_only(env):
     result = env.run("status", "web", "--keys", check=1)
     assert "usrsvc checkconfig --keys" in result.stderr
+
+
+class InteractiveShell:
+    """A real interactive bash (or zsh) on a pty, with usrsvc's completion loaded:
+    keys are typed (TAB and Enter included) and the screen is read back."""
+
+    ARGV = {"bash": ["--norc", "--noprofile", "-i"], "zsh": ["-f", "-i"]}
+    LOAD = {"bash": "source <(usrsvc completion bash)",
+            "zsh": "autoload -Uz compinit && compinit -u && source <(usrsvc completion zsh)"}
+
+    def __init__(self, env, shell="bash"):
+        import pty
+
+        self.master, slave = pty.openpty()
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 1000, 0, 0))
+        environ = dict(env.env, TERM="dumb" if shell == "bash" else "xterm", PS1="$ ",
+                       HISTFILE="/dev/null", INPUTRC="/dev/null",
+                       PATH=os.path.dirname(env.usrsvc) + ":"
+                       + env.env.get("PATH", "/usr/bin:/bin"))
+        self.proc = subprocess.Popen([shutil.which(shell)] + self.ARGV[shell],
+                                     stdin=slave, stdout=slave, stderr=slave, cwd=env.home,
+                                     env=environ, start_new_session=True)
+        os.close(slave)
+        self.screen = b""
+        self.type(self.LOAD[shell] + " && echo LOAD''ED\n")
+        assert self.wait_for(b"\nLOADED"), self.screen
+
+    def type(self, keys):
+        os.write(self.master, keys.encode())
+
+    def wait_for(self, text, timeout=30):
+        import select
+
+        deadline = time.monotonic() + timeout
+        while text not in self.screen and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.1)
+            if ready:
+                try:
+                    self.screen += os.read(self.master, 65536)
+                except OSError:
+                    break
+        return text in self.screen
+
+    def run(self, line_before_tab, mark):
+        """Type the line, TAB, Enter, then ``echo mark``: the screen from the line on."""
+        start = len(self.screen)
+        self.type(line_before_tab + "\t")
+        time.sleep(0.5)  # no prompt shows when completion is done: give it time
+        self.type("\n")
+        self.type("echo %s-END\n" % mark)
+        assert self.wait_for(("\n%s-END" % mark).encode()), self.screen[start:]
+        return self.screen[start:].decode("utf-8", "replace")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.type("exit\n")
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        os.close(self.master)
+
+
+@pytest.fixture
+def interactive(env):
+    shells = []
+
+    def start(shell):
+        if not shutil.which(shell):
+            pytest.skip("%s is not installed here" % shell)
+        shells.append(InteractiveShell(env, shell))
+        return shells[-1]
+
+    yield start
+    for shell in shells:
+        shell.close()
+
+
+@pytest.mark.parametrize("shell, dollar", [("bash", "$"), ("zsh", "\\$")])  # zsh: a bare $
+def test_a_completed_name_is_quoted_so_enter_runs_nothing_and_keeps_one_word(  # is a parameter
+        env, interactive, shell, dollar):
+    marker = os.path.join(env.home, "pwned")
+    env.write(env.program("$(touch %s)" % marker, env.service("--tag", "1"))
+              + env.program("my prog", env.service("--tag", "2")))
+    shell = interactive(shell)
+    screen = shell.run("usrsvc -c %s status %s" % (env.cfg, dollar), "one")
+    assert not os.path.exists(marker), screen
+    assert "\n$(touch %s): not running" % marker in screen.replace("\r", ""), screen
+    screen = shell.run("usrsvc -c %s status my" % env.cfg, "two")
+    assert "\nmy prog: not running" in screen.replace("\r", ""), screen  # one word
+    assert "unknown" not in screen.lower(), screen
+    assert not os.path.exists(marker)

@@ -262,3 +262,139 @@ def test_verify_instance_with_dropin(tmp_path, service_home):
     assert (system / "usrsvcd@web.service.d").is_dir()
     shutil.copy(system / "usrsvcd@.service", system / "usrsvcd@web.service")
     verify(tmp_path, system / "usrsvcd@web.service", system)
+
+
+# -- hostile directories: another account plants symlinks where units are written -------------
+@pytest.fixture
+def shared_dir():
+    """A mode-1777 directory like /tmp, made by the test under /var/tmp (reachable by
+    throw-away accounts, unlike pytest's root-only tmp_path)."""
+    needs_root()
+    base = tempfile.mkdtemp(prefix="usrsvc-shared-", dir="/var/tmp")
+    os.chmod(base, 0o755)
+    shared = os.path.join(base, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o1777)
+    try:
+        yield shared
+    finally:
+        shutil.rmtree(base)
+
+
+def secret_file(path, uid=0, gid=0):
+    """The file the attacker wants overwritten: mode 0600, known text."""
+    with open(path, "w") as handle:
+        handle.write("secret\n")
+    os.chown(path, uid, gid)
+    os.chmod(path, 0o600)
+    return str(path)
+
+
+def assert_untouched(path, uid):
+    assert open(path).read() == "secret\n"
+    info = os.stat(path)
+    assert (info.st_mode & 0o777, info.st_uid) == (0o600, uid)
+
+
+def plant(attacker, unit_dir, unit, victim_file, mode="777"):
+    """As ``attacker``: make ``unit_dir`` (mode ``mode``; None: it exists already) and
+    point UNIT and UNIT.new at the victim's file."""
+    script = 'ln -s "$3" "$1/$2" && ln -s "$3" "$1/$2.new"'
+    if mode is not None:
+        script = 'mkdir -p "$1" && chmod %s "$1" && %s' % (mode, script)
+    done = attacker.run(["sh", "-c", script, "plant", unit_dir, unit, victim_file])
+    assert done.returncode == 0, done.stderr
+
+
+def victim_usrsvcd(victim):
+    return stub(os.path.join(victim.base, "usrsvcd"))
+
+
+def test_user_mode_refuses_an_xdg_config_home_another_account_made(make_user, shared_dir):
+    victim, attacker = make_user(), make_user()
+    precious = secret_file(os.path.join(victim.home, "precious"), victim.uid, victim.gid)
+    xdg = os.path.join(shared_dir, "xdg")
+    unit_dir = os.path.join(xdg, "systemd", "user")
+    plant(attacker, unit_dir, "usrsvcd.service", precious)
+    result = victim.run(["sh", SCRIPT, "--user", "USRSVCD=%s" % victim_usrsvcd(victim)],
+                        env=victim.environ({"XDG_CONFIG_HOME": xdg}))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "refusing to write into %s" % unit_dir in result.stderr
+    assert "belongs to %s" % attacker.name in result.stderr
+    assert "XDG_CONFIG_HOME=%s belongs to %s" % (xdg, attacker.name) in result.stderr
+    assert_untouched(precious, victim.uid)
+    assert os.path.islink(os.path.join(unit_dir, "usrsvcd.service"))  # left as planted
+    assert sorted(os.listdir(unit_dir)) == ["usrsvcd.service", "usrsvcd.service.new"]
+
+
+def test_user_mode_refuses_a_unit_directory_others_can_write(make_user, shared_dir):
+    """Root-owned and sticky, like /tmp: still a place others can plant names in."""
+    victim, attacker = make_user(), make_user()
+    precious = secret_file(os.path.join(victim.home, "precious"), victim.uid, victim.gid)
+    xdg = os.path.join(shared_dir, "xdg")
+    unit_dir = os.path.join(xdg, "systemd", "user")
+    os.makedirs(unit_dir)
+    os.chmod(unit_dir, 0o1777)
+    plant(attacker, unit_dir, "usrsvcd.service", precious, mode=None)
+    result = victim.run(["sh", SCRIPT, "--user", "USRSVCD=%s" % victim_usrsvcd(victim)],
+                        env=victim.environ({"XDG_CONFIG_HOME": xdg}))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "%s is writable by other accounts (mode 1777)" % unit_dir in result.stderr
+    assert_untouched(precious, victim.uid)
+
+
+def test_user_mode_refuses_a_home_of_another_account(make_user, shared_dir):
+    victim, attacker = make_user(), make_user()
+    precious = secret_file(os.path.join(victim.home, "precious"), victim.uid, victim.gid)
+    home = os.path.join(shared_dir, "home")
+    plant(attacker, os.path.join(home, ".config", "systemd", "user"), "usrsvcd.service",
+          precious)
+    result = victim.run(["sh", SCRIPT, "--user", "USRSVCD=%s" % victim_usrsvcd(victim)],
+                        env=victim.environ({"HOME": home}))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "warning: HOME=%s belongs to %s" % (home, attacker.name) in result.stderr
+    assert "belongs to %s, not to you or root" % attacker.name in result.stderr
+    assert_untouched(precious, victim.uid)
+
+
+def test_root_mode_refuses_a_destdir_another_account_prepared(tmp_path, make_user,
+                                                              shared_dir, shared_usrsvcd):
+    attacker = make_user()
+    root_file = secret_file(tmp_path / "root-only")
+    destdir = os.path.join(shared_dir, "pkg")
+    system_dir = os.path.join(destdir, "etc", "systemd", "system")
+    plant(attacker, system_dir, "usrsvcd@.service", root_file)
+    result = run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % shared_usrsvcd)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "refusing to write into %s" % system_dir in result.stderr
+    assert "belongs to %s" % attacker.name in result.stderr
+    assert_untouched(root_file, 0)
+    assert "installed" not in result.stdout
+
+
+def test_root_mode_refuses_an_others_writable_destdir_for_a_dropin(tmp_path, make_user,
+                                                                  shared_dir):
+    attacker = make_user()
+    root_file = secret_file(tmp_path / "root-only")
+    destdir = os.path.join(shared_dir, "pkg")
+    dropin_dir = os.path.join(destdir, "etc/systemd/system/usrsvcd@web.service.d")
+    os.makedirs(dropin_dir)
+    os.chmod(dropin_dir, 0o1777)
+    plant(attacker, dropin_dir, "usrsvcd-path.conf", root_file, mode=None)
+    usrsvcd = stub(tmp_path / "usrsvcd")
+    result = run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % usrsvcd, "--instance", "web")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "%s is writable by other accounts" % dropin_dir in result.stderr
+    assert_untouched(root_file, 0)
+
+
+def test_root_mode_in_a_sticky_destdir_parent_of_its_own_works(tmp_path, shared_dir,
+                                                               shared_usrsvcd):
+    """A sticky place above is fine when the directories we write in are ours."""
+    destdir = os.path.join(shared_dir, "pkg")
+    result = run_install("DESTDIR=%s" % destdir, "USRSVCD=%s" % shared_usrsvcd)
+    assert result.returncode == 0, result.stderr
+    unit = os.path.join(destdir, TEMPLATE)
+    assert exec_lines(unit) == expected_exec(shared_usrsvcd)
+    assert os.stat(unit).st_mode & 0o777 == 0o644
+    assert sorted(os.listdir(os.path.dirname(unit))) == ["usrsvcd@.service"]  # no temp left

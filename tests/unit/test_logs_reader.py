@@ -243,3 +243,70 @@ def test_backup_tail_needs_backups_that_add_up(tmp_path):
     assert backup_tail(path, 4, 2) == b"gh"
     assert backup_tail(path, 6, 2) is None  # sizes do not match what was removed
     assert backup_tail(path, 12, 2) is None  # fewer backups than rotations
+
+
+def test_backup_tail_reads_no_more_backups_than_the_config_keeps(tmp_path):
+    path = str(tmp_path / "web.log")
+    write(path + ".1", b"efgh")
+    write(path + ".2", b"abcd")
+    assert backup_tail(path, 8, 5, backups=2) == b"defgh"
+    assert backup_tail(path, 8, 5, backups=1) is None  # NAME.2 is not one of ours
+    assert backup_tail(path, 4, 2, backups=0) is None  # none kept: NAME.1 was planted
+
+
+def test_backup_tail_wants_the_recorded_newest_backup_and_our_files(tmp_path):
+    path = str(tmp_path / "web.log")
+    write(path + ".1", b"efgh")
+    write(path + ".2", b"abcd")
+    st = os.stat(path + ".1")
+    assert backup_tail(path, 8, 5, 2, (st.st_dev, st.st_ino)) == b"defgh"
+    assert backup_tail(path, 8, 5, 2, (st.st_dev, st.st_ino + 1)) is None  # another file
+    os.symlink(path + ".2", path + ".3")
+    assert backup_tail(path, 12, 5, 3) is None  # never through a symlink
+    if os.geteuid() == 0:
+        os.chown(path + ".2", 4242, 4242)  # a file another user planted
+        assert backup_tail(path, 8, 5, 2) is None
+
+
+def test_an_unfinished_line_is_read_only_in_its_last_max_line_bytes(tmp_path, monkeypatch):
+    monkeypatch.setattr(logs, "MAX_LINE", 8)
+    monkeypatch.setattr(logs, "MAX_SCAN", 32)
+    log = logs.LogFile("web", "stdout", str(tmp_path / "f"))
+    write(log.path, b"first\n" + b"x" * 12 + b"tail1234")  # 20 bytes unfinished
+    fd, st = opened(log.path)
+    try:
+        assert logs.complete_end(fd, st.st_size, 32) == 6
+        lines, end = logs.tail(log, fd, st, 1)
+        assert [l.message for l in lines] == ["[line cut: 12 bytes] tail1234"] and end == 26
+    finally:
+        os.close(fd)
+    write(log.path, b"first\n" + b"y" * 40 + b"tail1234")  # its start is beyond MAX_SCAN
+    fd, st = opened(log.path)
+    try:
+        assert logs.complete_end(fd, st.st_size, 32) is None
+        lines, end = logs.tail(log, fd, st, 5)
+        assert [l.message for l in lines] == ["[line cut: over 24 bytes] tail1234"]
+        assert logs.tail(log, fd, st, 5, partial=False) == ([], st.st_size - 8)
+    finally:
+        os.close(fd)
+
+
+def test_since_over_untimed_lines_keeps_a_bounded_number_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(logs, "UNTIMED_LINES", 5)
+    log = logs.LogFile("web", "stdout", str(tmp_path / "f"))
+    write(log.path, b"".join(b"plain %d\n" % n for n in range(100)))
+    fd, st = opened(log.path)
+    notes = []
+    try:
+        lines, _ = logs.tail(log, fd, st, None, since=st.st_mtime - 60, notes=notes)
+    finally:
+        os.close(fd)
+    assert [l.message for l in lines] == ["plain %d" % n for n in range(95, 100)]
+    assert len(notes) == 1 and "last 5 lines carry no time" in notes[0] and log.path in notes[0]
+    monkeypatch.setattr(logs, "UNTIMED_BYTES", 30)  # the byte bound, for long lines
+    fd, st = opened(log.path)
+    try:
+        lines, _ = logs.tail(log, fd, st, None, since=st.st_mtime - 60)
+    finally:
+        os.close(fd)
+    assert len(lines) == 4  # 8 bytes each (newline included): the fourth reaches 30

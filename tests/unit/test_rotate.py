@@ -105,6 +105,8 @@ def test_collapse_keeps_the_stream_and_shifts_backups(tmp_path, state):
         removed += outcome.removed
         st = os.stat(log)
         assert logstate.read(state, log) == (st.st_dev, st.st_ino, removed)
+        backup = os.stat(log + ".1")  # the record names the backup it made
+        assert logstate.read_backup(state, log) == (backup.st_dev, backup.st_ino)
     assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.1", "app.log.2", "xdg"]
     kept = read(log + ".2") + read(log + ".1") + read(log)
     assert written.endswith(kept)  # the oldest backups were dropped, nothing else
@@ -129,6 +131,7 @@ def test_without_backups_the_head_is_dropped_and_recorded(tmp_path, state):
     assert outcome.backup is None and outcome.removed == 12288
     assert read(log) == lines(1, 2000)[12288:]
     assert not os.path.exists(log + ".1")
+    assert logstate.read_backup(state, log) is None
 
 
 def test_copytruncate_where_collapse_is_missing(tmp_path, state):
@@ -180,6 +183,26 @@ def test_another_users_backup_is_refused_before_anything_is_cut(tmp_path, state)
         rotate.Rotator(state).rotate(log, 10, 3)
     assert read(log) == lines(1, 3000) and read(log + ".1") == b"planted\n"
     assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.1", "xdg"]
+    with pytest.raises(OSError) as raised:  # in a directory of ours, removing it is a fix
+        rotate.Rotator(state).rotate(log, 10, 3)
+    assert "rm %s.1" % log in raised.value.fix
+
+
+def test_rename_rotate_refuses_another_users_backup_with_the_fix(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("making a file of another user needs root")
+    log = str(tmp_path / "own.log")
+    write(log, b"mine\n")
+    write(log + ".1", b"planted\n")
+    os.chown(log + ".1", 65534, 65534)
+    os.chmod(str(tmp_path), 0o1777)  # shared and sticky: only its owner may remove it
+    try:
+        with pytest.raises(OSError, match="owned by uid 65534") as raised:
+            rotate.rename_rotate(log, 3)
+    finally:
+        os.chmod(str(tmp_path), 0o700)
+    assert "directory only you can write" in raised.value.fix and "rm " not in raised.value.fix
+    assert read(log) == b"mine\n" and read(log + ".1") == b"planted\n"
 
 
 def test_rename_rotate_keeps_n_backups(tmp_path):

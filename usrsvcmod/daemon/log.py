@@ -82,6 +82,8 @@ class EventLog:
                 rotate.rename_rotate(path, backups)
             except (OSError, ValueError) as err:
                 error = "cannot rotate %s: %s" % (path, getattr(err, "strerror", None) or err)
+                if getattr(err, "fix", None):
+                    error += "; " + err.fix.format(key="usrsvcd_std%s" % which)
                 if error != getattr(self, "_rotate_error", None):  # once, not every tick
                     self.error(None, "log_rotate_failed", error)
                 self._rotate_error = error

@@ -18,6 +18,10 @@ follower (``usrsvc logs -f``), per log file, in the runtime state directory:
   (written atomically after each rotation). A follower remembers the REMOVED
   it last saw for its inode; when it grows by R, its offset moves back by R.
   A file that shrank with no new record was truncated by someone else.
+  A rotation that kept a backup appends ``BDEV BINO``: the device and inode
+  of the NAME.1 it made, so a follower reading back from the backups reads
+  that file and not one another user planted (readers of the first three
+  fields ignore them).
 
 ``<digest>`` is a short blake2 digest of the log's real path, so two
 programs sharing a log file share its record.
@@ -74,6 +78,21 @@ def read(state, path):
     return dev, ino, removed
 
 
-def write(state, path, dev, ino, removed):
-    """Record that ``removed`` bytes in all were cut from the front of (dev, ino)."""
-    state.write(_name(path, "rot"), b"%d %d %d\n" % (dev, ino, removed))
+def read_backup(state, path):
+    """(dev, ino) of the newest backup the last rotation made, or None (none
+    kept, or a record written before the field existed)."""
+    data = state.read(_name(path, "rot"), limit=256)
+    fields = data.split()[3:5] if data else []
+    try:
+        return tuple(int(field) for field in fields) if len(fields) == 2 else None
+    except ValueError:
+        return None
+
+
+def write(state, path, dev, ino, removed, backup=None):
+    """Record that ``removed`` bytes in all were cut from the front of (dev, ino);
+    ``backup``: (dev, ino) of the NAME.1 this rotation made."""
+    data = b"%d %d %d" % (dev, ino, removed)
+    if backup is not None:
+        data += b" %d %d" % backup
+    state.write(_name(path, "rot"), data + b"\n")

@@ -249,7 +249,8 @@ class Rotator:
             total = cut
             if previous and previous[:2] == (st.st_dev, st.st_ino):
                 total += previous[2]
-            logstate.write(self.state, path, st.st_dev, st.st_ino, total)
+            logstate.write(self.state, path, st.st_dev, st.st_ino, total,
+                           _ident(dir_fd, name + ".1") if backup else None)
         finally:
             os.close(lock)
         return Outcome(path, "collapse" if collapsing else "copytruncate", cut, backup,
@@ -259,14 +260,31 @@ class Rotator:
 def _check_backups(dir_fd, name, backups, path):
     """Refuse, before anything is cut, backups that are not ours to move: in a
     shared sticky directory another user may have planted NAME.1 (a symlink, a
-    file of theirs), which the shift could not rename anyway."""
+    file of theirs), which the shift could not rename anyway. Nor can we remove
+    it there, so the fix is a log in a directory of our own."""
     for backup in backup_names(name, backups):
         try:
             st = os.stat(backup, dir_fd=dir_fd, follow_symlinks=False)
         except FileNotFoundError:
             return
         if not paths.trusted(st.st_uid):
-            paths.check_file(os.path.join(os.path.dirname(path), backup), st)
+            planted = os.path.join(os.path.dirname(path), backup)
+            raise paths.Refused(planted, "%s is owned by %s, not by you or root (planted in a"
+                                " shared directory?), so the backups of %s cannot be shifted"
+                                % (planted, paths.owner(st.st_uid), path),
+                                _backup_fix(dir_fd, planted))
+
+
+def _backup_fix(dir_fd, planted):
+    """What to do about another user's file among our backups: in a directory
+    others can write (sticky: only its owner can remove it) the log must move."""
+    mode = os.fstat(dir_fd).st_mode
+    private = "set {key} to a file in a directory only you can write (e.g. mkdir -m 700" \
+              " ~/logs), so that nobody can plant its backups; a log in a shared directory" \
+              " cannot be rotated safely"
+    if mode & (stat.S_IWOTH | stat.S_IWGRP):
+        return private
+    return private + " (or remove the stray file: rm %s)" % planted
 
 
 def _open_log(dir_fd, name, path):
@@ -365,6 +383,12 @@ def _shift(dir_fd, name, source, backups):
     os.rename(source, names[0], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
 
+def _ident(dir_fd, name):
+    """(dev, ino) of ``name`` in the directory (the backup just renamed there)."""
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    return st.st_dev, st.st_ino
+
+
 def _exists(dir_fd, name):
     try:
         os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -381,6 +405,7 @@ def rename_rotate(path, backups):
     dir_fd = paths.open_dir(directory)
     try:
         if backups:
+            _check_backups(dir_fd, name, backups, path)
             _shift(dir_fd, name, name, backups)
         else:
             os.unlink(name, dir_fd=dir_fd)
