@@ -34,6 +34,9 @@ Actions (default: start):
 Options:
   -c, --config PATH   main config file (default: $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
   --foreground        stay in the foreground (for systemd and tests)
+  --init              container init mode (implied by --foreground as PID 1): reap
+                      every process, run oneshot jobs first, stop every program
+                      on SIGTERM, stdout = - to our stdout (implies --foreground)
   --debug             log more
   -h, --help          show this help and exit
   --version           show the version and exit
@@ -45,6 +48,7 @@ class Options:
         self.action = "start"
         self.config = None
         self.foreground = False
+        self.init = False
         self.debug = False
         self.show = None
 
@@ -62,6 +66,8 @@ def parse(argv):
             opts.config = value
         elif arg == "--foreground":
             opts.foreground = True
+        elif arg == "--init":
+            opts.init = True
         elif arg == "--debug":
             opts.debug = True
         elif arg in ("-h", "--help"):
@@ -138,6 +144,10 @@ def do_checkconfig(ctx):
     from . import preflight
 
     config = ctx.config
+    if not ctx.opts.init:
+        from .initmode import refuse
+
+        refuse(config.programs.values())
     frontend.warn(NAME, list(config.warnings) + preflight.check(config), ctx.err)
     for line in preflight.summary(config):
         ctx.say(line)
@@ -233,11 +243,27 @@ def do_start(ctx):
     from .daemon import runner
 
     config = ctx.config  # validated before anything else happens
+    init = ctx.opts.action == "start" and initmode_wanted(ctx.opts)
+    if init:
+        from .daemon import initmode
+
+        initmode.become_init()  # the reaper stays behind; we are the daemon, its child
+    else:
+        from .initmode import refuse
+
+        refuse(config.programs.values())
     started = runner.start(ctx.path, config, ctx.state, ctx.load,
-                           foreground=ctx.opts.foreground, debug=ctx.opts.debug)
-    if started is not None:
+                           foreground=ctx.opts.foreground, debug=ctx.opts.debug, init=init)
+    if isinstance(started, runner.Started):
         ctx.say("usrsvcd started, pid %d; log: %s" % (started.pid, started.log))
-    return exitcodes.SUCCESS
+        return exitcodes.SUCCESS
+    return started or exitcodes.SUCCESS
+
+
+def initmode_wanted(opts):
+    import os
+
+    return bool(opts.init or (opts.foreground and os.getpid() == 1))
 
 
 def do_restart(ctx):
