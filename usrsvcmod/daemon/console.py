@@ -61,8 +61,11 @@ class Console:
                 pending += data
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
+                    while len(line) > MAX_LINE:
+                        self._emit(name, stream, line[:MAX_LINE])
+                        line = line[MAX_LINE:]
                     self._emit(name, stream, line)
-                while len(pending) >= MAX_LINE:
+                while len(pending) > MAX_LINE:
                     self._emit(name, stream, pending[:MAX_LINE])
                     pending = pending[MAX_LINE:]
             if pending:
