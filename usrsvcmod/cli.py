@@ -441,7 +441,10 @@ def _checkconfig(opts, out, err):
         config = load(opts.config)
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
-    frontend.warn("usrsvc", list(config.warnings) + preflight.check(config), err)
+    from .initmode import warnings as console_warnings
+
+    frontend.warn("usrsvc", list(config.warnings) + preflight.check(config)
+                  + console_warnings(config.programs.values()), err)
     if len(opts.words) > 1:  # checkconfig NAME...: those programs, resolved, values masked
         from . import effective
         from .selection import select_programs

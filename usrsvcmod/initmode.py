@@ -32,3 +32,11 @@ def refuse(programs):
     problems = [problem(p) for p in programs if piped(p)]
     if problems:
         raise ConfigError(problems)
+
+
+def warnings(programs):
+    """usrsvc checkconfig: the config is valid, but only usrsvcd --init can start these."""
+    return ["%s: [Program:%s] %s = -: only usrsvcd --init can start it (its output goes to"
+            " usrsvcd's stdout); usrsvc start refuses it (exit 130)"
+            % (p.source, p.name, "stdout" if p.stdout == CONSOLE else "stderr")
+            for p in programs if piped(p)]

@@ -240,15 +240,15 @@ def do_reread(ctx):
 
 
 def do_start(ctx):
-    from .daemon import runner
-
-    config = ctx.config  # validated before anything else happens
     init = ctx.opts.action == "start" and initmode_wanted(ctx.opts)
-    if init:
+    if init:  # first: the reaper stays small (its exit status is the daemon's, 130 too)
         from .daemon import initmode
 
         initmode.become_init()  # the reaper stays behind; we are the daemon, its child
-    else:
+    from .daemon import runner
+
+    config = ctx.config  # validated before anything else happens
+    if not init:
         from .initmode import refuse
 
         refuse(config.programs.values())

@@ -235,3 +235,13 @@ def test_console_output_outside_init_mode_is_a_config_error(env):
                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     assert checked.returncode == 130, (checked.stdout, checked.stderr)
     env.run("status", "web", check=1)  # looking is fine: nothing is launched
+    warned = env.run("checkconfig", check=0)
+    assert "[Program:web] stdout = -: only usrsvcd --init can start it" in warned.stderr
+
+
+def test_invalid_config_in_init_mode_exits_130(env):
+    env.write("[Program:web]\npidfile = %s/web.pid\nstdout = -\n" % env.home)  # no command
+    ns = Namespace(env, env.cfg)
+    assert ns.proc.wait(timeout=60) == 130, ns.text()
+    assert "[Program:web]" in ns.text() and "command" in ns.text()
+    assert "Traceback" not in ns.text()
