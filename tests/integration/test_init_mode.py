@@ -245,3 +245,30 @@ def test_invalid_config_in_init_mode_exits_130(env):
     assert ns.proc.wait(timeout=60) == 130, ns.text()
     assert "[Program:web]" in ns.text() and "command" in ns.text()
     assert "Traceback" not in ns.text()
+
+
+def test_redis_logs_into_the_json_stream_and_stops_on_sigterm(env):
+    from conftest import free_port, port_free
+    from test_thirdparty import _binary, _redis_ping
+
+    redis = _binary("redis-server")
+    port = free_port()
+    data = os.path.join(env.home, "redis")
+    os.makedirs(data)
+    command = ("%s --port %d --bind 127.0.0.1 --save \"\" --appendonly no --daemonize no"
+               " --dir %s --proc-title-template \"redis {listen-addr} %s\""
+               % (redis, port, data, env.token))
+    env.write("[Main]\nlog_format = json\n" + env.program(
+        "redis", command, stdout="-", autopid="True", success_seconds="0.5",
+        proctitle_re=r"^redis 127\.0\.0\.1:%d %s$" % (port, env.token)))
+    ns = Namespace(env, env.cfg)
+    init = ns.init_pid()
+    ns.wait(lambda: any("Ready to accept connections" in r["message"]
+                        for r in ns.lines("redis")))
+    assert _redis_ping(port) == b"+PONG\r\n"
+    os.kill(init, signal.SIGTERM)
+    assert ns.proc.wait(timeout=60) == 0, ns.text()
+    assert port_free(port)
+    # redis said goodbye on its stdout before usrsvcd exited: the last lines are kept
+    assert any("ready to exit, bye bye" in r["message"].lower() for r in ns.lines("redis")), \
+        ns.text()

@@ -272,7 +272,8 @@ class Daemon:
         for fn, args in self.inbox.drain():
             self._guard(fn, "submitted work", *args)
         self._run_timers()
-        self._flush_launches()
+        if self.running:  # not once an init job failed (init mode): all is about to stop
+            self._flush_launches()
         if self.bus.count != self.published:
             self._publish()
 
