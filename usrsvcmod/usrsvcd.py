@@ -211,9 +211,23 @@ def do_stop(ctx):
     if info is None:
         ctx.say("usrsvcd is not running")
         return exitcodes.SUCCESS
-    runner.stop(info)
-    ctx.say("usrsvcd stopped (pid %d); services left running" % info.pid)
+    init = _under_reaper(info.pid)
+    # in init mode it stops every program first: give it time for their graces
+    runner.stop(info, runner.STOP_TIMEOUT * 6 if init else runner.STOP_TIMEOUT)
+    ctx.say("usrsvcd stopped (pid %d); %s" % (info.pid, "init mode: its programs were stopped"
+                                              " with it" if init else "services left running"))
     return exitcodes.SUCCESS
+
+
+def _under_reaper(pid):
+    """True when the daemon ``pid`` runs in init mode (its parent is the reaper)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+        with open("/proc/%d/cmdline" % ppid, "rb") as handle:
+            return handle.read().startswith(b"usrsvcd: init (reaper of pid %d)" % pid)
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def do_reread(ctx):

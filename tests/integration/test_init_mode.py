@@ -281,3 +281,19 @@ def test_redis_logs_into_the_json_stream_and_stops_on_sigterm(env):
     # redis said goodbye on its stdout before usrsvcd exited: the last lines are kept
     assert any("ready to exit, bye bye" in r["message"].lower() for r in ns.lines("redis")), \
         ns.text()
+
+
+def test_usrsvcd_stop_ends_init_mode_and_says_the_programs_went(env):
+    env.write("[Main]\nlog_format = json\n" + env.program(
+        "web", env.service("--tag", "web"), stdout="-", autopid="True"))
+    ns = Namespace(env, env.cfg, unshare=False)
+    ns.wait(lambda: any(r.get("event") == "started" and r.get("program") == "web"
+                        for r in ns.records()))
+    pid = env.pid_of("web")
+    stopped = subprocess.run([_command("usrsvcd"), "stop", "--config", env.cfg], env=env.env,
+                             cwd=env.home, stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, timeout=120)
+    assert stopped.returncode == 0, stopped
+    assert "init mode: its programs were stopped with it" in stopped.stdout, stopped
+    assert ns.proc.wait(timeout=60) == 0, ns.text()
+    assert wait_for(lambda: _stat(pid) is None, timeout=10), ns.text()
