@@ -441,7 +441,10 @@ def _checkconfig(opts, out, err):
         config = load(opts.config)
     except ConfigError as error:
         return frontend.config_error("usrsvc", error, err)
-    frontend.warn("usrsvc", list(config.warnings) + preflight.check(config), err)
+    from .initmode import warnings as console_warnings
+
+    frontend.warn("usrsvc", list(config.warnings) + preflight.check(config)
+                  + console_warnings(config.programs.values()), err)
     if len(opts.words) > 1:  # checkconfig NAME...: those programs, resolved, values masked
         from . import effective
         from .selection import select_programs
@@ -510,6 +513,11 @@ def _act(opts, action, names, out, err, signum=None):
     frontend.warn("usrsvc", config.warnings, err)
     chosen = select_programs(config, names, action)
     programs, several = chosen.programs, chosen.several
+    if action in ("start", "restart", "try-restart", "update"):
+        try:  # stdout = -: only usrsvcd --init, their parent, can give them that pipe
+            _refuse_console(opts, config, programs)
+        except ConfigError as error:
+            return frontend.config_error("usrsvc", error, err)
     if config.main.path != path:
         state = RuntimeState(config.main.path)
     session = actions.Session(state, opts.lock_timeout)
@@ -528,6 +536,21 @@ def _act(opts, action, names, out, err, signum=None):
     if text:
         out.write(text + "\n")
     return exit_code(results)
+
+
+def _refuse_console(opts, config, programs):
+    """ConfigError (130) when a program this command would launch (its
+    requirements too) has stdout or stderr = -."""
+    from .initmode import piped, refuse
+
+    if not any(piped(p) for p in config.programs.values()):
+        return
+    names = {p.name for p in programs}
+    if not getattr(opts, "no_deps", False):
+        from .config import deps
+
+        names = deps.closure(config.programs, names)
+    refuse([config.programs[n] for n in config.programs if n in names])
 
 
 def _whole(path, state, partial):

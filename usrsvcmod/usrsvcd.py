@@ -34,6 +34,9 @@ Actions (default: start):
 Options:
   -c, --config PATH   main config file (default: $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
   --foreground        stay in the foreground (for systemd and tests)
+  --init              container init mode (implied by --foreground as PID 1): reap
+                      every process, run oneshot jobs first, stop every program
+                      on SIGTERM, stdout = - to our stdout (implies --foreground)
   --debug             log more
   -h, --help          show this help and exit
   --version           show the version and exit
@@ -45,6 +48,7 @@ class Options:
         self.action = "start"
         self.config = None
         self.foreground = False
+        self.init = False
         self.debug = False
         self.show = None
 
@@ -62,6 +66,8 @@ def parse(argv):
             opts.config = value
         elif arg == "--foreground":
             opts.foreground = True
+        elif arg == "--init":
+            opts.init = True
         elif arg == "--debug":
             opts.debug = True
         elif arg in ("-h", "--help"):
@@ -138,6 +144,10 @@ def do_checkconfig(ctx):
     from . import preflight
 
     config = ctx.config
+    if not ctx.opts.init:
+        from .initmode import refuse
+
+        refuse(config.programs.values())
     frontend.warn(NAME, list(config.warnings) + preflight.check(config), ctx.err)
     for line in preflight.summary(config):
         ctx.say(line)
@@ -201,9 +211,23 @@ def do_stop(ctx):
     if info is None:
         ctx.say("usrsvcd is not running")
         return exitcodes.SUCCESS
-    runner.stop(info)
-    ctx.say("usrsvcd stopped (pid %d); services left running" % info.pid)
+    init = _under_reaper(info.pid)
+    # in init mode it stops every program first: give it time for their graces
+    runner.stop(info, runner.STOP_TIMEOUT * 6 if init else runner.STOP_TIMEOUT)
+    ctx.say("usrsvcd stopped (pid %d); %s" % (info.pid, "init mode: its programs were stopped"
+                                              " with it" if init else "services left running"))
     return exitcodes.SUCCESS
+
+
+def _under_reaper(pid):
+    """True when the daemon ``pid`` runs in init mode (its parent is the reaper)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+        with open("/proc/%d/cmdline" % ppid, "rb") as handle:
+            return handle.read().startswith(b"usrsvcd: init (reaper of pid %d)" % pid)
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def do_reread(ctx):
@@ -230,14 +254,30 @@ def do_reread(ctx):
 
 
 def do_start(ctx):
+    init = ctx.opts.action == "start" and initmode_wanted(ctx.opts)
+    if init:  # first: the reaper stays small (its exit status is the daemon's, 130 too)
+        from .daemon import initmode
+
+        initmode.become_init()  # the reaper stays behind; we are the daemon, its child
     from .daemon import runner
 
     config = ctx.config  # validated before anything else happens
+    if not init:
+        from .initmode import refuse
+
+        refuse(config.programs.values())
     started = runner.start(ctx.path, config, ctx.state, ctx.load,
-                           foreground=ctx.opts.foreground, debug=ctx.opts.debug)
-    if started is not None:
+                           foreground=ctx.opts.foreground, debug=ctx.opts.debug, init=init)
+    if isinstance(started, runner.Started):
         ctx.say("usrsvcd started, pid %d; log: %s" % (started.pid, started.log))
-    return exitcodes.SUCCESS
+        return exitcodes.SUCCESS
+    return started or exitcodes.SUCCESS
+
+
+def initmode_wanted(opts):
+    import os
+
+    return bool(opts.init or (opts.foreground and os.getpid() == 1))
 
 
 def do_restart(ctx):

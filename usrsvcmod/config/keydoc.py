@@ -16,8 +16,9 @@ PROGRAM = {
                " else) unless `useshell`",
     "pidfile": "where the program's pid is kept",
     "stdout": "file the program's stdout is appended to (created, with its directory, if"
-              " missing)",
-    "stderr": "file the program's stderr is appended to, or `stdout` for the same file",
+              " missing); `-`: usrsvcd's own stdout, one line per line (`usrsvcd --init` only)",
+    "stderr": "file the program's stderr is appended to, or `stdout` for the same file; `-`:"
+              " usrsvcd's own stdout, marked as stderr (`usrsvcd --init` only)",
     "useshell": "run `command` through `/bin/bash -c` (`/bin/sh -c` where there is no bash),"
                 " so pipes, redirections and `$VARS` work",
     "enabled": "`False`: usrsvcd leaves the program alone and `usrsvc` allows only `stop`"

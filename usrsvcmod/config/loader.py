@@ -389,7 +389,7 @@ def _program(name, merged, report):
             report.error("%s command = %r: expected a command line (%s); quote it properly"
                          " or set useshell = True" % (where, command, err))
             return None
-    if values["stderr"] in ("stdout", values["stdout"]):
+    if values["stderr"] == "stdout" or (values["stderr"] == values["stdout"] != "-"):
         values["stderr"] = None
     if values["directory"] is None:
         values["directory"] = os.environ.get("HOME") or os.path.expanduser("~")

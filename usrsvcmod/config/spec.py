@@ -157,6 +157,20 @@ def path_or_stdout(value, ctx):
     return expand_path(value, ctx)
 
 
+def log_path(value, ctx):
+    """A log file, or ``-``: the program's output piped to usrsvcd's own
+    stdout, which only ``usrsvcd --init`` can give (it is then the parent)."""
+    if value.strip() == "-":
+        return "-"
+    return expand_path(value, ctx)
+
+
+def log_path_or_stdout(value, ctx):
+    if value.strip() == "-":
+        return "-"
+    return path_or_stdout(value, ctx)
+
+
 def path_or_auto(value, ctx):
     if value.strip().lower() in ("", "auto"):
         return "auto"
@@ -363,8 +377,8 @@ REQUIRED = object()
 PROGRAM_KEYS = {
     "command": (nonempty_text, REQUIRED),
     "pidfile": (expand_path, REQUIRED),
-    "stdout": (expand_path, REQUIRED),
-    "stderr": (path_or_stdout, "stdout"),
+    "stdout": (log_path, REQUIRED),
+    "stderr": (log_path_or_stdout, "stdout"),
     "useshell": (to_bool, False),
     "enabled": (to_bool, True),
     "autopid": (to_bool, True),

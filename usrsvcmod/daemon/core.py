@@ -8,7 +8,9 @@ programs). Signal handlers only record; the loop acts; no exception ends
 the loop. The life of each program is in program.py (ProgramState); this
 module routes events to it and publishes what happened: events go to the
 sinks (log, alerts), and after each burst a snapshot goes to the status
-file. Services are never our children and nothing here stops them on exit.
+file. Services are never our children and nothing here stops them on exit,
+except in container init mode (usrsvcd --init: initmode.py), where a PID 1
+leaving would kill them all anyway: then they are stopped in order first.
 """
 
 import collections
@@ -70,6 +72,10 @@ class Daemon:
             (name, ProgramState(program, self)) for name, program in config.programs.items())
         self._exitinfo = None
         self._pidfile_error = None  # the last failure to repair our own pidfile (logged once)
+        self.init_mode = False  # usrsvcd --init (initmode.py): set by runner before run()
+        self.implicit = {}  # init mode: name -> the oneshot jobs it waits for (initmode.py)
+        self.console = None  # init mode: the pipes of stdout = - (console.py)
+        self.exit_code = 0
 
     # -- the world a ProgramState acts through ------------------------------------
     def call_later(self, delay, fn):
@@ -217,7 +223,9 @@ class Daemon:
     def _handle_flags(self):
         flags, self.flags = self.flags, set()
         if any(sig in flags for sig in _STOP_SIGNALS):
-            self.log.event(None, "exiting", "signal received; services are left running")
+            self.log.event(None, "exiting", "signal received; " + (
+                "stopping every program (init mode)" if self.init_mode
+                else "services are left running"))
             self.running = False
         if signal.SIGHUP in flags:
             self.log.reopen()
@@ -264,7 +272,8 @@ class Daemon:
         for fn, args in self.inbox.drain():
             self._guard(fn, "submitted work", *args)
         self._run_timers()
-        self._flush_launches()
+        if self.running:  # not once an init job failed (init mode): all is about to stop
+            self._flush_launches()
         if self.bus.count != self.published:
             self._publish()
 
@@ -285,11 +294,28 @@ class Daemon:
             watched.close()
 
     def shutdown(self):
-        """Let go of everything; the services keep running."""
+        """Let go of everything; the services keep running (in init mode they
+        are stopped, dependents first, and their last lines copied out)."""
         self.alerter.wait()
         for program in self.programs.values():
             program.forget()
+        if self.init_mode:
+            from . import initmode
+
+            self._guard(initmode.stop_all, "stopping the programs", self)
+            if self.console is not None:
+                self.console.close()
         self.watcher.close()
+
+    def init_failed(self, name, text):
+        """Init mode: a oneshot job failed; usrsvcd stops everything and exits 137."""
+        from ..exitcodes import FAILED_TO_LAUNCH
+
+        if self.init_mode and self.running:
+            self.log.error(name, "init_failed", "oneshot job %s: stopping every program and"
+                           " exiting with status %d" % (text, FAILED_TO_LAUNCH))
+            self.exit_code = FAILED_TO_LAUNCH
+            self.running = False
 
     # -- reconcile -----------------------------------------------------------------------------
     def _schedule_reconcile(self):
@@ -358,6 +384,10 @@ class Daemon:
         self.generation += 1
         try:
             new = self.loader()
+            if not self.init_mode:  # stdout = -: only a parent can give that pipe
+                from ..initmode import refuse
+
+                refuse(new.programs.values())
         except Exception as err:  # ConfigError, or a loader bug: the old config stays whole
             problems = err.problems if isinstance(err, ConfigError) else [
                 "unexpected %s: %s (a bug; please report it)" % (type(err).__name__, err)]
@@ -374,6 +404,10 @@ class Daemon:
             self.programs.pop(name).forget()
             self.log.event(name, "removed", "no longer managed; left as it is")
         self.config = new
+        if self.init_mode:
+            from .initmode import implicit_requires
+
+            self.implicit = implicit_requires(new)
         self.log.fmt = new.main.log_format
         self.alerter.configure(new.main)
         for name in changed:

@@ -46,9 +46,16 @@ def facts(daemon, name):
     return deps.Facts(running=running, ready=running and bool(other.ready))
 
 
+def requirements(ps):
+    """Its [[Requires]], and in init mode the oneshot jobs that run first (initmode.py)."""
+    implicit = getattr(ps.w, "implicit", None)
+    extra = implicit.get(ps.name, ()) if implicit else ()
+    return tuple(ps.program.requires) + tuple(extra)
+
+
 def waiting_for(ps):
     """The first requirement of ``ps`` that does not hold, as text; None if all do."""
-    for name, condition in ps.program.requires:
+    for name, condition in requirements(ps):
         found = facts(ps.w, name)
         if deps.holds(condition, found):
             continue
@@ -61,7 +68,7 @@ def waiting_for(ps):
 
 def gate(ps, reason, count):
     """True when ``ps`` may start now; else it waits (state and a timer)."""
-    if not ps.program.requires:
+    if not requirements(ps):
         return True
     why = waiting_for(ps)
     if why is None:
@@ -221,6 +228,8 @@ def _finish(ps, record):
            subject="[usrsvcd] %s: oneshot job failed" % program.name,
            body="%s %s.\nIts log: %s\nRun it again with: usrsvc start %s"
            % (program.name, text, program.stdout, program.name))
+    if getattr(ps.w, "init_mode", False):  # a container's init job: the container fails
+        ps.w.init_failed(ps.name, text)
 
 
 def forget(ps):

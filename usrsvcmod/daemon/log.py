@@ -5,6 +5,7 @@ SIGHUP reopens the files (logrotate's postrotate), so ``reopen()`` exists.
 
 import json
 import sys
+import threading
 import time
 import traceback
 
@@ -20,6 +21,8 @@ class EventLog:
         self._rotate_error = None  # the last failure to rotate our own log (said once)
         self.out = sys.stdout
         self.err = sys.stderr
+        # events come from the loop, programs' lines from console readers (--init)
+        self.lock = threading.Lock()
         self.reopen()
 
     def reopen(self):
@@ -111,11 +114,28 @@ class EventLog:
             line = "%s %s %s%s%s" % (stamp, program or "usrsvcd", event,
                                     ": %s" % reason if reason else "",
                                     " (pid %d)" % pid if pid else "")
-        try:
-            stream.write(line + "\n")
-            stream.flush()
-        except (OSError, ValueError):
-            pass  # a full disk or closed stream must never take the daemon down
+        self._put(stream, line)
+
+    def _put(self, stream, line):
+        with self.lock:
+            try:
+                stream.write(line + "\n")
+                stream.flush()
+            except (OSError, ValueError):
+                pass  # a full disk or closed stream must never take the daemon down
+
+    def output(self, program, stream, message):
+        """One line a program wrote to ``stdout = -`` (usrsvcd --init: console.py):
+        a JSON object of its own, or ``NAME | line`` (control characters escaped)."""
+        now = time.time()
+        if self.fmt == "json":
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (
+                now % 1 * 1000)
+            line = json.dumps({"program": program, "stream": stream, "time": stamp,
+                               "message": message})
+        else:
+            line = "%s | %s" % (program, one_line(message))
+        self._put(self.out, line)
 
     def event(self, program, event, reason="", pid=None, **extra):
         self._write(self.out, program, event, reason, pid, extra)

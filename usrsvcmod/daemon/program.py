@@ -325,7 +325,7 @@ class ProgramState:
         if self.running or self.settling or self.stopping or self._launching \
                 or not program.enabled or self.job is not None:
             return
-        if program.requires or program.oneshot:
+        if program.requires or program.oneshot or getattr(self.w, "implicit", None):
             from . import jobs
 
             if not jobs.gate(self, reason, count):

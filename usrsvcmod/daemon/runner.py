@@ -229,11 +229,12 @@ def _read_json(state):
 
 
 # start ----------------------------------------------------------------------------------------
-def start(config_path, config, state, loader, foreground=False, debug=False):
+def start(config_path, config, state, loader, foreground=False, debug=False, init=False):
     """Start the daemon of ``config`` (validated by the caller).
 
     Detached: returns Started once it is up. In the foreground: serves
-    until SIGTERM, then returns None. Raises DaemonRunning (135) when one
+    until SIGTERM, then returns the daemon's exit status (0, or 137 when a
+    oneshot job failed in init mode: ``init``, see initmode.py). Raises DaemonRunning (135) when one
     runs already, DaemonFailed when a detached one never came up.
     """
     own_pidfile = pidfile_path(config.main, state)
@@ -242,9 +243,8 @@ def start(config_path, config, state, loader, foreground=False, debug=False):
         raise _running(config_path, info)
     state.ensure()  # an unsafe state directory is refused here, not in the detached child
     state.close()  # opened again, and held, by the daemon (detaching closes every fd)
-    if foreground:
-        _serve(config_path, config, state, loader, debug, None)
-        return None
+    if foreground or init:
+        return _serve(config_path, config, state, loader, debug, None, init)
     read_fd, write_fd = os.pipe()
     child = os.fork()
     if child == 0:
@@ -371,8 +371,8 @@ class _Instance:
             self.daemon._repair_own_pidfile()
 
 
-def _serve(config_path, config, state, loader, debug, report):
-    """Run the daemon in this process until SIGTERM."""
+def _serve(config_path, config, state, loader, debug, report, init=False):
+    """Run the daemon in this process until SIGTERM; its exit status."""
     import setproctitle
 
     from .core import Daemon  # here: finding or stopping the daemon needs none of the loop
@@ -396,6 +396,8 @@ def _serve(config_path, config, state, loader, debug, report):
             log.error(None, "pidfile_error", "cannot write %s: %s" % (own_pidfile, err.strerror))
         daemon = Daemon(config, log, state, loader)
         daemon.own_pidfile = own_pidfile  # its reconcile repairs it (repair_pidfile)
+        if init:
+            _init_mode(daemon, config, state, log)
         instance.daemon = daemon
         if report is not None:
             report.send("up %d %s" % (os.getpid(), stdout_path))
@@ -403,6 +405,23 @@ def _serve(config_path, config, state, loader, debug, report):
             daemon.run()
         finally:
             pidfile.remove(daemon.own_pidfile, expected_pid=os.getpid())
-            log.event(None, "exited")
+            log.event(None, "exited", "status %d" % daemon.exit_code if daemon.exit_code else "")
+        return daemon.exit_code
     finally:
         os.close(instance.lock_fd)
+
+
+def _init_mode(daemon, config, state, log):
+    """usrsvcd --init: a boot of the container (initmode.py), stdout = - piped to us."""
+    from ..proc import spawn
+    from . import initmode
+    from .console import Console
+
+    initmode.prepare(state, config)
+    if not config.main.usrsvcd_stdout and not config.main.usrsvcd_stderr:
+        log.err = log.out  # one stream on our stdout, errors included (a container's log)
+    daemon.init_mode = True
+    daemon.implicit = initmode.implicit_requires(config)
+    daemon.console = spawn.console = Console(log)
+    log.event(None, "init_mode", "pid %d%s: oneshot jobs first, every program stopped at exit"
+              % (os.getpid(), ", under the reaper pid %d" % os.getppid()))

@@ -47,6 +47,8 @@ def open_log(path, program=None, key="stdout"):
     blocking. Any failure is PermissionProblem (exit 136, as 1.5.13),
     whatever the reason, with the setting to fix when ``program`` is given.
     """
+    if path == "-":  # stdout = -: a pipe of usrsvcd --init, never a file named "-"
+        return _console_fd(program, key)
     import errno
     import fcntl
 
@@ -70,6 +72,22 @@ def open_log(path, program=None, key="stdout"):
         return fd
     except OSError as err:
         raise PermissionProblem(_log_message(path, err, program, key), path=path) from None
+
+
+console = None  # usrsvcd --init sets it: daemon/console.Console (the pipes to its stdout)
+
+
+def _console_fd(program, key):
+    """The write end of the pipe usrsvcd --init reads ``program``'s ``key``
+    stream from; anywhere else, ConfigError (130): nobody would read it."""
+    if console is None or program is None:
+        from ..errors import ConfigError
+        from ..initmode import problem
+
+        raise ConfigError([problem(program, key if key in ("stdout", "stderr") else None)]
+                          if program is not None else ["'-' is not a log file (usrsvcd --init"
+                                                       " only)"])
+    return console.writer(program, "stderr" if key == "stderr" else "stdout")
 
 
 def _open_in(dir_fd, name, path):
@@ -535,7 +553,7 @@ def log_tail(program, offsets, lines=8, limit=4096):
 def log_offsets(program):
     sizes = {}
     for path in (program.stdout, program.stderr):
-        if path:
+        if path and path != "-":
             try:
                 sizes[path] = os.stat(path).st_size
             except OSError:
