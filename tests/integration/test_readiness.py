@@ -155,23 +155,55 @@ def test_notify_ready_from_the_service_and_from_its_child(env):
 
 
 def test_notify_from_a_process_that_is_not_its_descendant_is_ignored(env):
+    env.write(env.program("svc", env.service())
+              + section(notify="yes", timeout="3s", interval="0.2"))
+    proc = env.popen("start", "svc")
+    address = None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        while proc.poll() is None:
+            if address is None:  # the name the launch got (it ends in a random part)
+                address = _notify_socket(env)
+            try:
+                if address is not None:
+                    sock.sendto(b"READY=1", address)
+            except OSError:
+                pass  # already closed
+            time.sleep(0.1)
+    out, err = proc.communicate(timeout=30)
+    assert address is not None and address.startswith("\0usrsvc-notify/")
+    assert proc.returncode == 137, (out, err)
+    assert "was ignored" in out + err and "READY=1 from pid %d" % os.getpid() in out + err
+    assert wait_for(lambda: not pids_with(env.token), 10)
+
+
+def _notify_socket(env):
+    """The abstract NOTIFY_SOCKET in the environment of the test's service, or None."""
+    for pid in pids_with(env.token):
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as handle:
+                for item in handle.read().split(b"\0"):
+                    if item.startswith(b"NOTIFY_SOCKET=@"):
+                        return "\0" + item[len(b"NOTIFY_SOCKET=@"):].decode()
+        except OSError:
+            continue
+    return None
+
+
+def test_the_notify_socket_name_cannot_be_taken_first(env):
+    """Another process binding the name a program's NOTIFY_SOCKET would have had
+    (it is guessable from the program's name) does not make the start fail."""
     from usrsvcmod.proc import sdnotify
 
     class Named:
         name = "svc"
 
-    address = "\0" + sdnotify.address(Named)[1:]
-    env.write(env.program("svc", env.service())
-              + section(notify="yes", timeout="3s", interval="0.2"))
-    proc = env.popen("start", "svc")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        while proc.poll() is None:
-            try:
-                sock.sendto(b"READY=1", address)
-            except OSError:
-                pass  # not bound yet, or already closed
-            time.sleep(0.1)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 137, (out, err)
-    assert "was ignored" in out + err and "READY=1 from pid %d" % os.getpid() in out + err
-    assert wait_for(lambda: not pids_with(env.token), 10)
+    squatter = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    squatter.bind("\0" + sdnotify.address(Named)[1:])
+    try:
+        command = "%s %s %s 0.5" % (sys.executable, NOTIFY, env.token)
+        env.write(env.program("svc", command) + section(notify="yes", timeout="20s",
+                                                        interval="0.1"))
+        env.run("start", "svc", check=0)
+    finally:
+        squatter.close()
+    env.run("stop", "svc", check=0)

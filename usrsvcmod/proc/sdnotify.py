@@ -18,8 +18,16 @@ _UCRED = struct.Struct("iII")  # pid, uid, gid
 MAX_MESSAGES = 256  # read per check: a flood cannot hold the caller
 
 
+_BOUND = {}  # program name -> the address its listener in this process is bound to
+
+
 def address(program):
-    """The abstract address, as NOTIFY_SOCKET spells it ('@' for the NUL)."""
+    """The abstract address, as NOTIFY_SOCKET spells it ('@' for the NUL): the one
+    its Listener bound (which ends in a random part, so that nobody can take the
+    name first and make the start fail), else the program's fixed prefix."""
+    bound = _BOUND.get(program.name)
+    if bound is not None:
+        return bound
     digest = hashlib.sha256(program.name.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     return "@usrsvc-notify/%d/%s" % (os.geteuid(), digest)
 
@@ -28,7 +36,9 @@ class Listener:
     """Bound before the launch, read by each notify probe, closed after."""
 
     def __init__(self, program):
-        self.name = address(program)
+        self.program_name = program.name
+        self.name = "%s/%s" % (address(program) if program.name not in _BOUND else
+                               _BOUND[program.name].rsplit("/", 1)[0], os.urandom(8).hex())
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
@@ -39,9 +49,12 @@ class Listener:
         self.sock.setblocking(False)
         self.ready = False
         self.ignored = None  # why the last READY=1 did not count
+        _BOUND[program.name] = self.name  # the launch's NOTIFY_SOCKET (spawn.environment)
 
     def close(self):
         self.sock.close()
+        if _BOUND.get(self.program_name) == self.name:
+            del _BOUND[self.program_name]
 
     def check(self, pid):
         """(ok, error): whether READY=1 came from ``pid`` or a descendant."""
