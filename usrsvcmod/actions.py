@@ -356,8 +356,8 @@ def _start_batch(session, programs):
         todo.append(program)
     for program, found in _end_descendants(session, ending):
         notes[program.name].append("ended %s first" % _leftovers(found, held=False))
+    envs = _environments(todo)  # first: a pre_start hook gets the secrets the launch gets
     todo = _pre_start(todo, notes, results)
-    envs = _environments(todo)
     for program in todo:
         offsets[program.name] = spawn.log_offsets(program)
     listeners, refused = _ready_listen(todo, notes, results)

@@ -101,9 +101,9 @@ def _open_log(program):
 
 
 def _environment(program, moment, pid):
-    from .spawn import environment
+    from .spawn import helper_environment
 
-    env = environment(program)
+    env = helper_environment(program)
     env["USRSVC_PROGRAM"] = program.name
     env["USRSVC_HOOK"] = moment
     if pid is not None:

@@ -41,14 +41,25 @@ def _http(probe, target):
 
     url = urlsplit(probe.target)
     kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    import threading
+
     try:
         conn = kind(url.hostname, url.port, timeout=probe.probe_timeout)
+        # the timeout bounds each read, not the answer: a server trickling a byte at
+        # a time would hold this thread for ever; at the deadline the socket is shut
+        fired = []
+        cutoff = threading.Timer(probe.probe_timeout, _shut, (conn, fired))
+        cutoff.daemon = True
+        cutoff.start()
         try:
             path = (url.path or "/") + ("?" + url.query if url.query else "")
             conn.request("GET", path, headers={"User-Agent": "usrsvc-probe"})
             status = conn.getresponse().status
         finally:
+            cutoff.cancel()
             conn.close()
+        if fired:
+            raise socket.timeout()
     except socket.timeout:
         return False, "no answer from %s within %gs" % (probe.target, probe.probe_timeout)
     except (OSError, http.client.HTTPException, ValueError) as err:
@@ -58,6 +69,16 @@ def _http(probe, target):
         return True, None
     return False, "HTTP status %d from %s (expected %s)" % (status, probe.target,
                                                             statuses_text(probe.http_status))
+
+
+def _shut(conn, fired):
+    fired.append(True)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def statuses_text(ranges):
@@ -73,7 +94,8 @@ def _exec(probe, target):
     program = target.program
     try:
         child = subprocess.Popen(["/bin/sh", "-c", probe.target], cwd=program.directory,
-                                 env=spawn.environment(program), stdin=subprocess.DEVNULL,
+                                 env=spawn.helper_environment(program),
+                                 stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  start_new_session=True, close_fds=True)
     except OSError as err:
@@ -82,7 +104,12 @@ def _exec(probe, target):
         output, _ = child.communicate(timeout=probe.probe_timeout)
     except subprocess.TimeoutExpired:
         os.killpg(child.pid, signal.SIGKILL)
-        child.communicate()
+        try:  # something it started in another session may hold the pipe open
+            child.communicate(timeout=1)
+        except subprocess.TimeoutExpired:
+            child.stdout.close()
+            child.kill()
+            child.wait()
         return False, "%r did not finish within %gs" % (probe.target, probe.probe_timeout)
     if child.returncode == 0:
         return True, None
@@ -153,16 +180,27 @@ def run(probe, target):
         return False, "%s probe error: %s: %s" % (probe.kind, type(err).__name__, err)
 
 
+_STUCK = {}  # program name -> a probe thread given up on that has not ended yet
+
+
 def bounded(probe, target, slack=1.0):
-    """run() in a worker thread, given up after probe_timeout + ``slack``."""
+    """run() in a worker thread, given up after probe_timeout + ``slack``. While
+    a thread given up on still runs, no other is started for that program: a
+    probe target that never answers cannot pile threads up."""
     import threading
 
+    stuck = _STUCK.get(target.program.name)
+    if stuck is not None:
+        if stuck.is_alive():
+            return False, "%s probe: the previous one has still not returned" % probe.kind
+        del _STUCK[target.program.name]
     box = []
     worker = threading.Thread(target=lambda: box.append(run(probe, target)),
                               name="probe-%s" % target.program.name, daemon=True)
     worker.start()
     worker.join(probe.probe_timeout + slack)
     if not box:
+        _STUCK[target.program.name] = worker
         return False, "%s probe did not return within %gs" % (probe.kind, probe.probe_timeout)
     return box[0]
 

@@ -201,11 +201,43 @@ def environment(program, base=None):
         from . import envbuild
 
         env = envbuild.build(program, base)
+    if program.env_command is not None:  # hooks and exec probes of this run reuse it
+        _SECRET_ENV[program.name] = env
     readiness = getattr(program, "readiness", None)
     if readiness is not None and readiness.kind == "notify":  # [[Readiness]] notify = yes
         from .sdnotify import address
 
-        env["NOTIFY_SOCKET"] = address(program)
+        env = dict(env, NOTIFY_SOCKET=address(program))
+    return env
+
+
+_SECRET_ENV = {}  # program name -> the environment its EnvCommand last gave, in this process
+
+
+def helper_environment(program):
+    """The environment of a hook or an exec probe of ``program``: the one its last
+    launch in this process built when it has an [[EnvCommand]] (the secret
+    command runs once per start, not once per probe or hook), else built again
+    without running the EnvCommand and without failing on an env file: a secret
+    store that is down, or an env file removed, must never keep a stop (its
+    pre_stop/post_stop) or a probe from running."""
+    env = _SECRET_ENV.get(program.name)
+    if env is not None:
+        return dict(env)
+    if not (program.env_file or program.env_pass or program.env_command):
+        return environment(program)
+    from ..errors import UsrsvcError
+    from . import envbuild
+
+    base = os.environ
+    env = dict(base) if program.inherit_env else {
+        name: base[name] for name in program.env_pass if name in base}
+    for entry in program.env_file:
+        try:
+            env.update(envbuild.read_file(program, entry))
+        except UsrsvcError:
+            continue
+    env.update(program.env)
     return env
 
 
