@@ -297,3 +297,20 @@ def test_usrsvcd_stop_ends_init_mode_and_says_the_programs_went(env):
     assert "init mode: its programs were stopped with it" in stopped.stdout, stopped
     assert ns.proc.wait(timeout=60) == 0, ns.text()
     assert wait_for(lambda: _stat(pid) is None, timeout=10), ns.text()
+
+
+def test_a_oneshot_that_ends_at_once_has_its_exit_status(env):
+    """A job that exits before usrsvcd could watch it: the reaper, which collected
+    its status, tells it (it was "exit status unknown" and the container failed)."""
+    for attempt in range(3):
+        env.write("[Main]\nlog_format = json\n"
+                  "[Program:pre]\ntype = oneshot\ncommand = /bin/true %s\nstdout = -\n"
+                  % env.token + env.program("svc", env.service("--tag", "svc"),
+                                             stdout="-")
+                  + "  [[Requires]]\n  pre = done\n")
+        ns = Namespace(env, env.cfg)
+        init = ns.init_pid()
+        ns.wait(lambda: [r for r in ns.events("launched") if r["program"] == "svc"])
+        assert not ns.events("init_failed"), ns.text()
+        os.kill(init, signal.SIGTERM)
+        assert ns.proc.wait(timeout=60) == 0, ns.text()

@@ -187,7 +187,14 @@ class Daemon:
         return self._exit_module().supported()
 
     def exit_status(self, watched, at=None):
-        return self._exit_module().read(watched.fd, at) if watched.fd is not None else None
+        status = self._exit_module().read(watched.fd, at) if watched.fd is not None else None
+        if status is None and getattr(self, "init_mode", False):
+            from . import initmode
+
+            raw = initmode.reaped_status(watched.pid)  # collected by our reaper parent
+            if raw is not None:
+                status = self._exit_module().ExitStatus.from_wait_status(raw, at=at)
+        return status
 
     def exit_unknown_text(self):
         return self._exit_module().UNKNOWN_OLD_KERNEL

@@ -49,11 +49,16 @@ def become_init():
         except (OSError, ValueError):
             pass
     parent = os.getpid()
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child == 0:
+        os.close(write_fd)
         _die_with(parent)
+        _hear_reaped(read_fd)
         return
-    _reap_until(child)
+    os.close(read_fd)
+    os.set_blocking(write_fd, False)
+    _reap_until(child, write_fd)
 
 
 def _die_with(parent):
@@ -68,7 +73,44 @@ def _die_with(parent):
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _reap_until(child):
+REAPED = {}  # pid -> wait status, as the reaper told (the daemon's side; the last 4096)
+
+
+def reaped_status(pid):
+    """The wait status the reaper got for ``pid`` (init mode), or None. A job
+    that ends before the daemon opened its pidfd leaves no exit status there:
+    the reaper, which collected it, says what it was."""
+    return REAPED.get(pid)
+
+
+def _hear_reaped(fd):
+    """A thread reading the reaper's ``PID STATUS`` lines into REAPED."""
+    import threading
+
+    def listen():
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                try:
+                    pid, status = (int(x) for x in line.split())
+                except ValueError:
+                    continue
+                REAPED[pid] = status
+                if len(REAPED) > 4096:
+                    REAPED.pop(next(iter(REAPED)))
+
+    threading.Thread(target=listen, name="reaped", daemon=True).start()
+
+
+def _reap_until(child, status_fd=None):
     def forward(signum, frame):
         try:
             os.kill(child, signum)
@@ -91,6 +133,11 @@ def _reap_until(child):
         if pid == child:
             code = os.waitstatus_to_exitcode(status)
             os._exit(code if code >= 0 else 128 - code)
+        if status_fd is not None:
+            try:  # never blocks: a daemon that does not read loses a status, not us
+                os.write(status_fd, b"%d %d\n" % (pid, status))
+            except OSError:
+                pass
 
 
 # -- the daemon's side ----------------------------------------------------------------------

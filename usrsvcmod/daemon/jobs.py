@@ -182,10 +182,10 @@ def on_exit(ps, watched):
         watched.close()
         return
     ps.w.cancel(job.deadline_timer)
-    if watched.fd is None or not ps.w.exit_supported():
+    if not ps.w.exit_supported() and not getattr(ps.w, "init_mode", False):
         _done(ps, None, ps.w.exit_unknown_text())
         return
-    _poll(ps)
+    _poll(ps)  # (init mode: the reaper tells the status of a job that ended unwatched)
 
 
 def _poll(ps):
