@@ -407,6 +407,12 @@ def _program(name, merged, report):
     probes = _probes(probe_values, where, monitor["monitor_after"], report)
     if probes is None:
         return None
+    for probe in probes.values():
+        if probe is not None and probe.kind == "log" and values.get("stdout") == "-":
+            report.error("%s[[%s]] log: a log probe reads the program's stdout file, and"
+                         " stdout = - has none; use another probe kind (tcp, http, exec)"
+                         " or give stdout a file" % (where, probe.section))
+            return None
     return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
                    source=item.path, hooks=Hooks(**hooks), requires=(), env_command=None,
                    **probes, **values)

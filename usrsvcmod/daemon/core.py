@@ -435,7 +435,12 @@ class Daemon:
 
     def _apply_change(self, state, program, restart_on_change):
         was_enabled = state.program.enabled
+        every_changed = state.program.restart_every != program.restart_every
         state.program = program
+        if every_changed and state.running:  # a plan of ours, not a launch setting: now
+            from . import hooks
+
+            hooks.schedule_every(state)
         if not program.enabled:
             state.disable()
             return

@@ -42,8 +42,17 @@ def facts(daemon, name):
         return deps.Facts()
     if other.program.oneshot:
         return deps.Facts(result=oneshot.exit_code_of(oneshot.read(daemon.state, name)))
-    running = other.running and other.state == "running"
+    # its state, and the process itself: a requirement that died in the same turn
+    # (both killed at once) is not "running" while its exit waits to be routed
+    running = other.running and other.state == "running" and _alive(other)
     return deps.Facts(running=running, ready=running and bool(other.ready))
+
+
+def _alive(other):
+    from ..proc import procfs
+
+    info = getattr(other, "info", None)
+    return info is None or procfs.alive(info.pid, info.start_time)
 
 
 def requirements(ps):
