@@ -336,6 +336,8 @@ def _pidfile_problem(path):
 def _proctitle(program, directory_ok, out):
     """A one-path command with the default proctitle_re also matches `less PATH`."""
     suffix = program.title_suffix  # set only for the default proctitle_re
+    if getattr(program, "oneshot", False):
+        return  # a job is run to completion, never looked for by a scan
     if suffix is None or " " in suffix or "/" not in suffix or suffix.startswith("~"):
         return
     import re

@@ -48,6 +48,9 @@ _KNOWN = {  # converters whose error text reads badly out of context
     spec.addresses: "email address, or a comma list",
     spec.port: "port number, 1 to 65535",
     spec.positive_seconds: "seconds > 0 (fractions allowed), or a duration: 30s, 5m, 1h30m",
+    spec.log_path: "path, or `-` (usrsvcd --init only: into its own stdout)",
+    spec.log_path_or_stdout: "path, `stdout`, or `-` (usrsvcd --init only)",
+    spec.group_name: "group name of letters, digits, `-`, `_` or `.`",
 }
 
 

@@ -458,7 +458,8 @@ class Daemon:
             reason = "config changed since start (%s)" % ", ".join(edited)
             state.restart(reason, "config_changed")
         else:
-            self.log.event(program.name, "changed", "takes effect at its next start")
+            self.log.event(program.name, "changed", "launch settings take effect at its next"
+                           " start; probes, hooks and restart_every apply now")
 
     def _edited_since_launch(self, state):
         """Launch settings edited since the running process was launched (its record)."""
