@@ -442,3 +442,33 @@ class DirStore:
 
         os.makedirs(self.path, mode=0o700, exist_ok=True)
         atomic.write(os.path.join(self.path, name), data)
+
+
+@pytest.fixture
+def shared_dir():
+    """A mode-1777 directory like /tmp, made by the test under /var/tmp (reachable by
+    throw-away accounts, unlike pytest's root-only tmp_path), removed after it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: another account plants files there")
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="usrsvc-shared-", dir="/var/tmp")
+    os.chmod(base, 0o755)
+    shared = os.path.join(base, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o1777)
+    try:
+        yield shared
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def shared(shared_dir):
+    return shared_dir
+
+
+@pytest.fixture
+def attacker(make_user):
+    """A second local account (see make_user)."""
+    return make_user()

@@ -10,9 +10,7 @@ test's tmp_path. usrsvc runs as root, the one the attack is aimed at.
 """
 
 import os
-import shutil
 import subprocess
-import tempfile
 
 import pytest
 
@@ -36,23 +34,6 @@ while time.monotonic() < deadline:
 print(swaps, flush=True)
 """
 RACE_SECONDS = 4
-
-
-@pytest.fixture
-def shared():
-    """A sticky directory everyone may write (like /tmp), reachable by the attacker."""
-    base = tempfile.mkdtemp(prefix="usrsvc-shared-", dir="/var/tmp")
-    os.chmod(base, 0o755)
-    path = os.path.join(base, "tmp")
-    os.mkdir(path)
-    os.chmod(path, 0o1777)
-    yield path
-    shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def attacker(make_user):
-    return make_user()
 
 
 @pytest.fixture

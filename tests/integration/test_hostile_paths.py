@@ -8,9 +8,7 @@ usrsvc runs as root, as the one the attack is aimed at.
 
 import json
 import os
-import shutil
 import signal
-import tempfile
 import time
 
 import pytest
@@ -19,23 +17,6 @@ from conftest import alive, pids_with, wait_for
 from daemon_support import daemon  # noqa: F401 (fixture)
 
 PRECIOUS = "precious: root-only data\n"
-
-
-@pytest.fixture
-def shared():
-    """A sticky directory everyone may write (like /tmp), reachable by the attacker."""
-    base = tempfile.mkdtemp(prefix="usrsvc-shared-", dir="/var/tmp")
-    os.chmod(base, 0o755)
-    path = os.path.join(base, "tmp")
-    os.mkdir(path)
-    os.chmod(path, 0o1777)
-    yield path
-    shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.fixture
-def attacker(make_user):
-    return make_user()
 
 
 @pytest.fixture

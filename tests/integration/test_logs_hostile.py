@@ -4,30 +4,12 @@ a huge file without newlines, or a huge untimed file under --since, is read
 within bounds of time and memory."""
 
 import os
-import shutil
 import signal
-import tempfile
 
 import pytest
 
 from conftest import wait_for
 from test_logs import follow, started, writer  # noqa: F401 (fixture)
-
-
-@pytest.fixture
-def shared_dir():
-    """A mode-1777 directory like /tmp, made by the test under /var/tmp."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root: another account plants files")
-    base = tempfile.mkdtemp(prefix="usrsvc-shared-", dir="/var/tmp")
-    os.chmod(base, 0o755)
-    shared = os.path.join(base, "shared")
-    os.mkdir(shared)
-    os.chmod(shared, 0o1777)
-    try:
-        yield shared
-    finally:
-        shutil.rmtree(base)
 
 
 def plant_backups(attacker, path, first, last):

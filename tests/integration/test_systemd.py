@@ -265,22 +265,6 @@ def test_verify_instance_with_dropin(tmp_path, service_home):
 
 
 # -- hostile directories: another account plants symlinks where units are written -------------
-@pytest.fixture
-def shared_dir():
-    """A mode-1777 directory like /tmp, made by the test under /var/tmp (reachable by
-    throw-away accounts, unlike pytest's root-only tmp_path)."""
-    needs_root()
-    base = tempfile.mkdtemp(prefix="usrsvc-shared-", dir="/var/tmp")
-    os.chmod(base, 0o755)
-    shared = os.path.join(base, "shared")
-    os.mkdir(shared)
-    os.chmod(shared, 0o1777)
-    try:
-        yield shared
-    finally:
-        shutil.rmtree(base)
-
-
 def secret_file(path, uid=0, gid=0):
     """The file the attacker wants overwritten: mode 0600, known text."""
     with open(path, "w") as handle:
