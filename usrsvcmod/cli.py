@@ -96,10 +96,7 @@ def parse(argv):
             break
         name, eq, value = arg.partition("=")
         if name in ("-c", "--config", "--lock-timeout"):
-            if not eq:
-                if not args:
-                    raise UsageError("option %s needs a value" % name)
-                value = args.pop(0)
+            value = frontend.option_value(name, eq, value, args)
             if name == "--lock-timeout":
                 try:
                     opts.lock_timeout = float(value)
@@ -735,10 +732,7 @@ def _logs_option(opts, arg, args):
         else:
             logs.streams.add(name[2:])
         return True
-    if not eq:
-        if not args:
-            raise UsageError("option %s needs a value" % name)
-        value = args.pop(0)
+    value = frontend.option_value(name, eq, value, args)
     if name == "--since":
         from .logtime import parse_duration
 

@@ -71,3 +71,15 @@ def report(name, error, err, help_command):
     else:
         err.write("%s: %s\n" % (name, printable(error.message)))
     return exitcodes.code_for(error)
+
+
+def option_value(name, eq, value, args):
+    """The value of option ``name``: after its '=' (``eq``), else the next word of
+    ``args`` (taken from it); UsageError when there is none."""
+    if eq:
+        return value
+    if not args:
+        from .errors import UsageError
+
+        raise UsageError("option %s needs a value" % name)
+    return args.pop(0)

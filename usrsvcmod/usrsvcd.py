@@ -59,10 +59,7 @@ def parse(argv):
         arg = args.pop(0)
         name, eq, value = arg.partition("=")
         if name in ("-c", "--config"):
-            if not eq:
-                if not args:
-                    raise UsageError("option %s needs a value" % name)
-                value = args.pop(0)
+            value = frontend.option_value(name, eq, value, args)
             opts.config = value
         elif arg == "--foreground":
             opts.foreground = True
