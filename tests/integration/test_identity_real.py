@@ -215,15 +215,21 @@ def gunicorn_venv(tmp_path_factory):
     return venv
 
 
-def test_gunicorn_with_two_workers_and_setproctitle(env, gunicorn_venv):
+def gunicorn_program(env, venv):
+    """A [Program:web] of gunicorn with two workers on a free loopback port; the port."""
     appdir = os.path.join(env.home, "app")
     os.makedirs(appdir)
     with open(os.path.join(appdir, "app.py"), "w") as handle:
         handle.write(APP)
     port = free_port()
-    gunicorn = os.path.join(gunicorn_venv, "bin", "gunicorn")
+    gunicorn = os.path.join(venv, "bin", "gunicorn")
     env.write(env.program("web", "%s -w 2 -b 127.0.0.1:%d app:app" % (gunicorn, port),
                           directory=appdir, success_seconds="1.5", term_to_kill_seconds="10"))
+    return port
+
+
+def test_gunicorn_with_two_workers_and_setproctitle(env, gunicorn_venv):
+    port = gunicorn_program(env, gunicorn_venv)
 
     started = env.run("start", "web")
     master = _started_pid(env, "web", started)

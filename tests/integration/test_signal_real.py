@@ -7,7 +7,7 @@ import http.client
 import os
 
 from conftest import alive, descendants, port_free, wait_for
-from test_identity_real import APP, gunicorn_venv  # noqa: F401 (fixture)
+from test_identity_real import gunicorn_program, gunicorn_venv  # noqa: F401 (fixture)
 from test_thirdparty import nginx_world
 
 
@@ -61,16 +61,7 @@ def test_nginx_reload_rereads_its_config_and_usr1_reopens_its_logs(env):
 
 
 def test_gunicorn_reload_starts_new_workers_under_the_same_master(env, gunicorn_venv):  # noqa: F811
-    appdir = os.path.join(env.home, "app")
-    os.makedirs(appdir)
-    with open(os.path.join(appdir, "app.py"), "w") as handle:
-        handle.write(APP)
-    from conftest import free_port
-
-    port = free_port()
-    gunicorn = os.path.join(gunicorn_venv, "bin", "gunicorn")
-    env.write(env.program("web", "%s -w 2 -b 127.0.0.1:%d app:app" % (gunicorn, port),
-                          directory=appdir, success_seconds="1.5", term_to_kill_seconds="10"))
+    port = gunicorn_program(env, gunicorn_venv)
     env.run("start", "web", check=0)
     master = env.pid_of("web")
     env.track(master)
