@@ -29,7 +29,7 @@ def _sane_signals():
     SIGUSR1 would leave usrsvcd deaf to stop, reopen and reread. Python itself
     has set SIGINT, SIGPIPE and SIGXFSZ as it wants them; we leave those.
     """
-    import signal
+    import _signal as signal  # the C module: `signal` imports enum, a third of status NAME
 
     if signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
