@@ -34,6 +34,25 @@ def render(program, environ=None):
     lines.append("    [[Monitoring]]")
     for key in spec.MONITOR_KEYS:
         lines.append("    %s = %s" % (key, _text(key, getattr(program.monitoring, key))))
+    if program.requires:
+        lines.append("    [[Requires]]")
+        lines.extend("    %s = %s" % item for item in program.requires)
+    for section in ("readiness", "liveness"):
+        probe = getattr(program, section)
+        if probe is not None:
+            lines.append("    [[%s]]" % probe.section)
+            lines.append("    %s = %s" % (probe.kind, probe.target))
+            for key in ("interval", "probe_timeout", "timeout", "failures", "after"):
+                value = getattr(probe, key)
+                if value or key in ("interval", "probe_timeout"):
+                    lines.append("    %s = %s" % (key, _number(value)))
+    hooks = program.hooks
+    moments = [m for m in ("pre_start", "post_start", "pre_stop", "post_stop")
+               if getattr(hooks, m)]
+    if moments:
+        lines.append("    [[Hooks]]")
+        lines.extend("    %s = %s" % (m, getattr(hooks, m)) for m in moments)
+        lines.append("    timeout = %s" % _number(hooks.timeout))
     return lines + [""] + environment_lines(program, environ)
 
 

@@ -53,3 +53,16 @@ def test_a_log_probe_needs_a_stdout_file(env):
     with pytest.raises(ConfigError) as caught:
         load(env.cfg)
     assert "stdout = - has none" in str(caught.value)
+
+
+def test_checkconfig_name_shows_every_subsection_of_the_program(env):
+    env.write(env.program("db", env.service("--tag", "db"))
+              + env.program("web", env.service("--tag", "web"))
+              + "  [[Requires]]\n  db = started\n  [[Readiness]]\n  tcp = 127.0.0.1:8000\n"
+              + "  [[Liveness]]\n  http = http://127.0.0.1:8000/\n"
+              + "  [[Hooks]]\n  pre_start = echo hi\n")
+    out = env.run("checkconfig", "web", check=0).stdout
+    for line in ("[[Requires]]", "db = started", "[[Readiness]]", "tcp = 127.0.0.1:8000",
+                 "[[Liveness]]", "http = http://127.0.0.1:8000/", "[[Hooks]]",
+                 "pre_start = echo hi"):
+        assert line in out, out
