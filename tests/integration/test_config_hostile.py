@@ -46,6 +46,11 @@ def _reachable_by_all(path):
 def _python_for_others():
     """``sys.executable``, or the system's interpreter of the same version when ours
     lives where other accounts cannot reach it (e.g. under a 0700 /root)."""
+    import usrsvcmod
+
+    if not _reachable_by_all(usrsvcmod.__file__):
+        pytest.skip("the installed package is out of other accounts' reach (a checkout in a"
+                    " private directory, e.g. mktemp -d)")
     if _reachable_by_all(sys.executable):
         return sys.executable
     same = "/usr/bin/python%d.%d" % sys.version_info[:2]

@@ -235,7 +235,16 @@ def test_copytruncate_fallback_keeps_order_and_measures_its_loss(env, tmpfs):
                 rotations += 1
     finally:
         stop(env, "w")
-    found = numbers_in(stream(log))
-    assert found == sorted(set(found))  # in order, none twice: losses only
+    every = numbers_in(stream(log))
+    # a truncate in the middle of a write can also tear a line (its rest joins the next
+    # one: "493679493680", a number the writer never wrote): at most one or two a round
+    found, torn = [], 0
+    for n in every:
+        if found and n <= found[-1] or n > 10 ** 7:
+            torn += 1
+            continue
+        found.append(n)
+    assert torn <= 2 * rotations + 2, torn  # otherwise in order, none twice: losses only
     lost = found[-1] - len(found)
-    print("\ncopy-and-truncate on tmpfs, 20 rotations: %d of %d lines lost" % (lost, found[-1]))
+    print("\ncopy-and-truncate on tmpfs, 20 rotations: %d of %d lines lost, %d torn"
+          % (lost, found[-1], torn))
