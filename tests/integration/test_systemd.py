@@ -26,6 +26,14 @@ def _reachable_by_all(path):
     return True
 
 
+def _script_for_others():
+    """SCRIPT, or a skip when the checkout is out of other accounts' reach."""
+    if not _reachable_by_all(SCRIPT):
+        pytest.skip("%s is out of other accounts' reach (a checkout in a private"
+                    " directory, e.g. mktemp -d)" % SCRIPT)
+    return SCRIPT
+
+
 def run_install(*args, env=None, as_user=None):
     """install.sh with ``args``; ``env`` replaces these variables; ``as_user`` a pwd entry."""
     environ = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")}
@@ -313,7 +321,7 @@ def test_user_mode_refuses_an_xdg_config_home_another_account_made(make_user, sh
     xdg = os.path.join(shared_dir, "xdg")
     unit_dir = os.path.join(xdg, "systemd", "user")
     plant(attacker, unit_dir, "usrsvcd.service", precious)
-    result = victim.run(["sh", SCRIPT, "--user", "USRSVCD=%s" % victim_usrsvcd(victim)],
+    result = victim.run(["sh", _script_for_others(), "--user", "USRSVCD=%s" % victim_usrsvcd(victim)],
                         env=victim.environ({"XDG_CONFIG_HOME": xdg}))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "refusing to write into %s" % unit_dir in result.stderr
@@ -333,7 +341,7 @@ def test_user_mode_refuses_a_unit_directory_others_can_write(make_user, shared_d
     os.makedirs(unit_dir)
     os.chmod(unit_dir, 0o1777)
     plant(attacker, unit_dir, "usrsvcd.service", precious, mode=None)
-    result = victim.run(["sh", SCRIPT, "--user", "USRSVCD=%s" % victim_usrsvcd(victim)],
+    result = victim.run(["sh", _script_for_others(), "--user", "USRSVCD=%s" % victim_usrsvcd(victim)],
                         env=victim.environ({"XDG_CONFIG_HOME": xdg}))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "%s is writable by other accounts (mode 1777)" % unit_dir in result.stderr
@@ -346,7 +354,7 @@ def test_user_mode_refuses_a_home_of_another_account(make_user, shared_dir):
     home = os.path.join(shared_dir, "home")
     plant(attacker, os.path.join(home, ".config", "systemd", "user"), "usrsvcd.service",
           precious)
-    result = victim.run(["sh", SCRIPT, "--user", "USRSVCD=%s" % victim_usrsvcd(victim)],
+    result = victim.run(["sh", _script_for_others(), "--user", "USRSVCD=%s" % victim_usrsvcd(victim)],
                         env=victim.environ({"HOME": home}))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "warning: HOME=%s belongs to %s" % (home, attacker.name) in result.stderr
