@@ -770,28 +770,31 @@ def _host_logs(runs, as_json, out, err):
     with the host and the program; or one JSON object a line, with ``host``."""
     from . import remote
 
-    codes = []
+    found, codes = [], []
     for run in runs:
         lines, problems, code = remote.log_lines_of(run)
+        found += lines
         codes.append(code)
-        if as_json:
-            import json
-
-            out.write("".join(json.dumps(line) + "\n" for line in lines))
-        else:
-            out.write("".join(_host_log_line(line) + "\n" for line in lines))
-        out.flush()
         for problem in problems:
             err.write("usrsvc: %s: %s\n" % (one_line(run.host), printable(problem)))
+    if as_json:
+        import json
+
+        out.write("".join(json.dumps(line) + "\n" for line in found))
+    else:
+        cells = [(_text(line, "host"), _text(line, "program"), _text(line, "message"))
+                 for line in found]
+        hosts = max((len(host) for host, _, _ in cells), default=0)
+        names = max((len(name) for _, name, _ in cells), default=0)
+        out.write("".join("%s %s | %s\n" % (host.ljust(hosts), name.ljust(names), message)
+                          for host, name, message in cells))
     return remote.exit_code(codes)
 
 
-def _host_log_line(line):
-    def text(key):
-        value = line.get(key)
-        return one_line(value) if isinstance(value, str) else "-"
-
-    return "%s %s | %s" % (text("host"), text("program"), printable(text("message")))
+def _text(line, key):
+    """A field of a remote log line, on one line with its control characters escaped."""
+    value = line.get(key)
+    return one_line(value) if isinstance(value, str) else "-"
 
 
 def main():

@@ -189,8 +189,8 @@ def host_error(run):
     else:
         state, message = "error", text
         if run.code == 127:
-            message += ("\n(usrsvc is not on the remote PATH: install it there, or name it with"
-                        " --remote-command or $%s)" % REMOTE_ENV)
+            message += ("\n(exit 127: the remote shell found no such command; install usrsvc"
+                        " on that host, or name it with --remote-command or $%s)" % REMOTE_ENV)
     code = run.code if run.code in _KNOWN and run.code != exitcodes.SUCCESS else exitcodes.FAILURE
     return Row(run.host, {"name": None, "state": state, "message": message, "exit_code": code})
 
