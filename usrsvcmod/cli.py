@@ -718,7 +718,8 @@ def _on_hosts(opts, out, err):
 
         out.write(json.dumps([row.as_dict() for row in rows], indent=2) + "\n")
     else:
-        notes = ["%s %s: note: %s" % (row.host, row.name, note) for row in rows for note in row.notes]
+        notes = ["%s %s: note: %s" % (one_line(row.host), one_line(row.name), note)
+                 for row in rows for note in row.notes]
         out.write(printable("\n".join(notes + [_table(rows, words[0], _width(out), hosts=True)]))
                   + "\n")
     return remote.exit_code(codes)
@@ -735,9 +736,11 @@ def _host_words(opts):
     words = list(opts.words)
     if words in (["status"], ["logs"]):
         words.append("all")
-    if not words or words[0] not in remote.ACTIONS:
-        raise UsageError("-H runs %s on the hosts, not %s" % (
-            "|".join(remote.ACTIONS), repr(words[0]) if words else "nothing"))
+    if not words:
+        raise UsageError("expected an action after -H HOST: %s" % "|".join(remote.ACTIONS))
+    if words[0] not in remote.ACTIONS:
+        raise UsageError("-H runs %s on the hosts, not %r (run it on one host with: ssh HOST"
+                         " usrsvc %s ...)" % ("|".join(remote.ACTIONS), words[0], words[0]))
     if len(words) < 2:
         raise UsageError("expected a program name after %s (or several, 'PATTERN*', @GROUP"
                          " or all)" % words[0])

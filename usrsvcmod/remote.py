@@ -17,7 +17,6 @@ Pure parts (parsing, argv, rows, exit code) are apart from ``run_all``, which
 starts the ssh processes, so they are unit-tested without a network.
 """
 
-import os
 import shlex
 
 from . import exitcodes

@@ -163,3 +163,19 @@ def test_options_for_the_hosts_are_parsed_and_passed_on():
     assert opts.hosts == ["a,b", "c", "d"] and opts.remote_command == "~/u"
     assert cli._passed_options(opts) == ["--parallel", "--lock-timeout", "5.0", "-n", "3",
                                          "--stderr"]
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["-H", "a"], "expected an action after -H"),
+    (["-H", "a", "signal", "web", "HUP"], "not 'signal'"),
+    (["-H", "a", "start"], "expected a program name after start"),
+    (["-H", "a", "logs", "-f", "web"], "-f does not go with -H"),
+    (["-H", "a", "status", "-n", "3"], "options of usrsvc logs"),
+    (["--remote-command", "x", "status"], "goes with -H"),
+])
+def test_what_h_does_not_do_is_a_usage_error(argv, says):
+    import io
+
+    err = io.StringIO()
+    assert cli.run(argv, io.StringIO(), err) == 1
+    assert says in err.getvalue(), err.getvalue()
