@@ -254,7 +254,7 @@ def _table(results, action="status", width=None, hosts=False):
     rows, below = [], []
     for r in results:
         first = (r.message or "").split("\n", 1)[0]
-        name = one_line(r.name) or "-"
+        name = (one_line(r.name) or "-") if hosts else r.name  # a host's row may have none
         label = ("%s %s" % (one_line(r.host), name) if r.name is not None else one_line(r.host)) \
             if hosts else r.name
         if status:
