@@ -184,6 +184,41 @@ def test_python_service_that_rewrites_its_argv(env):
     env.run("status", "worker", check=1)
 
 
+HASH_TITLE = """import sys, time
+import setproctitle
+setproctitle.setproctitle("queue: worker #1 [a,b] (" + sys.argv[1] + ")")
+while True:
+    time.sleep(60)
+"""
+
+
+def test_a_wrong_proctitle_re_fails_with_137_and_quotes_one_to_paste(env):
+    """With a proctitle_re set by hand that the live process does not match,
+    the start fails (137), stops what it launched, and quotes a proctitle_re
+    that, pasted into the config as printed, finds the service."""
+    pytest.importorskip("setproctitle")
+    script = _app(env, "queue.py", HASH_TITLE)
+    command = "%s %s %s" % (sys.executable, script, env.token)
+    env.write(env.program("queue", command, success_seconds="1", proctitle_re="^queue: nothing$"))
+
+    failed = env.run("start", "queue", check=137)
+    said = failed.stdout + failed.stderr
+    title = "queue: worker #1 [a,b] (%s)" % env.token
+    assert "runs '%s', which does not match proctitle_re" % title in said, said
+    pasted = [line.strip() for line in said.splitlines()
+              if line.strip().startswith("proctitle_re = ")]
+    assert len(pasted) == 1, said
+    assert wait_for(lambda: not pids_with(env.token), timeout=10)  # what it launched is stopped
+
+    env.write(env.program("queue", command, success_seconds="1")
+              + pasted[0] + "\n")
+    pid = _started_pid(env, "queue", env.run("start", "queue"))
+    assert _cmdline(pid) == title
+    assert "pid %d" % pid in env.run("status", "queue", check=0).stdout
+    env.run("stop", "queue", check=0)
+    assert wait_for(lambda: not alive(pid), timeout=10)
+
+
 # 3. gunicorn with two workers, in its own venv with setproctitle -----------------
 
 APP = """def app(environ, start_response):

@@ -18,6 +18,7 @@ from .watch import ExitWatcher
 
 # /proc start times have 10 ms resolution: a child may look that much older
 LAUNCHER_WAIT, LAUNCHER_WAITS = 0.25, 16  # up to 4 s more for a non-child's exit status
+TITLE_SHOWN = 200  # characters of a command line quoted in a message
 
 
 class Settling:
@@ -187,9 +188,9 @@ class Settling:
             # looks like, and this is not it. Stop what we launched, or the
             # next start would run a second copy beside it.
             self.leftover = [info] + table.descendants(info.pid)
-            self._fail("pid %d is alive but runs %r, which does not match proctitle_re '%s';"
+            self._fail("pid %d is alive but runs %s, which does not match proctitle_re '%s';"
                        " if it is the service, set:%s"
-                       % (info.pid, info.cmdline_text[:200], self.program.proctitle_re,
+                       % (info.pid, _quoted(info), self.program.proctitle_re,
                           _suggest(info, True)))
             return
         # Alive, yet its title does not match the default proctitle_re: it
@@ -230,22 +231,47 @@ class Settling:
 
 def _retitled(program, info):
     """How the accepted process looks, said without guessing why it differs."""
-    text = info.cmdline_text[:200]
-    if ": " in text or (len(info.cmdline) == 1 and " " in info.cmdline[0]):
-        return "retitled itself to %r" % text  # gunicorn: master [...], nginx: ..., redis ...
-    return "shows itself as %r, which the default proctitle_re '%s' does not match" % (
+    text = _quoted(info)
+    if ": " in info.cmdline_text or (len(info.cmdline) == 1 and " " in info.cmdline[0]):
+        return "retitled itself to %s" % text  # gunicorn: master [...], nginx: ..., redis ...
+    return "shows itself as %s, which the default proctitle_re '%s' does not match" % (
         text, program.proctitle_re)
+
+
+def _quoted(info):
+    """The command line in single quotes, as it is (no doubled backslashes);
+    the front ends escape control characters when they print it."""
+    text = info.cmdline_text
+    return "'%s'" % (text if len(text) <= TITLE_SHOWN else text[:TITLE_SHOWN] + "...")
 
 
 def _suggest(info, bare=False):
     """A proctitle_re matching ``info``, as it would be pasted into the config."""
-    import re
-
-    text = re.escape(info.cmdline_text[:200]).replace("\\ ", " ").replace("\\-", "-")
-    line = "proctitle_re = ^%s$" % text
+    line = "proctitle_re = " + title_re(info.cmdline_text)
     if bare:
         return "\n    " + line
     return " (set %s to find it by its title as well)" % line
+
+
+def title_re(text):
+    """A regular expression matching exactly the command line ``text``, written
+    so that it survives being pasted after ``proctitle_re = `` in a config
+    file: no ``#`` (a comment there: written ``\\x23``), no control character
+    (``.``), spaces and dashes left alone. A very long line is matched by its
+    first TITLE_SHOWN characters (no ``$``), so the suggestion stays readable."""
+    import re
+
+    out = []
+    for char in text[:TITLE_SHOWN]:
+        if char == "#":
+            out.append("\\x23")
+        elif not char.isprintable():
+            out.append(".")
+        elif char in " -":
+            out.append(char)
+        else:
+            out.append(re.escape(char))
+    return "^" + "".join(out) + ("$" if len(text) <= TITLE_SHOWN else "")
 
 
 def settle_all(settlings, clock=time.monotonic, on_done=None):
