@@ -219,6 +219,30 @@ def test_a_wrong_proctitle_re_fails_with_137_and_quotes_one_to_paste(env):
     assert wait_for(lambda: not alive(pid), timeout=10)
 
 
+def test_a_launcher_that_exits_0_leaving_a_retitled_child(env):
+    """A forking launcher (a script that puts the service in the background and
+    exits 0): the one process it left in the launch's session is the program,
+    though its title matches nothing; status and stop find it by its record."""
+    pytest.importorskip("setproctitle")
+    script = _app(env, "myworker.py", RETITLE)
+    launcher = _app(env, "launch.sh", "#!/bin/sh\n%s %s \"$1\" >/dev/null 2>&1 &\nexit 0\n"
+                    % (sys.executable, script))
+    os.chmod(launcher, 0o755)
+    env.write(env.program("bg", "%s %s" % (launcher, env.token), success_seconds="1"))
+
+    started = env.run("start", "bg")
+    pid = _started_pid(env, "bg", started)
+    assert _cmdline(pid) == "myworker-retitled %s" % env.token
+    assert "tracked by its launch record" in started.stdout + started.stderr, started.stdout
+    assert "pid %d" % pid in env.run("status", "bg", check=0).stdout
+    assert "already running" in env.run("start", "bg", check=0).stdout
+    assert pids_with(env.token) == [pid]
+
+    env.run("stop", "bg", check=0)
+    assert wait_for(lambda: not alive(pid), timeout=10)
+    env.run("status", "bg", check=1)
+
+
 # 3. gunicorn with two workers, in its own venv with setproctitle -----------------
 
 APP = """def app(environ, start_response):
