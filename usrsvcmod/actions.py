@@ -205,7 +205,9 @@ def with_daemon(result, entry):
     result.restarts = entry.get("restarts")
     result.last_exit = entry.get("last_exit")
     result.reason = entry.get("reason")
-    result.next_retry = entry.get("next_retry")
+    # a planned start is news only while nothing runs: one started by hand
+    # meanwhile (usrsvc restart) is found by usrsvcd's next look, not doubled
+    result.next_retry = entry.get("next_retry") if result.pid is None else None
     state = entry.get("state")
     if result.pid is None and result.state == "stopped" \
             and state in ("starting", "stopping", "backoff", "gave_up"):
