@@ -86,9 +86,12 @@ class Session:
         """Look the program up; nothing is written (see identity.Found.repairs)."""
         return identity.find(program, self.table, self.state)
 
-    def find_and_repair(self, program):
-        """Look up and repair the pidfile and launch record: only under the program's lock."""
+    def find_and_repair(self, program, stopping=False):
+        """Look up and repair the pidfile and launch record: only under the program's lock.
+        ``stopping``: the pidfile is not (re)written for a process about to be stopped."""
         found = self.find(program)
+        if stopping:
+            found.repairs = [r for r in found.repairs if r[0] != "write_pidfile"]
         found.notes.extend(identity.repair(program, found, self.state))
         return found
 
@@ -532,7 +535,7 @@ def _stop_batch(session, programs, user):
     for program in programs:
         if user:
             session.state.mark_stopped(program.name)
-        found = session.find_and_repair(program)
+        found = session.find_and_repair(program, stopping=True)
         if found.leftovers:  # a crashed master's workers: they hold its port
             targets.append(kill.StopTarget(program, found.leftovers[0], program.stop_signal,
                                            program.term_to_kill_seconds, found.leftovers[1:]))

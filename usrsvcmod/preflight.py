@@ -153,7 +153,7 @@ def program_warnings(program, environ=None):
     problem = _pidfile_problem(program.pidfile) if program.pidfile else None  # oneshot: none
     if problem and program.autopid:
         out.append("%s: %s, so the pidfile cannot be written (the program would still start, but"
-                   " could then only be found again by a scan). %s"
+                   " could then only be found by its launch record or a scan). %s"
                    % (_where(program, "pidfile", program.pidfile), problem[0], problem[1]))
     _env_files(program, out)
     return out

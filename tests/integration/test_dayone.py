@@ -208,8 +208,15 @@ def test_a_pidfile_that_cannot_be_written_is_a_warning(env):
         assert len(found) == 1 and "cannot be written" in found[0], result.stderr
         assert "[Program:app]" in found[0] and env.cfg in found[0] and "Fix:" in found[0]
     result = env.run("start", "app", check=0)  # the program still starts
-    assert pidfile in result.stdout + result.stderr
+    said = result.stdout + result.stderr
+    assert said.count("cannot write pidfile %s" % pidfile) == 1, said  # said once
+    assert "Fix:" in said and "launch record" in said, said
     assert wait_for(lambda: pids_with(env.token))
+    pid = pids_with(env.token)[0]
+    assert "pid %d" % pid in env.run("status", "app", check=0).stdout  # found by its record
+    stopped = env.run("stop", "app", check=0)
+    assert "cannot write pidfile" not in stopped.stdout + stopped.stderr  # not again
+    assert wait_for(lambda: not pids_with(env.token), timeout=10)
 
 
 # --- checkconfig -------------------------------------------------------------------------
