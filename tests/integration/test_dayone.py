@@ -72,6 +72,19 @@ def test_the_example_of_the_message_is_a_config_that_works(env):
 
 # --- an unknown program name ----------------------------------------------------------------
 
+def test_a_missing_required_key_says_what_to_add_and_that_works(env):
+    env.write("[Program:web]\ncommand = %s\n" % env.service())
+    result = env.run("start", "web", check=130)
+    fixes = [line.split("Fix: add it, e.g. ", 1)[1].split(" (", 1)[0]
+             for line in result.stderr.splitlines() if "missing required key" in line]
+    assert fixes == ["pidfile = ~/run/web.pid", "stdout = ~/logs/web.log"], result.stderr
+    env.write("[Program:web]\ncommand = %s\n%s\n" % (env.service(), "\n".join(fixes)))
+    env.run("start", "web", check=0)
+    assert wait_for(lambda: pids_with(env.token))
+    env.run("stop", "web", check=0)
+    assert wait_for(lambda: not pids_with(env.token), timeout=10)
+
+
 def test_unknown_program_lists_the_names_and_suggests_the_closest(env):
     env.write(env.program("web", env.service("--tag", "web"))
               + env.program("worker", env.service("--tag", "worker")))

@@ -350,6 +350,13 @@ def _plain(text):
     return not any(c in text for c in "'\"\\#")
 
 
+_REQUIRED_EXAMPLE = {
+    "command": "command = /full/path/to/{name} --its --arguments",
+    "pidfile": "pidfile = ~/run/{name}.pid (usrsvc writes it; the directory is made)",
+    "stdout": "stdout = ~/logs/{name}.log (or /dev/null to discard the output)",
+}
+
+
 def _program(name, merged, report):
     item, section, scalars, env_entries, monitor_entries, hook_entries, probe_entries = merged
     where = "%s: [%s]" % (item.path, section)
@@ -368,7 +375,8 @@ def _program(name, merged, report):
     missing = [k for k, (_, d) in spec.PROGRAM_KEYS.items() if d is spec.REQUIRED and k not in scalars
                and not (k == "pidfile" and values.get("type") == "oneshot")]
     for key in missing:
-        report.error("%s missing required key '%s'" % (where, key))
+        report.error("%s missing required key '%s'. Fix: add it, e.g. %s"
+                     % (where, key, _REQUIRED_EXAMPLE[key].format(name=name)))
     if len(report.errors) > errors_before:
         return None
     for key, (_, default) in spec.PROGRAM_KEYS.items():
