@@ -595,10 +595,16 @@ def _stop_logger(session, program, result):
 
 
 def restart(session, programs, parallel=False):
-    """stop, then start what stopped; each result says which pid went and which came."""
-    stopped = {r.name: r for r in stop(session, programs, parallel)}
-    again = [p for p in programs if stopped[p.name].ok]
+    """stop, then start what stopped; each result says which pid went and which came.
+    A running program whose start would certainly fail now (an edited command
+    not found, its working directory gone) is left running, and its result
+    (137) says why."""
+    kept = _kept_running(session, programs)
+    going = [p for p in programs if p.name not in kept]
+    stopped = {r.name: r for r in stop(session, going, parallel)} if going else {}
+    again = [p for p in going if stopped[p.name].ok]
     started = {r.name: r for r in start(session, again, parallel)}
+    stopped.update(kept)
     for name, result in started.items():
         result.stopped_pid = stopped[name].stopped_pid
         if result.ok and result.pid:
@@ -608,6 +614,26 @@ def restart(session, programs, parallel=False):
                 before, "started" if result.message == "started" else result.message,
                 result.pid)
     return [started.get(p.name, stopped[p.name]) for p in programs]
+
+
+def _kept_running(session, programs):
+    """{name: Result} of the running programs a restart must leave alone: their
+    new start would fail at once (preflight.start_blockers)."""
+    from . import preflight
+
+    kept = {}
+    for program in programs:
+        blockers = preflight.start_blockers(program) if program.enabled else []
+        if not blockers:
+            continue
+        found = session.find(program)
+        if found.pid:
+            kept[program.name] = Result(
+                program, "running", found.info,
+                "not restarted, its new settings would not start (%s); still running"
+                % "; ".join(blockers),
+                exitcodes.FAILED_TO_LAUNCH, found.notes, found)
+    return kept
 
 
 def try_restart(session, programs, parallel=False):

@@ -159,6 +159,20 @@ def program_warnings(program, environ=None):
     return out
 
 
+def start_blockers(program, environ=None):
+    """What would certainly make a start of ``program`` fail now (its working
+    directory, a non-shell command that cannot be found or run): a restart
+    checks these first, so a typo in an edited command never takes down the
+    process that still runs. Each is a sentence with the setting and its fix."""
+    environ = os.environ if environ is None else environ
+    out = []
+    if _directory(program, out) and not program.useshell:
+        found = []
+        _command(program, environ, True, found)
+        out.extend(m for m in found if "the start would fail" in m)  # not a literal ~ argument
+    return out
+
+
 def _env_files(program, out):
     """An env file that is missing, unsafe or malformed fails every start (130)."""
     if not program.env_file:
