@@ -138,6 +138,15 @@ def test_restart_on_change_restarts_edited_programs_on_reread(env, daemon):
     assert env.pid_of("other") == other and alive(other)
     assert "config changed" not in env.run("status", "svc", check=0).stdout
 
+    # an edit that cannot start (command not found) is not applied: it keeps running
+    env.write(main + env.program("svc", "no-such-program-%s --tag three" % env.token)
+              + env.program("other", env.service("--tag", "other"), success_seconds="0.4"))
+    reread = daemon.cmd("reread")
+    assert reread.returncode == 0, reread.stdout + reread.stderr
+    daemon.wait_logged("its new settings would not start")
+    assert same_for(env, "svc", fresh, 1.0), daemon.text()
+    assert "not found in PATH" in daemon.text()
+
 
 def test_a_recycled_session_id_never_makes_another_program_a_leftover(env):
     """alpha's launch session id comes back as the session of beta's launch (pid

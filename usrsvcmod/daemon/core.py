@@ -476,7 +476,12 @@ class Daemon:
             self.log.event(program.name, "changed", "applied once its start settles")
             return
         edited = self._edited_since_launch(state) if restart_on_change else []
-        if edited:
+        blockers = _start_blockers(program) if edited else []
+        if blockers:  # stopping it would only trade a running service for a failed start
+            self.log.event(program.name, "changed", "config changed since start (%s) but not"
+                           " restarted: its new settings would not start (%s); left running"
+                           % (", ".join(edited), "; ".join(blockers)), state.info.pid)
+        elif edited:
             reason = "config changed since start (%s)" % ", ".join(edited)
             state.restart(reason, "config_changed")
         else:
@@ -531,3 +536,12 @@ def _malloc_trim():
     except (OSError, AttributeError):
         pass
 
+
+def _start_blockers(program):
+    """preflight.start_blockers, never fatal to the daemon."""
+    from .. import preflight
+
+    try:
+        return preflight.start_blockers(program)
+    except OSError:  # a check that broke must not keep a wanted restart from happening
+        return []
