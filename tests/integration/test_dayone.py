@@ -130,6 +130,13 @@ def test_tilde_in_a_non_shell_command_is_not_expanded_and_says_so(env):
     env.write(env.program("app", path + " ~/data"))
     result = env.run("checkconfig", check=0)
     assert any("'~' is not expanded" in w and "~/data" in w for w in warnings(result.stderr))
+    # an argument: the program gets it as it is; when it then fails, the start says so
+    reader = script(env, "read.sh", "#!/bin/sh\nexec cat \"$1\"\n")
+    env.write(env.program("app", "%s ~/conf-%s" % (reader, env.token)))
+    result = env.run("start", "app", check=137)
+    assert "'~' is not expanded in a command without useshell" in result.stdout, result.stdout
+    assert "got ~/conf-%s as it is" % env.token in result.stdout, result.stdout
+    assert os.path.join(env.home, "conf-" + env.token) in result.stdout  # the path to write
 
 
 def test_missing_directory_is_named_as_the_working_directory(env):

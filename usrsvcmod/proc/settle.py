@@ -77,6 +77,7 @@ class Settling:
                              if m.start_time >= since and procfs.alive(m.pid, m.start_time)]
         tail = spawn.log_tail(self.program, self.offsets)
         self.error = why + ("\n  last lines of the log:\n    " + "\n    ".join(tail) if tail else "")
+        self.error += _tilde_hint(self.program)
 
     def _since(self):
         return (self.launch.start_time or 0) - procfs.TICK
@@ -227,6 +228,20 @@ class Settling:
                 notes.append("cannot write its launch record: %s"
                              % (getattr(err, "strerror", None) or err))
         return notes
+
+
+def _tilde_hint(program):
+    """A program that failed with a ``~`` in its arguments (no useshell): it got
+    the ``~`` as it is, which is likely why (``redis-server ~/redis.conf``)."""
+    if program.useshell:
+        return ""
+    words = [w for w in program.argv[1:] if w.startswith("~")]
+    if not words:
+        return ""
+    return ("\n  '~' is not expanded in a command without useshell: the program got %s as it is"
+            " (%s: [Program:%s] command = %s). Fix: write the full path (%s), or set"
+            " useshell = True" % (" and ".join(words), program.source, program.name,
+                                  program.command, os.path.expanduser(words[0])))
 
 
 def _retitled(program, info):
