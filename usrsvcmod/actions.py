@@ -385,6 +385,8 @@ def _start_batch(session, programs):
                                   exitcodes.code_for(launch), notes[program.name]))
         else:
             settlings.append(settle.Settling(launch, offsets[program.name]))
+    if len(settlings) == 1:  # alone, whatever is handed to us (the subreaper) came from it
+        settlings[0].sole_launch = True
     for result in results:  # settled before any wait: running, disabled, refused, exec failed
         session.progress.settled(result.name, result.ok)
     settle.settle_all(settlings, on_done=lambda item: session.progress.settled(

@@ -138,6 +138,65 @@ def test_redis_with_the_default_proctitle_re_and_a_crash_under_usrsvcd(env, daem
     assert wait_for(lambda: not alive(again), timeout=10)
 
 
+def _daemonized_redis(env, port):
+    """redis-server that forks itself into the background (--daemonize yes: it
+    leaves the launch's session with setsid) and retitles itself; its own
+    pidfile (not usrsvc's) lets the test find it whatever happens."""
+    redis = _binary("redis-server")
+    data = os.path.join(env.home, "redis", env.token)
+    os.makedirs(data)
+    own = os.path.join(data, "redis.pid")
+    return ("%s --port %d --bind 127.0.0.1 --save '' --appendonly no --dir %s --daemonize yes"
+            " --pidfile %s" % (redis, port, data, own)), own
+
+
+def _own_pid(env, path):
+    try:
+        with open(path) as handle:
+            return env.track(int(handle.read().strip()))
+    except (OSError, ValueError):
+        return None
+
+
+def test_redis_that_daemonizes_itself_is_found_with_the_default_proctitle_re(env):
+    """usrsvc start is the subreaper of what it launches: the process a
+    daemonizing launcher hands over when it exits (it left the launch's
+    session) is the program, tracked by its launch record."""
+    port = free_port()
+    command, own = _daemonized_redis(env, port)
+    env.write(env.program("redis", command, success_seconds="1", term_to_kill_seconds="5"))
+
+    started = env.run("start", "redis")
+    pid = _started_pid(env, "redis", started)
+    assert wait_for(lambda: _ping(port), timeout=10)
+    assert wait_for(lambda: _own_pid(env, own) == pid), (pid, _own_pid(env, own))
+    assert "tracked by its launch record" in started.stdout, started.stdout
+    assert "pid %d" % pid in env.run("status", "redis", check=0).stdout
+    assert "already running" in env.run("start", "redis", check=0).stdout
+
+    env.run("stop", "redis", check=0)
+    assert wait_for(lambda: port_free(port), timeout=10)
+    assert wait_for(lambda: not alive(pid), timeout=10)
+    env.run("status", "redis", check=1)
+
+
+def test_usrsvcd_says_how_to_run_a_daemonizing_service_it_cannot_follow(env, daemon):
+    """usrsvcd is not the subreaper of its launches (it is never the parent of a
+    service): a daemon that leaves the launch's session is not followed, and
+    the failure says how to run it so that it is (foreground, or proctitle_re)."""
+    port = free_port()
+    command, own = _daemonized_redis(env, port)
+    env.write(env.program("redis", command, success_seconds="1", restart_delay="30"))
+    try:
+        daemon.start()
+        daemon.wait_logged("redis start_failed")
+        assert "--daemonize no" in daemon.text() and "set proctitle_re" in daemon.text()
+    finally:
+        stray = wait_for(lambda: _own_pid(env, own), timeout=5)
+        if stray:
+            os.kill(stray, signal.SIGKILL)
+
+
 # 2. a Python service that rewrites its own argv ----------------------------------
 
 RETITLE = """import sys, time
