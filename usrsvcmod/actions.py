@@ -385,7 +385,9 @@ def _start_batch(session, programs):
                                   exitcodes.code_for(launch), notes[program.name]))
         else:
             settlings.append(settle.Settling(launch, offsets[program.name]))
-    if len(settlings) == 1:  # alone, whatever is handed to us (the subreaper) came from it
+    if len(settlings) == 1 and not settlings[0].program.logger:
+        # alone (and no logger of ours just started beside it), whatever is
+        # handed to us, the subreaper, during its window came from its launch
         settlings[0].sole_launch = True
     for result in results:  # settled before any wait: running, disabled, refused, exec failed
         session.progress.settled(result.name, result.ok)
