@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 
 import pytest
 
@@ -110,9 +111,13 @@ class Fleet:
             "ANSIBLE_FORKS": "2",
             "ANSIBLE_CONFIG": os.path.join(self.base, "no-ansible.cfg"),  # not a cwd's file
         }
+        started = time.monotonic()
         proc = subprocess.run([self.playbook, "-i", self.inventory, playbook] + list(args),
                               env=environ, cwd=self.base, capture_output=True, text=True,
                               timeout=timeout, stdin=subprocess.DEVNULL)
+        print("ansible-playbook %s %s: exit %d in %.1f s" % (
+            os.path.basename(playbook), " ".join(args), proc.returncode,
+            time.monotonic() - started))
         recap = {host: dict(ok=int(ok), changed=int(changed), unreachable=int(unreach),
                             failed=int(failed))
                  for host, ok, changed, unreach, failed in RECAP.findall(proc.stdout)}
@@ -138,6 +143,7 @@ def wheels():
     base = tempfile.mkdtemp(prefix="usrsvc-wheels-", dir="/var/tmp")
     os.chmod(base, 0o755)
     try:
+        started = time.monotonic()
         build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "-w", base, ROOT],
                                capture_output=True, text=True, timeout=600,
                                stdin=subprocess.DEVNULL)
@@ -145,6 +151,7 @@ def wheels():
             pytest.fail("pip wheel of this checkout failed:\n%s" % build.stderr[-3000:])
         for name in os.listdir(base):
             os.chmod(os.path.join(base, name), 0o644)
+        print("pip wheel: %.1f s" % (time.monotonic() - started))
         yield base
     finally:
         shutil.rmtree(base, ignore_errors=True)
