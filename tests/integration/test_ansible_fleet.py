@@ -72,7 +72,11 @@ class Fleet:
         os.makedirs(self.app, mode=0o755)
         self.playbook = ansible_playbook()
         self.inventory = os.path.join(base, "inventory.ini")
-        options = " ".join(sshd.client_options() + ["-o", "ControlMaster=no"])
+        # one ssh connection per host and user for a whole playbook (its control socket in
+        # our controller HOME; close_connections ends them)
+        self.control_dir = os.path.join(self.home, "cp")
+        os.makedirs(self.control_dir, mode=0o700)
+        options = " ".join(sshd.client_options())
         lines = ["[fleet]"]
         for alias, account in sorted(accounts.items()):
             lines.append("%s ansible_host=127.0.0.1 service_account=%s ansible_user=%s"
@@ -108,6 +112,8 @@ class Fleet:
             "ANSIBLE_RETRY_FILES_ENABLED": "false",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_PIPELINING": "true",
+            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=30s",
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": self.control_dir,
             "ANSIBLE_FORKS": "2",
             "ANSIBLE_CONFIG": os.path.join(self.base, "no-ansible.cfg"),  # not a cwd's file
         }
@@ -122,6 +128,14 @@ class Fleet:
                             failed=int(failed))
                  for host, ok, changed, unreach, failed in RECAP.findall(proc.stdout)}
         return proc, recap
+
+    def close_connections(self):
+        """Tell each ssh master this test's playbooks left behind (one per control socket
+        in our own directory) to exit."""
+        for name in os.listdir(self.control_dir):
+            subprocess.run(["ssh", "-o", "ControlPath=%s" % os.path.join(self.control_dir, name),
+                            "-O", "exit", "unused"], capture_output=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
 
     def pid(self, alias, program):
         path = os.path.join(self.accounts[alias].home, "run", program + ".pid")
@@ -170,7 +184,11 @@ def fleet(wheels, make_user, token):
         server.authorize("root", keygen(root_key, "usrsvc-test-root"))
         for alias in ("host1", "host2"):
             accounts[alias] = new_account(server, make_user(), alias)
-        yield Fleet(base, server, accounts, root_key, wheels, token)
+        made = Fleet(base, server, accounts, root_key, wheels, token)
+        try:
+            yield made
+        finally:
+            made.close_connections()
     finally:
         server.stop()  # by pid; the accounts' processes go with make_user's teardown
         shutil.rmtree(base, ignore_errors=True)
@@ -224,6 +242,22 @@ FINISH = """\
     - name: Read the programs' status
       usrsvc.core.usrsvc_info:
       register: before
+    - name: An unknown program fails with usrsvc's message and exit code
+      usrsvc.core.usrsvc:
+        name: [alpha, nosuch]
+        state: started
+      register: unknown
+      ignore_errors: true
+    - name: Stop every program, in check mode first
+      usrsvc.core.usrsvc:
+        name: all
+        state: stopped
+      check_mode: true
+      register: would_stop
+    - name: Read the status again
+      usrsvc.core.usrsvc_info:
+        name: [alpha, beta]
+      register: after_check
     - name: Stop every program
       usrsvc.core.usrsvc:
         name: all
@@ -243,6 +277,9 @@ FINISH = """\
           - not again.changed
           - before.running | sort == ['alpha', 'beta']
           - before.programs.alpha.pid > 0
+          - unknown.failed and unknown.exit_code == 133 and 'nosuch' in unknown.msg
+          - would_stop.changed and would_stop.changed_programs | sort == ['alpha', 'beta']
+          - after_check.running | sort == ['alpha', 'beta']
           - stopped.changed and stopped.changed_programs | sort == ['alpha', 'beta']
           - not stopped_again.changed
 """
