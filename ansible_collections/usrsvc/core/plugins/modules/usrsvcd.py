@@ -162,7 +162,7 @@ def through_usrsvcd(module, state):
                          message=out.strip().splitlines()[0] if out.strip() else "")
     verb = {"started": "start", "stopped": "stop", "restarted": "restart", "reread": "reread"}[state]
     code, out, err = module.run_command(argv + [verb])
-    text = (out.strip() or err.strip())
+    text = "\n".join(part for part in (out.strip(), err.strip()) if part)
     if not usrsvcd_ok(state, code):
         module.fail_json(msg=text or "usrsvcd %s exited %d" % (verb, code), exit_code=code,
                          via="usrsvcd")
