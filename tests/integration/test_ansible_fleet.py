@@ -10,6 +10,7 @@ its program; --check changes nothing; a bad value fails with usrsvc's message an
 leaves the old file; everything is stopped at the end.
 """
 
+import json
 import os
 import re
 import shutil
@@ -66,6 +67,8 @@ class Fleet:
         self.sshd = sshd
         self.accounts = accounts  # alias -> SshAccount
         self.token = token
+        self.root_key = root_key
+        self.wheels = wheels
         self.home = os.path.join(base, "controller")
         os.makedirs(self.home, mode=0o700)
         self.app = os.path.join(base, "app")
@@ -86,8 +89,7 @@ class Fleet:
                   "ansible_port=%d" % sshd.port,
                   "ansible_python_interpreter=/usr/bin/python3",
                   "ansible_ssh_common_args='%s'" % options,
-                  "admin_key=%s" % root_key,
-                  "wheel_dir=%s" % wheels]
+                  ]
         with open(self.inventory, "w") as handle:
             handle.write("\n".join(lines) + "\n")
 
@@ -194,37 +196,28 @@ def fleet(wheels, make_user, token):
         shutil.rmtree(base, ignore_errors=True)
 
 
-BOOTSTRAP = """\
-- name: Root phase
-  hosts: fleet
-  gather_facts: false
-  vars:
-    ansible_user: root
-    ansible_ssh_private_key_file: "{{ admin_key }}"
-  roles:
-    - role: usrsvc.core.usrsvc_account
-      usrsvc_account_name: "{{ service_account }}"
-      usrsvc_account_package: usrsvc
-      usrsvc_account_pip_args: --no-index --find-links {{ wheel_dir }}
-      usrsvc_account_daemon: none
+# The collection's own playbooks (usrsvc.core.bootstrap, usrsvc.core.deploy) run as
+# shipped; the test gives them variables. The root phase logs in as root: extra
+# variables outrank the inventory's ansible_user.
+BOOTSTRAP_VARS = """\
+ansible_user: root
+ansible_ssh_private_key_file: {root_key}
+usrsvc_account_package: usrsvc
+usrsvc_account_pip_args: --no-index --find-links {wheels}
+usrsvc_account_daemon: none
 """
 
-DEPLOY = """\
-- name: App phase, as each account
-  hosts: fleet
-  gather_facts: false
-  roles:
-    - role: usrsvc.core.usrsvc_app
-      usrsvc_app_src: {app}
-      usrsvc_app_programs:
-        - name: alpha
-          files: [alpha.py]
-          command: /usr/bin/python3 alpha.py {token}
-          settings: {{success_seconds: "{alpha_wait}", term_to_kill_seconds: 3}}
-        - name: beta
-          files: [beta.py]
-          command: /usr/bin/python3 beta.py {token}
-          settings: {{success_seconds: 0.3, term_to_kill_seconds: 3}}
+DEPLOY_VARS = """\
+app_src: {app}
+app_programs:
+  - name: alpha
+    files: [alpha.py]
+    command: /usr/bin/python3 alpha.py {token}
+    settings: {{success_seconds: "{alpha_wait}", term_to_kill_seconds: 3}}
+  - name: beta
+    files: [beta.py]
+    command: /usr/bin/python3 beta.py {token}
+    settings: {{success_seconds: 0.3, term_to_kill_seconds: 3}}
 """
 
 FINISH = """\
@@ -285,10 +278,16 @@ FINISH = """\
 """
 
 
+def bootstrap(fleet):
+    path = fleet.write("bootstrap-vars.yml", BOOTSTRAP_VARS.format(root_key=fleet.root_key,
+                                                                    wheels=fleet.wheels))
+    return fleet.run("usrsvc.core.bootstrap", "-e", "@" + path)
+
+
 def deploy(fleet, *args, alpha_wait="0.3"):
-    path = fleet.write("deploy.yml", DEPLOY.format(app=fleet.app, token=fleet.token,
-                                                    alpha_wait=alpha_wait))
-    return fleet.run(path, *args)
+    path = fleet.write("deploy-vars.yml", DEPLOY_VARS.format(app=fleet.app, token=fleet.token,
+                                                              alpha_wait=alpha_wait))
+    return fleet.run("usrsvc.core.deploy", "-e", "@" + path, *args)
 
 
 def ok(proc, recap, fleet):
@@ -306,8 +305,7 @@ def parent(pid):
 
 def test_two_hosts_bootstrap_as_root_deploy_as_their_accounts_and_change_only_what_changed(
         fleet):
-    bootstrap = fleet.write("bootstrap.yml", BOOTSTRAP)
-    recap = ok(*fleet.run(bootstrap), fleet)
+    recap = ok(*bootstrap(fleet), fleet)
     assert all(host["changed"] > 0 for host in recap.values())
     for account in fleet.accounts.values():
         venv_usrsvc = os.path.join(account.home, ".local", "usrsvc", "bin", "usrsvc")
@@ -315,7 +313,7 @@ def test_two_hosts_bootstrap_as_root_deploy_as_their_accounts_and_change_only_wh
         config = os.stat(os.path.join(account.home, "usrsvc.cfg"))
         assert (config.st_uid, config.st_mode & 0o777) == (account.user.uid, 0o600)
     # the root phase is idempotent too
-    recap = ok(*fleet.run(bootstrap), fleet)
+    recap = ok(*bootstrap(fleet), fleet)
     assert all(host["changed"] == 0 for host in recap.values()), recap
 
     fleet.service("alpha", 1)
@@ -336,6 +334,16 @@ def test_two_hosts_bootstrap_as_root_deploy_as_their_accounts_and_change_only_wh
             pids[alias, program] = pid
         program_file = os.stat(os.path.join(account.home, "usrsvc.d", "alpha.cfg"))
         assert program_file.st_mode & 0o777 == 0o600
+
+    # usrsvc -H over the same ssh sees both hosts' programs, each as its account
+    look = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "usrsvc"), "--json", "-H", "host1,host2",
+         "--remote-command", "~/.local/usrsvc/bin/usrsvc", "status"],
+        env=dict(os.environ, USRSVC_SSH="ssh -F %s" % fleet.sshd.client_config),
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert look.returncode == 0, (look.stdout, look.stderr)
+    rows = {(row["host"], row["name"]): row for row in json.loads(look.stdout)}
+    assert {key: row["pid"] for key, row in rows.items()} == pids
 
     # the same deploy again: nothing changes, nothing restarts
     recap = ok(*deploy(fleet), fleet)
