@@ -55,14 +55,25 @@ def cpu_seconds(pid):
         return None
 
 
-def render(api, server):
-    from ..proc import procfs
-
-    daemon = api.daemon
+def gather(api, server):
+    """On the loop: what the page needs from the daemon, as plain data (the
+    /proc reads and the writing happen in write(), in a worker thread)."""
     snapshot = api.snapshot()
     api.count_restarts(snapshot)
+    return {"snapshot": snapshot, "programs": dict(api.daemon.config.programs),
+            "restarts": dict(api.restarts), "stats": server.stats(), "events": api.last_id}
+
+
+def render(api, server):
+    return write(gather(api, server))
+
+
+def write(data):
+    from ..proc import procfs
+
+    snapshot = data["snapshot"]
     programs = snapshot["programs"]
-    configured = daemon.config.programs
+    configured = data["programs"]
     out = Writer()
     out.family("usrsvc_up", "gauge", "1 when the program's process is running")
     for name, entry in programs.items():
@@ -74,7 +85,7 @@ def render(api, server):
             out.sample("usrsvc_state", [("program", name), ("state", each)], 1 if each == state else 0)
     out.family("usrsvc_restarts_total", "counter",
                "restarts by usrsvcd since it started, by what caused them")
-    for (name, reason), count in sorted(api.restarts.items()):
+    for (name, reason), count in sorted(data["restarts"].items()):
         out.sample("usrsvc_restarts_total", [("program", name), ("reason", reason)], count)
     out.family("usrsvc_last_exit_code", "gauge",
                "exit code of the program's last run (128+N when a signal N ended it)")
@@ -120,11 +131,11 @@ def render(api, server):
         if program.liveness is not None:
             out.sample("usrsvc_probe_ok", [("program", name), ("probe", "liveness")],
                        0 if entry.get("state") == "unhealthy" else 1)
-    _daemon(out, api, server, len(programs))
+    _daemon(out, data, len(programs))
     return out.text()
 
 
-def _daemon(out, api, server, count):
+def _daemon(out, data, count):
     from ..proc import procfs
 
     pid = os.getpid()
@@ -141,8 +152,8 @@ def _daemon(out, api, server, count):
     out.family("usrsvcd_open_fds", "gauge", "usrsvcd's open file descriptors")
     out.sample("usrsvcd_open_fds", [], len(os.listdir("/proc/self/fd")))
     out.family("usrsvcd_events_total", "counter", "events usrsvcd emitted (its log lines)")
-    out.sample("usrsvcd_events_total", [], api.last_id)
-    stats = server.stats()
+    out.sample("usrsvcd_events_total", [], data["events"])
+    stats = data["stats"]
     out.family("usrsvcd_api_connections", "gauge", "open API connections")
     out.sample("usrsvcd_api_connections", [], stats["connections"])
     out.family("usrsvcd_api_streams", "gauge", "open event streams")

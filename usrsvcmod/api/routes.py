@@ -34,6 +34,7 @@ class Router:
         self.busy = set()  # programs with an action of ours under way ("all" for all)
         self.running = 0
         self.cached = None  # (key, Response) of GET /api/v1/programs
+        self.waiting = {}  # what -> connections waiting for the worker making it
         main = self.daemon.config.main
         self.gate = None
         if api.tcp_address:
@@ -88,12 +89,48 @@ class Router:
 
     # -- reads -------------------------------------------------------------------------------
     def programs(self, conn, request):
-        """The list; one rendering serves every request of the same second while
-        nothing happened (200 clients polling it cost one /proc pass a second)."""
+        """The list: read from the snapshot on the loop, its /proc figures and JSON
+        made in a worker thread; one rendering serves every request that came
+        meanwhile or in the same second while nothing happened (200 clients
+        polling it cost one pass a second)."""
         key = (self.daemon.bus.count, int(time.monotonic()))
-        if self.cached is None or self.cached[0] != key:
-            self.cached = (key, http.json_response(200, program_items(self.api)))
-        return self.cached[1]
+        if self.cached is not None and self.cached[0] == key:
+            return self.cached[1]
+        snapshot, configured = self.api.snapshot(), dict(self.daemon.config.programs)
+
+        def work():
+            return http.json_response(200, items_of(configured, snapshot))
+
+        def keep(response):
+            self.cached = (key, response)
+
+        self.shared("programs", conn, work, keep)
+        return None
+
+    def shared(self, what, conn, work, keep=None):
+        """Answer ``conn`` with ``work()`` run in a worker thread, one run of it at a
+        time: requests arriving while it runs get the same answer."""
+        waiting = self.waiting.setdefault(what, [])
+        waiting.append(conn)
+        if len(waiting) > 1:
+            return
+        import threading
+
+        def run():
+            try:
+                response = work()
+            except Exception as err:  # noqa: BLE001 - said to the client and logged
+                self.daemon.log.exception("API %s" % what)
+                response = http.error_response(500, "%s: %s" % (type(err).__name__, err))
+            self.daemon.submit(done, response)
+
+        def done(response):
+            if keep is not None and response.status == 200:
+                keep(response)
+            for each in self.waiting.pop(what, []):
+                self.server.respond(each, response)
+
+        threading.Thread(target=run, name="api-" + what, daemon=True).start()
 
     def program(self, name):
         item = program_items(self.api, name)
@@ -141,8 +178,10 @@ class Router:
     def metrics(self, conn, request):
         from . import metrics
 
-        body = metrics.render(self.api, self.server)
-        return http.Response(200, body, "text/plain; version=0.0.4; charset=utf-8")
+        data = metrics.gather(self.api, self.server)  # on the loop; /proc and text: a thread
+        self.shared("metrics", conn, lambda: http.Response(
+            200, metrics.write(data), "text/plain; version=0.0.4; charset=utf-8"))
+        return None
 
     def events(self, conn, request):
         program = request.query.get("program")
@@ -347,11 +386,13 @@ def _pid():
 
 def program_items(api, name=None):
     """The API's program objects (the schema of ``usrsvc --json status``), from the snapshot."""
+    return items_of(api.daemon.config.programs, api.snapshot(name))
+
+
+def items_of(configured, snapshot):
+    """program_items from a snapshot, away from the loop if need be (plain data only)."""
     from ..actions import from_daemon
 
-    daemon = api.daemon
-    configured = daemon.config.programs
-    snapshot = api.snapshot(name)
     items = []
     for key, entry in snapshot["programs"].items():
         program = configured.get(key)
