@@ -65,10 +65,18 @@ def gather(api, server):
 
 
 def render(api, server):
-    return write(gather(api, server))
+    text = None
+    for text in write_steps(gather(api, server)):
+        pass
+    return text
 
 
-def write(data):
+CHUNK = 50  # programs read from /proc per turn of the loop
+
+
+def write_steps(data):
+    """A generator: None now and then (every CHUNK programs read from /proc), so
+    the loop runs in between; the page's bytes last."""
     from ..proc import procfs
 
     snapshot = data["snapshot"]
@@ -106,7 +114,9 @@ def write(data):
             out.sample("usrsvc_start_time_seconds", [("program", name)], float(started))
     out.family("usrsvc_rss_bytes", "gauge",
                "resident memory of the program: its process, or with its descendants (tree)")
-    for name, pid, _ in running:
+    for at, (name, pid, _) in enumerate(running):
+        if at and at % CHUNK == 0:
+            yield None
         rss = procfs.rss_kb(pid)
         if rss is not None:
             out.sample("usrsvc_rss_bytes", [("program", name), ("scope", "process")], rss * 1024)
@@ -115,7 +125,9 @@ def write(data):
                 out.sample("usrsvc_rss_bytes", [("program", name), ("scope", "tree")], tree * 1024)
     out.family("usrsvc_cpu_seconds_total", "counter",
                "CPU time (user + system) of the program's running process")
-    for name, pid, _ in running:
+    for at, (name, pid, _) in enumerate(running):
+        if at and at % CHUNK == 0:
+            yield None
         cpu = cpu_seconds(pid)
         if cpu is not None:
             out.sample("usrsvc_cpu_seconds_total", [("program", name)], float(cpu))
@@ -132,7 +144,7 @@ def write(data):
             out.sample("usrsvc_probe_ok", [("program", name), ("probe", "liveness")],
                        0 if entry.get("state") == "unhealthy" else 1)
     _daemon(out, data, len(programs))
-    return out.text()
+    yield out.text()
 
 
 def _daemon(out, data, count):

@@ -89,48 +89,48 @@ class Router:
 
     # -- reads -------------------------------------------------------------------------------
     def programs(self, conn, request):
-        """The list: read from the snapshot on the loop, its /proc figures and JSON
-        made in a worker thread; one rendering serves every request that came
-        meanwhile or in the same second while nothing happened (200 clients
-        polling it cost one pass a second)."""
+        """The list: read from the snapshot, then made a few dozen programs per turn
+        of the loop (their /proc figures, their JSON), so a thousand of them never
+        hold the loop; one rendering serves every request that came meanwhile or
+        in the same second while nothing happened."""
         key = (self.daemon.bus.count, int(time.monotonic()))
         if self.cached is not None and self.cached[0] == key:
             return self.cached[1]
-        snapshot, configured = self.api.snapshot(), dict(self.daemon.config.programs)
 
-        def work():
-            return http.json_response(200, items_of(configured, snapshot))
+        def make():
+            return render_items(dict(self.daemon.config.programs), self.api.snapshot())
 
         def keep(response):
             self.cached = (key, response)
 
-        self.shared("programs", conn, work, keep)
+        self.shared("programs", conn, make, keep)
         return None
 
-    def shared(self, what, conn, work, keep=None):
-        """Answer ``conn`` with ``work()`` run in a worker thread, one run of it at a
-        time: requests arriving while it runs get the same answer."""
+    def shared(self, what, conn, make, keep=None):
+        """Answer ``conn`` with the Response that ``make()``'s generator ends with,
+        run one step per turn of the loop (between exits, timers and launches);
+        requests arriving while it runs get the same answer."""
         waiting = self.waiting.setdefault(what, [])
         waiting.append(conn)
         if len(waiting) > 1:
             return
-        import threading
+        steps = make()
 
-        def run():
+        def step():
             try:
-                response = work()
-            except Exception as err:  # noqa: BLE001 - said to the client and logged
+                response = next(steps)
+            except Exception as err:  # noqa: BLE001 - a bug: said to the client, logged
                 self.daemon.log.exception("API %s" % what)
                 response = http.error_response(500, "%s: %s" % (type(err).__name__, err))
-            self.daemon.submit(done, response)
-
-        def done(response):
+            if response is None:
+                self.daemon.call_later(0, step)
+                return
             if keep is not None and response.status == 200:
                 keep(response)
             for each in self.waiting.pop(what, []):
                 self.server.respond(each, response)
 
-        threading.Thread(target=run, name="api-" + what, daemon=True).start()
+        step()
 
     def program(self, name):
         item = program_items(self.api, name)
@@ -178,9 +178,14 @@ class Router:
     def metrics(self, conn, request):
         from . import metrics
 
-        data = metrics.gather(self.api, self.server)  # on the loop; /proc and text: a thread
-        self.shared("metrics", conn, lambda: http.Response(
-            200, metrics.write(data), "text/plain; version=0.0.4; charset=utf-8"))
+        def make():
+            text = None
+            for text in metrics.write_steps(metrics.gather(self.api, self.server)):
+                if text is None:
+                    yield None
+            yield http.Response(200, text, "text/plain; version=0.0.4; charset=utf-8")
+
+        self.shared("metrics", conn, make)
         return None
 
     def events(self, conn, request):
@@ -387,6 +392,25 @@ def _pid():
 def program_items(api, name=None):
     """The API's program objects (the schema of ``usrsvc --json status``), from the snapshot."""
     return items_of(api.daemon.config.programs, api.snapshot(name))
+
+
+CHUNK = 50  # programs per turn of the loop while a list or /metrics is made
+
+
+def render_items(configured, snapshot):
+    """A generator: None after each CHUNK programs, then the list's Response."""
+    from ..actions import from_daemon
+
+    parts = []
+    entries = list(snapshot["programs"].items())
+    for at in range(0, len(entries), CHUNK):
+        for key, entry in entries[at:at + CHUNK]:
+            program = configured.get(key)
+            if program is not None:
+                parts.append(json.dumps(from_daemon(program, entry).as_dict(), indent=1))
+        if at + CHUNK < len(entries):
+            yield None
+    yield http.Response(200, ("[" + ",\n".join(parts) + "]\n").encode())
 
 
 def items_of(configured, snapshot):
