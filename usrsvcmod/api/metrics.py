@@ -71,7 +71,7 @@ def render(api, server):
     return text
 
 
-CHUNK = 50  # programs read from /proc per turn of the loop
+CHUNK = 25  # programs read from /proc per turn of the loop
 
 
 def write_steps(data):

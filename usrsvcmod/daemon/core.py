@@ -31,7 +31,7 @@ from .timers import Timers
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STATUS_DELAY = 0.2  # seconds: usrsvcd.status trails events by at most this
-IO_BUDGET = 0.02  # seconds of API work per turn of the loop (then exits and timers again)
+IO_BUDGET = 0.005  # seconds of API work per turn of the loop (then exits and timers again)
 TRIM_BATCH = 32  # launches in one turn after which the heap is given back once all settle
 
 
@@ -309,7 +309,7 @@ class Daemon:
         self.bus.sinks.append(api.sink)
 
     def _serve_api(self):
-        """The API's sockets, after everything else of the turn and for at most
+        """The API's sockets, after everything else of the turn and for about
         IO_BUDGET seconds: what is left waits for the next turn (after its exits,
         timers and launches), so clients can slow the API, never a restart."""
         known = {id(fn) for fn, _ in self.io_pending}
@@ -543,10 +543,10 @@ class Daemon:
             self._guard(self.api.published, "API", snapshot)
         if self.trim_pending and not any(p.state == "starting" for p in self.programs.values()):
             self.trim_pending = False
-            _malloc_trim()
+            malloc_trim()
 
 
-def _malloc_trim():
+def malloc_trim():
     """Give the C heap's free pages back to the system (glibc's malloc_trim). After
     a batch of launches (the first pass over a thousand programs, a mass crash)
     the heap stays at its high-water mark although the memory is free again;
