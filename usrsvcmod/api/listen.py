@@ -192,13 +192,13 @@ class Api:
 
     def start_history(self):
         """The page is served (or may be: a TCP listener): keep its history from now on."""
+        self.csrf = self.csrf or os.urandom(24).hex()  # the page's forms carry it
         if self.history is None:
             try:
                 from .history import History
             except ImportError:
                 return
             self.history = History()
-            self.csrf = self.csrf or os.urandom(24).hex()
 
     def describe(self):
         return {"socket": self.socket_path, "http": self.tcp_address}
