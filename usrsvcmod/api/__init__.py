@@ -1,0 +1,1 @@
+"""usrsvcd's HTTP control plane: the JSON API, the status page, metrics."""
