@@ -30,12 +30,11 @@ KINDS = {
 
 
 def rss_of(program):
-    """The figure the page plots: the program with its descendants when known
-    (a master and its workers cost that much together), else the process."""
-    for key in ("rss_tree", "rss_kb"):
-        value = program.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-            return value
+    """The figure the page plots: the process's resident memory (``rss_kb``, the
+    figure of the RSS column; its descendants' total is shown beside it)."""
+    value = program.get("rss_kb")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return value
     return None
 
 

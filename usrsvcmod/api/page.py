@@ -107,11 +107,11 @@ def sparkline(samples, now, window):
     if samples:
         values = [kb for _, kb in samples]
         low, high = min(values), max(values)
-        span = float(high - low) or 1.0
+        span = float(high - low)
         points = []
         for at, kb in samples:
             x = SPARK_W * (1 - min(window, max(0.0, now - at)) / window)
-            y = (SPARK_H - 2) - (SPARK_H - 4) * (kb - low) / span
+            y = (SPARK_H - 2) - (SPARK_H - 4) * (kb - low) / span if span else SPARK_H / 2
             points.append("%.1f,%.1f" % (x, y))
         if len(points) == 1:
             x, y = points[0].split(",")
@@ -173,9 +173,9 @@ def row(program, history, csrf, now):
     pid = program.get("pid")
     rss = program.get("rss_kb")
     tree = program.get("rss_tree")
-    rss_text = size_kb(rss)
+    rss_text = _e(size_kb(rss))
     if _number(tree) is not None and _number(rss) is not None and tree != rss:
-        rss_text += " (with children %s)" % size_kb(tree)
+        rss_text += '<div class="sub">%s with children</div>' % _e(size_kb(tree))
     restarts = program.get("restarts")
     cmdline = program.get("cmdline") if isinstance(program.get("cmdline"), str) else ""
     window = history.window if history is not None else history_mod.WINDOW
@@ -190,7 +190,7 @@ def row(program, history, csrf, now):
         '<td data-field="restarts" class="num">%s</td>' % _e(
             restarts if _number(restarts) is not None else ""),
         '<td data-field="last_exit">%s</td>' % _e(last_exit(program, now)),
-        '<td data-field="rss" class="num">%s</td>' % _e(rss_text),
+        '<td data-field="rss" class="num">%s</td>' % rss_text,
         '<td data-field="rss_history">%s</td>' % sparkline(samples, now, window),
         '<td data-field="timeline">%s</td>' % timeline(marks, now, window),
         '<td data-field="actions" class="actions">%s</td>' % _buttons(name, csrf),
@@ -209,7 +209,8 @@ thead th{background:#f4f4f4;font-weight:600;white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .name{font-family:ui-monospace,monospace;font-weight:600}
 .state{display:inline-block;padding:0 .5em;border-radius:.8em;background:#eee;font-weight:600}
-.reason{color:#666;font-size:.85em;max-width:28em;overflow-wrap:anywhere}
+.reason,.sub{color:#666;font-size:.85em;max-width:28em;overflow-wrap:anywhere}
+.actions{white-space:nowrap}
 .state-running .state{background:#d5f5d5;color:#135e13}
 .state-starting .state,.state-stopping .state,.state-backoff .state,.state-unhealthy .state{background:#fff0c2;color:#6b5200}
 .state-gave_up .state,.state-failed .state{background:#ffd6d6;color:#8a1010}
@@ -259,9 +260,10 @@ def render(programs, history, csrf, now=None):
 as of <time id="as-of" datetime="%(iso)s">%(stamp)s</time>
 <span id="live">(reload for fresh figures)</span></p>
 <table id="programs">
-<thead><tr><th scope="col">Program</th><th scope="col">State</th><th scope="col">PID</th>
-<th scope="col">Uptime</th><th scope="col">Restarts</th><th scope="col">Last exit</th>
-<th scope="col">RSS</th><th scope="col">RSS, last hour</th>
+<thead><tr><th scope="col">Program</th><th scope="col">State</th>
+<th scope="col" class="num">PID</th><th scope="col" class="num">Uptime</th>
+<th scope="col" class="num">Restarts</th><th scope="col">Last exit</th>
+<th scope="col" class="num">RSS</th><th scope="col">RSS, last hour</th>
 <th scope="col">Events, last hour</th><th scope="col">Actions</th></tr></thead>
 <tbody>
 %(rows)s
