@@ -250,6 +250,7 @@ def render(programs, history, csrf, now=None):
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
 <title>usrsvcd: %(running)d of %(total)d running</title>
 <noscript><meta http-equiv="refresh" content="30"></noscript>
 <style>%(style)s</style>
