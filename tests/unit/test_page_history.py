@@ -13,29 +13,34 @@ def test_rss_is_recorded_per_program_oldest_first():
     h = History()
     h.observe([prog("web", 1000), prog("db", 5000)], T0)
     h.observe([prog("web", 1200), prog("db", 5100)], T0 + 60)
-    assert h.rss("web", T0 + 60) == [(T0, 1000), (T0 + 60, 1200)]
+    assert [kb for _, kb in h.rss("web", T0 + 60)] == [1000, 1200]
     assert [kb for _, kb in h.rss("db", T0 + 60)] == [5000, 5100]
+    (first, _), (last, _) = h.rss("web", T0 + 60)
+    assert T0 - 60 < first < last <= T0 + 60  # times within the sample's minute
     assert h.rss("nobody", T0) == []
 
 
 def test_a_fast_timer_keeps_one_sample_per_slot_the_highest():
-    h = History(window=3600, slots=120)  # a slot is 30 s
-    for i in range(30):  # one observation a second for 30 s
+    h = History(window=3600, slots=60)  # a slot is a minute
+    for i in range(60):  # one observation a second for a minute
         h.observe([prog("web", 1000 + (500 if i == 7 else i))], T0 + i)
-    samples = h.rss("web", T0 + 29)
+    samples = h.rss("web", T0 + 59)
     assert len(samples) <= 2
     assert max(kb for _, kb in samples) == 1500  # the spike is kept, not averaged away
 
 
 def test_memory_is_bounded_whatever_the_rate_and_the_duration():
-    h = History(window=3600, slots=120, max_events=60)
+    h = History(window=3600, slots=60, max_events=30)
     for i in range(20000):  # more than five hours at one observation a second
         h.observe([prog("web", i)], T0 + i)
-        h.event("restarted", "web", T0 + i)
-    assert len(h._rss["web"]) <= 121
-    assert len(h._events["web"]) <= 60
+        h.event("restarted", "web", T0 + i, "x" * 10000)
+    assert len(h._rss["web"].slot) == len(h._rss["web"].kb) == 60
+    assert len(h._events["web"]) == 30
+    assert all(len(reason) <= 120 for _, _, _, reason in h._events["web"])
     end = T0 + 19999
-    assert all(at >= end - 3600 for at, _ in h.rss("web", end))
+    samples = h.rss("web", end)
+    assert len(samples) == 60 and all(at >= end - 3600 for at, _ in samples)
+    assert samples[-1][1] == 19999
 
 
 def test_samples_older_than_the_window_are_dropped():
@@ -46,6 +51,7 @@ def test_samples_older_than_the_window_are_dropped():
     assert [kb for _, kb in h.rss("web", T0 + 3700)] == [2, 3]
     # and what the page asks for later is cut at the window too
     assert [kb for _, kb in h.rss("web", T0 + 6650)] == [3]
+    assert h.rss("web", T0 + 7400) == []
 
 
 def test_programs_that_vanish_are_forgotten_with_their_events():
@@ -77,5 +83,5 @@ def test_missing_or_odd_fields_are_tolerated():
                {"name": "d", "rss_kb": True}, {"rss_kb": 5}, {"name": 7, "rss_kb": 5}], T0)
     assert all(h.rss(n, T0) == [] for n in "abcd")
     h.event("restarted", None, T0)  # an event of no program
-    h.observe({"web": {"rss_kb": 10}}, T0)  # the snapshot's shape: name -> fields
+    h.observe({"web": {"rss_kb": 10.7}}, T0)  # the snapshot's shape: name -> fields
     assert h.rss("web", T0) == [(T0, 10)]

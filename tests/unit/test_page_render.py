@@ -141,10 +141,12 @@ def test_sparkline_and_timeline_are_well_formed_svg_inside_their_box():
     assert all(0 <= x <= page.SPARK_W and 0 <= y <= page.SPARK_H for x, y in points)
     assert [x for x, _ in points] == sorted(x for x, _ in points)
     assert "RSS over the last hour" in spark.find("title").text
-    ticks = [el for el in line.iter("line") if "tick" in el.get("class", "")]
-    assert len(ticks) == 3  # the one older than an hour is not drawn
-    assert all(0 <= float(t.get("x1")) <= page.SPARK_W for t in ticks)
+    (ticks,) = [el for el in line.iter("path") if "tick-restart" in el.get("class", "")]
+    xs = [float(x) for x in re.findall(r"M([\d.]+) 3V", ticks.get("d"))]
+    assert len(xs) == 3  # the one older than an hour is not drawn
+    assert all(0 <= x <= page.SPARK_W for x in xs) and xs == sorted(xs)
     assert "3 restarts" in line.get("aria-label")
+    assert "restarted 0s ago: crashed" in ticks.find("title").text
     assert ns not in spark.tag  # inline in HTML, no namespace needed
 
 

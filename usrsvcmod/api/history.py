@@ -2,18 +2,21 @@
 
 The daemon calls ``observe`` from a timer with the programs as the API shows
 them, and ``event`` from its event sink. Memory is bounded whatever the rate
-of either: RSS is kept as one sample per time slot (the slot's highest
-figure, so a spike is not averaged away), events as a fixed-length ring per
-program, and a program that leaves the configuration leaves the history on
+of either, and small (about 0.6 KB per program for the RSS): RSS is kept as
+one sample per minute (the minute's highest figure, so a spike is not
+averaged away) in a ring of two fixed arrays; events in a short ring per
+program; and a program that leaves the configuration leaves the history on
 the next ``observe``. Pure data, no clock of its own: ``now`` and ``at`` are
 wall-clock seconds passed in, which keeps it testable without sleeping.
 """
 
+import array
 import collections
 
 WINDOW = 3600.0  # seconds shown on the page
-SLOTS = 120  # RSS samples kept per program: one per 30 s over the window
-MAX_EVENTS = 60  # timeline marks kept per program
+SLOTS = 60  # RSS samples kept per program: one a minute over the window
+MAX_EVENTS = 30  # timeline marks kept per program
+MAX_REASON = 120  # characters of an event's reason kept for its tooltip
 
 # Daemon event names (snake_case, SPEC §6) drawn on the timeline, by kind.
 # Other events (notes, probes passing, hooks) change a row but mark nothing.
@@ -27,6 +30,27 @@ KINDS = {
     "gave_up": "failure",
     "stopped": "stop",
 }
+
+
+class _Ring:
+    """``size`` slots: slot number (-1: empty) and the slot's highest KiB."""
+
+    __slots__ = ("slot", "kb")
+
+    def __init__(self, size):
+        self.slot = array.array("q", [-1]) * size
+        self.kb = array.array("Q", [0]) * size
+
+    def put(self, slot, kb):
+        i = slot % len(self.slot)
+        if self.slot[i] == slot:
+            self.kb[i] = max(self.kb[i], kb)
+        else:
+            self.slot[i], self.kb[i] = slot, kb
+
+    def since(self, first):
+        """(slot, kb) of the slots from ``first`` on, oldest first."""
+        return sorted((s, k) for s, k in zip(self.slot, self.kb) if s >= first)
 
 
 def rss_of(program):
@@ -51,7 +75,7 @@ class History:
         self.step = self.window / slots
         self.slots = slots
         self.max_events = max_events
-        self._rss = {}  # name -> deque of [slot, at, kb]
+        self._rss = {}  # name -> _Ring
         self._events = {}  # name -> deque of (at, kind, event name, reason)
 
     def observe(self, programs, now):
@@ -60,21 +84,18 @@ class History:
         if isinstance(programs, dict):
             programs = [dict(fields, name=name) for name, fields in programs.items()]
         seen = set()
+        slot = int(now // self.step)
         for program in programs:
             name = _name(program)
             if name is None:
                 continue
             seen.add(name)
+            ring = self._rss.get(name)
+            if ring is None:
+                ring = self._rss[name] = _Ring(self.slots)
             kb = rss_of(program)
-            samples = self._rss.setdefault(name, collections.deque(maxlen=self.slots + 1))
             if kb is not None:
-                slot = int(now // self.step)
-                if samples and samples[-1][0] == slot:
-                    last = samples[-1]
-                    last[1], last[2] = now, max(last[2], kb)
-                else:
-                    samples.append([slot, now, kb])
-            self._trim(samples, now)
+                ring.put(slot, int(kb))
         for name in set(self._rss) - seen:
             del self._rss[name]
         for name in set(self._events) - seen:
@@ -85,19 +106,24 @@ class History:
         kind = KINDS.get(name)
         if kind is None or not isinstance(program, str):
             return
-        marks = self._events.setdefault(program, collections.deque(maxlen=self.max_events))
-        marks.append((at, kind, name, reason or ""))
+        marks = self._events.get(program)
+        if marks is None:
+            marks = self._events[program] = collections.deque(maxlen=self.max_events)
+        marks.append((at, kind, name, (reason or "")[:MAX_REASON]))
         while marks and marks[0][0] < at - self.window:
             marks.popleft()
 
-    def _trim(self, samples, now):
-        while samples and samples[0][1] < now - self.window:
-            samples.popleft()
-
     # -- what the page reads --------------------------------------------------------
     def rss(self, name, now):
-        """[(at, kb), ...] oldest first, within the window ending at ``now``."""
-        return [(at, kb) for _, at, kb in self._rss.get(name, ()) if at >= now - self.window]
+        """[(at, kb), ...] oldest first, within the window ending at ``now``; ``at``
+        is the middle of the sample's minute (the latest: ``now``)."""
+        ring = self._rss.get(name)
+        if ring is None:
+            return []
+        current = int(now // self.step)
+        samples = [(min(now, (slot + 0.5) * self.step), kb)
+                   for slot, kb in ring.since(current - self.slots + 1)]
+        return samples
 
     def events(self, name, now):
         """[(at, kind, event name, reason), ...] oldest first, within the window."""

@@ -28,6 +28,7 @@ STATES = ("stopped", "starting", "running", "stopping", "backoff", "gave_up", "s
 ACTIONS = ("start", "stop", "restart")
 
 SPARK_W, SPARK_H = 120, 22
+TIPS = 5  # events named in a timeline tooltip, per kind
 
 
 def _e(value):
@@ -124,21 +125,26 @@ def sparkline(samples, now, window):
 
 
 def timeline(marks, now, window):
-    """Starts, restarts, exits and stops over the window as ticks on a line."""
-    ticks = []
+    """Starts, restarts, exits and stops over the window: one path of ticks per
+    kind, its tooltip the latest few of them with their reasons."""
+    by_kind = {}
     for at, kind, name, reason in marks:
-        x = SPARK_W * (1 - min(window, max(0.0, now - at)) / window)
-        tip = "%s %s ago%s" % (name, duration(now - at), (": " + reason) if reason else "")
-        ticks.append('<line x1="%.1f" x2="%.1f" y1="3" y2="%d" class="tick tick-%s">'
-                     '<title>%s</title></line>' % (x, x, SPARK_H - 3, _e(kind), _e(tip)))
-    counts = {}
-    for _, kind, _, _ in marks:
-        counts[kind] = counts.get(kind, 0) + 1
-    label = ", ".join("%d %s%s" % (n, kind, "" if n == 1 else "s")
-                      for kind, n in sorted(counts.items())) or "nothing"
-    axis = '<line x1="0" x2="%d" y1="%d" y2="%d" class="axis"/>' % (
-        SPARK_W, SPARK_H // 2, SPARK_H // 2)
-    return _svg("timeline", "last hour: " + label, axis + "".join(ticks))
+        by_kind.setdefault(kind, []).append((at, name, reason))
+    paths, counts = [], []
+    for kind in sorted(by_kind):
+        items = by_kind[kind]
+        xs = ("M%.1f 3V%d" % (SPARK_W * (1 - min(window, max(0.0, now - at)) / window),
+                              SPARK_H - 3) for at, _, _ in items)
+        tips = ["%s %s ago%s" % (name, duration(now - at), (": " + reason) if reason else "")
+                for at, name, reason in items[-TIPS:]]
+        if len(items) > TIPS:
+            tips.insert(0, "... %d earlier" % (len(items) - TIPS))
+        paths.append('<path d="%s" class="tick tick-%s"><title>%s</title></path>' % (
+            "".join(xs), _e(kind), _e("\n".join(tips))))
+        counts.append("%d %s%s" % (len(items), kind, "" if len(items) == 1 else "s"))
+    axis = '<path d="M0 %dH%d" class="axis"/>' % (SPARK_H // 2, SPARK_W)
+    return _svg("timeline", "last hour: " + (", ".join(counts) or "nothing"),
+                axis + "".join(paths))
 
 
 def _svg(cls, label, body):
@@ -230,17 +236,23 @@ body[data-live="1"] #live{color:#135e13}
 """
 
 
-def render(programs, history, csrf, now=None):
+def render(programs, history, csrf, now=None, only=None):
     """The whole page (bytes, UTF-8) for ``programs``: dicts shaped like the
     entries of ``usrsvc --json status`` with the daemon's fields; a dict
-    name -> fields works too. Missing fields are left blank."""
+    name -> fields works too. Missing fields are left blank.
+
+    ``only`` (a program name, e.g. from ``GET /?program=NAME``) renders that
+    row alone in the same document (the summary still counts them all): what
+    the script asks for when one program changed, so a page of a thousand
+    programs is not rendered again for each event."""
     now = time.time() if now is None else now
     if isinstance(programs, dict):
         programs = [dict(fields, name=name) for name, fields in programs.items()]
     programs = sorted((p for p in programs if isinstance(p, dict)),
                       key=lambda p: str(p.get("name", "")))
     running = sum(1 for p in programs if p.get("state") == "running")
-    rows = "\n".join(row(p, history, csrf, now) for p in programs)
+    shown = programs if only is None else [p for p in programs if p.get("name") == only]
+    rows = "\n".join(row(p, history, csrf, now) for p in shown)
     if not programs:
         rows = '<tr><td colspan="10">No programs are configured.</td></tr>'
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
@@ -260,7 +272,7 @@ def render(programs, history, csrf, now=None):
 <p class="meta"><span id="summary">%(running)d of %(total)d programs running</span>,
 as of <time id="as-of" datetime="%(iso)s">%(stamp)s</time>
 <span id="live">(reload for fresh figures)</span></p>
-<table id="programs">
+<table id="programs"%(partial)s>
 <thead><tr><th scope="col">Program</th><th scope="col">State</th>
 <th scope="col" class="num">PID</th><th scope="col" class="num">Uptime</th>
 <th scope="col" class="num">Restarts</th><th scope="col">Last exit</th>
@@ -275,18 +287,20 @@ as of <time id="as-of" datetime="%(iso)s">%(stamp)s</time>
 </html>
 """ % {"running": running, "total": len(programs), "style": _STYLE, "now": now,
        "iso": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)), "stamp": stamp,
-       "rows": rows}
+       "rows": rows, "partial": "" if only is None else ' data-partial="1"'}
     return doc.encode("utf-8", "surrogateescape")
 
 
-# Served at /static/page.js. Live updates: on each event of the stream,
-# fetch the page again (at most every 0.5 s) and swap in the rows of the
-# programs concerned; rows that come or go (a reread) swap the whole table.
+# Served at /static/page.js. Live updates: it reads the events stream (with
+# fetch, so that every event name counts, and resumes with Last-Event-ID),
+# then asks the server for the changed program's row (GET /?program=NAME; the
+# whole page when several changed, on a gap, a reread or a reconnection) and
+# swaps it in. Text only ever enters the page as parsed HTML from the server.
 SCRIPT = r"""(function () {
   "use strict";
-  if (!window.EventSource || !window.fetch || !window.DOMParser) { return; }
+  if (!window.fetch || !window.DOMParser || !window.TextDecoder) { return; }
   var body = document.body, live = document.getElementById("live");
-  var dirty = {}, all = false, timer = null, busy = false;
+  var dirty = {}, all = false, timer = null, busy = false, lastId = null, retry = 2000;
   function rows(root) {
     var out = {};
     root.querySelectorAll("#programs tbody tr[data-program]").forEach(function (tr) {
@@ -298,57 +312,93 @@ SCRIPT = r"""(function () {
     body.setAttribute("data-live", on ? "1" : "0");
     if (live) { live.textContent = text; }
   }
+  function swap(doc, names, whole) {
+    var fresh = rows(doc), old = rows(document), partial = doc.querySelector("#programs[data-partial]");
+    var same = Object.keys(fresh).sort().join("\n") === Object.keys(old).sort().join("\n");
+    if (partial) {
+      var missing = names.some(function (n) { return !fresh[n] || !old[n]; });
+      if (missing) { all = true; schedule(); return; }
+    } else if (whole || !same) {
+      var tbody = document.querySelector("#programs tbody"), next = doc.querySelector("#programs tbody");
+      if (tbody && next) { tbody.replaceWith(document.importNode(next, true)); }
+      names = [];
+    }
+    names.forEach(function (name) {
+      if (fresh[name] && old[name]) { old[name].replaceWith(document.importNode(fresh[name], true)); }
+    });
+    ["summary", "as-of"].forEach(function (id) {
+      var a = document.getElementById(id), b = doc.getElementById(id);
+      if (a && b) { a.replaceWith(document.importNode(b, true)); }
+    });
+    var title = doc.querySelector("title");
+    if (title) { document.title = title.textContent; }
+    body.setAttribute("data-updates", String(Number(body.getAttribute("data-updates") || 0) + 1));
+  }
   function refresh() {
     timer = null;
     if (busy) { schedule(); return; }
-    busy = true;
-    var names = dirty, whole = all;
-    dirty = {}; all = false;
-    fetch(window.location.pathname, {credentials: "same-origin", headers: {"Accept": "text/html"}})
+    var names = Object.keys(dirty), whole = all || names.length !== 1;
+    dirty = {}; all = false; busy = true;
+    var url = window.location.pathname + (whole ? "" : "?program=" + encodeURIComponent(names[0]));
+    fetch(url, {credentials: "same-origin", cache: "no-store", headers: {"Accept": "text/html"}})
       .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
-      .then(function (text) {
-        var doc = new DOMParser().parseFromString(text, "text/html");
-        var fresh = rows(doc), old = rows(document);
-        var same = Object.keys(fresh).sort().join("\n") === Object.keys(old).sort().join("\n");
-        if (whole || !same) {
-          var tbody = document.querySelector("#programs tbody");
-          var next = doc.querySelector("#programs tbody");
-          if (tbody && next) { tbody.replaceWith(document.importNode(next, true)); }
-        } else {
-          Object.keys(names).forEach(function (name) {
-            if (fresh[name] && old[name]) { old[name].replaceWith(document.importNode(fresh[name], true)); }
-          });
-        }
-        ["summary", "as-of"].forEach(function (id) {
-          var a = document.getElementById(id), b = doc.getElementById(id);
-          if (a && b) { a.replaceWith(document.importNode(b, true)); }
-        });
-        var title = doc.querySelector("title");
-        if (title) { document.title = title.textContent; }
-        body.setAttribute("data-updates", String(Number(body.getAttribute("data-updates") || 0) + 1));
-      })
-      .catch(function () { all = true; schedule(); })
+      .then(function (text) { swap(new DOMParser().parseFromString(text, "text/html"), names, whole); })
+      .catch(function () { all = true; window.setTimeout(schedule, retry); })
       .then(function () { busy = false; });
   }
-  function schedule() { if (timer === null) { timer = window.setTimeout(refresh, 500); } }
-  function onEvent(message) {
+  function schedule() { if (timer === null) { timer = window.setTimeout(refresh, 300); } }
+  function onEvent(name, text) {
     var data = null;
-    try { data = JSON.parse(message.data); } catch (err) { data = null; }
-    var name = data && typeof data.program === "string" ? data.program : null;
-    if (name) { dirty[name] = true; } else { all = true; }
+    try { data = JSON.parse(text); } catch (err) { data = null; }
+    var program = data && typeof data.program === "string" ? data.program : null;
+    if (program && name !== "gap" && name !== "reread") { dirty[program] = true; } else { all = true; }
     schedule();
   }
-  var source = new EventSource("/api/v1/events");
-  source.onopen = function () { setLive(true, "(live)"); };
-  source.onerror = function () { setLive(false, "(live updates paused: reconnecting)"); };
-  source.onmessage = onEvent;
-  ["started", "exited", "restarted", "stopped", "gave_up", "reread", "down", "launched",
-   "autostarted", "exit_status", "start_failed", "ready", "healthy", "unhealthy", "failed",
-   "done", "changed", "disabled", "unmanaged", "stopped_for_restart", "busy", "waiting",
-   "monitor_breach", "probe_failed", "program"].forEach(function (name) {
-    source.addEventListener(name, onEvent);
-  });
-  // uptimes and the sparklines move without events: a full refresh every 30 s
-  window.setInterval(function () { if (!document.hidden) { all = true; schedule(); } }, 30000);
+  function frame(text) {
+    var data = [], name = "message";
+    text.split(/\r?\n/).forEach(function (line) {
+      if (!line || line.charAt(0) === ":") { return; }
+      var i = line.indexOf(":");
+      var field = i < 0 ? line : line.slice(0, i), value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+      if (field === "data") { data.push(value); }
+      else if (field === "event") { name = value; }
+      else if (field === "id") { lastId = value; }
+      else if (field === "retry" && /^\d+$/.test(value)) { retry = Math.max(500, Number(value)); }
+    });
+    if (data.length) { onEvent(name, data.join("\n")); }
+  }
+  function connect() {
+    var headers = {"Accept": "text/event-stream"};
+    if (lastId !== null) { headers["Last-Event-ID"] = lastId; }
+    fetch("/api/v1/events", {credentials: "same-origin", cache: "no-store", headers: headers})
+      .then(function (r) {
+        if (!r.ok || !r.body) { throw new Error("HTTP " + r.status); }
+        setLive(true, "(live)");
+        var reader = r.body.getReader(), decoder = new TextDecoder(), buffer = "";
+        function pump() {
+          return reader.read().then(function (chunk) {
+            if (chunk.done) { throw new Error("the stream ended"); }
+            buffer += decoder.decode(chunk.value, {stream: true});
+            var frames = buffer.split(/\r?\n\r?\n/);
+            buffer = frames.pop();
+            frames.forEach(frame);
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .catch(function () {
+        setLive(false, "(live updates paused: reconnecting)");
+        all = true; schedule();
+        window.setTimeout(connect, retry);
+      });
+  }
+  connect();
+  // uptimes and sparklines move without events: refresh the whole table now and
+  // then, less often on a long page (30 s per hundred rows)
+  var count = Math.max(1, Object.keys(rows(document)).length);
+  window.setInterval(function () {
+    if (!document.hidden) { all = true; schedule(); }
+  }, 30000 * Math.max(1, Math.ceil(count / 100)));
 })();
 """
