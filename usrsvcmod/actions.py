@@ -220,6 +220,31 @@ def with_daemon(result, entry):
         result.last_exit = dict(result.last_exit, text=text)
 
 
+class _Seen:
+    """A process as usrsvcd's snapshot describes it (what Result reads of a ProcInfo)."""
+
+    __slots__ = ("pid", "start_time", "cmdline_text")
+
+    def __init__(self, pid, start_time, cmdline_text):
+        self.pid, self.start_time, self.cmdline_text = pid, start_time, cmdline_text
+
+
+def from_daemon(program, entry):
+    """The Result ``usrsvc --json status`` gives, built from usrsvcd's snapshot
+    ``entry`` of the program instead of a look at /proc: the API's schema (one
+    contract for both). Its state is the daemon's."""
+    info = None
+    if entry.get("pid") and entry.get("started_at") is not None:
+        info = _Seen(entry["pid"], entry["started_at"], entry.get("cmdline"))
+    state = entry.get("state") or "unknown"
+    up = state in ("running", "unhealthy", "done") or (info is not None and state == "starting")
+    result = Result(program, state, info, entry.get("reason") or "",
+                    exitcodes.SUCCESS if up else exitcodes.FAILURE)
+    with_daemon(result, entry)
+    result.state = state
+    return result
+
+
 def _locked(session, programs, body):
     """Run ``body`` holding every program's lock (taken in name order)."""
     fds, results = [], {}

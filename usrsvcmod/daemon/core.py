@@ -75,6 +75,7 @@ class Daemon:
         self.init_mode = False  # usrsvcd --init (initmode.py): set by runner before run()
         self.implicit = {}  # init mode: name -> the oneshot jobs it waits for (initmode.py)
         self.console = None  # init mode: the pipes of stdout = - (console.py)
+        self.api = None  # the HTTP API's sockets and event ring (api/listen.py)
         self.exit_code = 0
 
     # -- the world a ProgramState acts through ------------------------------------
@@ -249,6 +250,7 @@ class Daemon:
         self.log.event(None, "started", "pid %d, %d program(s) from %s"
                        % (os.getpid(), len(self.programs), ", ".join(self.config.files)))
         self._guard(self.alerter.restore, "restoring held alerts")  # before any new alert
+        self._guard(self._open_api, "opening the API")
         self._guard(self.reconcile, "first pass")
         self._flush_launches()
         self._schedule_reconcile()
@@ -268,6 +270,10 @@ class Daemon:
         if self.middles:  # they exit within a millisecond or two of a launch
             timeout = 0.01 if timeout is None else min(timeout, 0.01)
         exited = self.watcher.wait(timeout)
+        if self.watcher.io_ready:  # the API's sockets (api/server.py)
+            ready, self.watcher.io_ready = self.watcher.io_ready, []
+            for fn, revents in ready:
+                self._guard(fn, "API connection", revents)
         if self.middles:
             self.middles = spawn.reap(self.middles)
         if self.flags:
@@ -283,6 +289,22 @@ class Daemon:
             self._flush_launches()
         if self.bus.count != self.published:
             self._publish()
+
+    def look_again(self, names):
+        """Reconcile these programs now (an action of the API just ran usrsvc on them)."""
+        table = settle.TableOnce()
+        for name in names:
+            program = self.programs.get(name)
+            if program is not None:
+                self._guard(program.sync, "sync of %s" % name, table)
+
+    def _open_api(self):
+        from ..api.listen import Api
+
+        api = Api(self)
+        api.open()
+        self.api = api
+        self.bus.sinks.append(api.sink)
 
     def _route(self, watched):
         """An exit reported by the watcher goes to the program it belongs to."""
@@ -304,6 +326,8 @@ class Daemon:
         """Let go of everything; the services keep running (in init mode they
         are stopped, dependents first, and their last lines copied out)."""
         self.alerter.wait()
+        if self.api is not None:
+            self._guard(self.api.close, "closing the API")
         for program in self.programs.values():
             program.forget()
         if self.init_mode:
@@ -329,6 +353,8 @@ class Daemon:
         def tick():
             self.reconcile()
             self._schedule_reconcile()
+            if self.api is not None:
+                self._guard(self.api.tick, "the page's history")
 
         self.call_later(self.config.main.reconcile_interval, tick)
 
@@ -491,7 +517,12 @@ class Daemon:
     def _publish_now(self):
         self.status_timer = None
         self.published = self.bus.count
-        statefiles.write_status(self._state_writer, events.snapshot(self.config.files, self.programs))
+        snapshot = events.snapshot(self.config.files, self.programs)
+        if self.api is not None:
+            snapshot["api"] = self.api.describe()
+        statefiles.write_status(self._state_writer, snapshot)
+        if self.api is not None:
+            self._guard(self.api.published, "API", snapshot)
         if self.trim_pending and not any(p.state == "starting" for p in self.programs.values()):
             self.trim_pending = False
             _malloc_trim()
