@@ -90,16 +90,40 @@ def browser(tmp_path):
     made.close()
 
 
-def _http_address(daemon):
-    """HOST:PORT of the TCP listener, as ``usrsvcd status`` shows it."""
-    def look():
-        out = daemon.cmd("status").stdout
-        match = re.search(r"http://(127\.0\.0\.1:\d+)", out) or re.search(
-            r"(127\.0\.0\.1:[1-9]\d*)", out)
-        return match.group(1) if match else None
+def _api_info(env):
+    """GET /api/v1 over the daemon's unix socket (in this HOME's runtime state)."""
+    import http.client
+    import json
+    import socket
 
-    address = wait_for(look, timeout=WAIT)
-    assert address, daemon.cmd("status").stdout + daemon.text()
+    state = os.path.join(env.env["XDG_RUNTIME_DIR"], "usrsvc")
+    for root, _, files in os.walk(state):
+        if "api.sock" in files:
+            conn = http.client.HTTPConnection("localhost", timeout=5)
+            conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.sock.settimeout(5)
+            dirfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+            try:  # through the directory: the full path is longer than a socket address
+                conn.sock.connect("/proc/self/fd/%d/api.sock" % dirfd)
+                conn.request("GET", "/api/v1")
+                return json.loads(conn.getresponse().read())
+            except (OSError, ValueError, http.client.HTTPException):
+                return None
+            finally:
+                os.close(dirfd)
+                conn.close()
+    return None
+
+
+def _http_address(env, daemon):
+    """HOST:PORT of the TCP listener (the real port: 0 was asked for)."""
+    def look():
+        info = _api_info(env) or {}
+        address = (info.get("api") or {}).get("http")
+        return address if address and not address.endswith(":0") else None
+
+    address = wait_for(look, timeout=WAIT, interval=0.2)
+    assert address, "no TCP listener: %r\n%s" % (_api_info(env), daemon.text())
     return address
 
 
@@ -118,7 +142,7 @@ def webpage(env, daemon):  # noqa: F811 - the daemon fixture
     for name in NAMES:
         assert wait_for(lambda: env.pid_of(name) and alive(env.pid_of(name)), timeout=WAIT), \
             daemon.text()
-    return "http://" + _http_address(daemon), secret
+    return "http://" + _http_address(env, daemon), secret
 
 
 def _row(driver, name):
@@ -198,6 +222,8 @@ def test_the_page_in_chromium_shows_stops_and_starts_real_services(env, daemon, 
            "gamma's row did not follow the stop made on the command line")
     assert driver.find_element("tag name", "body").get_attribute("data-same-page") == "yes"
 
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(2000, int(height) + 160))  # the whole table in the picture
     shot = tmp_path / "webpage.png"
     assert driver.save_screenshot(str(shot))
     print("screenshot: %s" % shot)

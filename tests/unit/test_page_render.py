@@ -172,3 +172,13 @@ def test_the_script_only_talks_to_our_own_urls():
     assert "/api/v1/events" in urls
     assert "http" not in page.SCRIPT.replace("HTTP ", "")
     assert "innerHTML" not in page.SCRIPT and "eval(" not in page.SCRIPT
+
+
+def test_the_reason_is_a_line_when_not_running_a_tooltip_when_running():
+    doc = page.render([running("web", reason="/usr/bin/python3 -m http.server"),
+                       running("db", state="backoff", pid=None, reason="next start in 4s")],
+                      History(), "t", NOW)
+    text = " ".join(parse(doc).text)
+    assert "next start in 4s" in text and "/usr/bin/python3 -m http.server" not in text
+    titles = [a.get("title") for t, a in parse(doc).tags if t == "span"]
+    assert "/usr/bin/python3 -m http.server" in titles

@@ -189,8 +189,11 @@ def row(program, history, csrf, now):
     marks = history.events(name, now) if history is not None else []
     cells = [
         '<th scope="row" class="name" title="%s">%s</th>' % (_e(cmdline), _e(name)),
-        '<td data-field="state"><span class="state">%s</span>%s</td>' % (
-            _e(state), '<div class="reason">%s</div>' % _e(reason) if reason else ""),
+        # why it is not running is worth a line; a running one's reason (its
+        # command line, its last probe) is a tooltip
+        '<td data-field="state"><span class="state" title="%s">%s</span>%s</td>' % (
+            _e(reason), _e(state),
+            '<div class="reason">%s</div>' % _e(reason) if reason and state != "running" else ""),
         '<td data-field="pid" class="num">%s</td>' % _e(pid if _number(pid) is not None else ""),
         '<td data-field="uptime" class="num">%s</td>' % _e(uptime(program, now)),
         '<td data-field="restarts" class="num">%s</td>' % _e(
