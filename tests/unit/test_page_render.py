@@ -182,3 +182,18 @@ def test_the_reason_is_a_line_when_not_running_a_tooltip_when_running():
     assert "next start in 4s" in text and "/usr/bin/python3 -m http.server" not in text
     titles = [a.get("title") for t, a in parse(doc).tags if t == "span"]
     assert "/usr/bin/python3 -m http.server" in titles
+
+
+def test_names_become_one_url_path_segment():
+    from urllib.parse import quote, unquote
+
+    for name in ("web", "a/b c", "caf\u00e9,x%y", "..", "\u65e5\u672c?#&", EVIL):
+        assert page.quote(name) == quote(name, safe="")
+        assert unquote(page.quote(name)) == name
+
+
+def test_escaping_is_html_escape():
+    import html
+
+    for text in (EVIL, "plain", "a & b <c> 'd' \"e\"", "\u202e\x00", 42, None):
+        assert page._e(text) == html.escape("" if text is None else str(text), quote=True)
