@@ -29,12 +29,15 @@ SPARK_W, SPARK_H = 120, 22
 TIPS = 5  # events named in a timeline tooltip, per kind
 
 
-_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_UNRESERVED_TEXT = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+_UNRESERVED = frozenset(_UNRESERVED_TEXT.encode())
 
 
 def quote(name):
     """``name`` as one URL path segment: every byte but the unreserved ones
     percent-encoded, '/' included (urllib.parse would cost the daemon 1 MB)."""
+    if not name.strip(_UNRESERVED_TEXT):  # the usual name: nothing to encode
+        return name
     return "".join(chr(b) if b in _UNRESERVED else "%%%02X" % b
                    for b in name.encode("utf-8", "surrogateescape"))
 
@@ -43,8 +46,10 @@ def _e(value):
     """Text for HTML, in an element or a quoted attribute (what html.escape does;
     importing html would load its table of entities, 0.6 MB, for nothing)."""
     text = "" if value is None else str(value)
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("'", "&#x27;"))
+    if "&" in text or "<" in text or ">" in text or '"' in text or "'" in text:
+        return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                .replace('"', "&quot;").replace("'", "&#x27;"))
+    return text
 
 
 def _number(value):
