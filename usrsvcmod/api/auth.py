@@ -8,12 +8,13 @@ remembered by its SHA-256 for the daemon's life, so a browser sending it
 with every request costs one check.
 """
 
-import base64
-import hashlib
-import hmac
 import os
-import secrets
 import stat
+
+try:  # hmac.compare_digest itself, without loading OpenSSL (hashlib: +4 MB of RSS)
+    from _operator import _compare_digest as same
+except ImportError:  # another Python: the public name
+    from hmac import compare_digest as same
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
 MAX_CHECKS = 2
@@ -47,20 +48,27 @@ def read_token(path):
 
 
 def hash_password(password, salt=None):
-    salt = salt or secrets.token_bytes(16)
+    import hashlib
+
+    salt = salt or os.urandom(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P,
                             dklen=32)
     return "scrypt$%d$%d$%d$%s$%s" % (SCRYPT_N, SCRYPT_R, SCRYPT_P, _b64(salt), _b64(digest))
 
 
 def verify(hash_text, password):
+    import base64
+    import hashlib
+
     _, n, r, p, salt, digest = hash_text.split("$")
     got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r),
                          p=int(p), dklen=32, maxmem=256 << 20)
-    return hmac.compare_digest(got, base64.b64decode(digest))
+    return same(got, base64.b64decode(digest))
 
 
 def _b64(data):
+    import base64
+
     return base64.b64encode(data).decode("ascii")
 
 
@@ -80,8 +88,10 @@ class Gate:
         scheme, _, value = header.partition(" ")
         scheme = scheme.lower()
         if scheme == "bearer" and self.token:
-            return "token", hmac.compare_digest(value.strip().encode(), self.token.encode())
+            return "token", same(value.strip().encode(), self.token.encode())
         if scheme == "basic" and self.hash_text:
+            import base64
+
             try:
                 pair = base64.b64decode(value.strip(), validate=True).decode("utf-8")
             except (ValueError, UnicodeDecodeError):
@@ -89,7 +99,7 @@ class Gate:
             return "basic", pair.partition(":")[2]
         cookie = cookie_value(request.header("cookie", ""), COOKIE)
         if cookie is not None and self.token:
-            return "token", hmac.compare_digest(cookie.encode(), self.token.encode())
+            return "token", same(cookie.encode(), self.token.encode())
         return None, None
 
     def check(self, request, done):
@@ -98,6 +108,8 @@ class Gate:
         if kind != "basic":
             done(bool(value))
             return
+        import hashlib
+
         key = hashlib.sha256(value.encode()).digest()
         if key in self.known:
             done(True)

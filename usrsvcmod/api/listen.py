@@ -188,10 +188,8 @@ class Api:
                 from .history import History
             except ImportError:
                 return
-            import secrets
-
             self.history = History()
-            self.csrf = self.csrf or secrets.token_urlsafe(24)
+            self.csrf = self.csrf or os.urandom(24).hex()
 
     def describe(self):
         return {"socket": self.socket_path, "http": self.tcp_address}

@@ -261,15 +261,13 @@ class Router:
 
     def login(self, conn, request):
         """GET /login?token=T: the token as a cookie, for a browser (then the page)."""
-        import hmac
-
-        from .auth import COOKIE
+        from .auth import COOKIE, same
 
         token = self.api.token
-        given = request.query.get("token", "")
+        given = _raw_param(request.target, "token")
         if conn.kind != "tcp" or not token:
             raise HttpError(404, "no token login here (the TCP listener has no http_token_file)")
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not same(given.encode(), token.encode()):
             raise HttpError(401, "wrong token")
         secure = "; Secure" if conn.tls else ""
         return http.Response(303, b"", "text/plain", [
@@ -318,6 +316,16 @@ def _body(request, ui):
     if not isinstance(data, dict):
         raise HttpError(400, "the body must be a JSON object, e.g. {\"signal\": \"HUP\"}")
     return data
+
+
+def _raw_param(target, name):
+    """A query parameter with only its %XX escapes decoded ("+" stays "+": a
+    base64 token pasted as it is works too)."""
+    for item in target.partition("?")[2].split("&"):
+        key, _, value = item.partition("=")
+        if key == name:
+            return http.unquote(value)
+    return ""
 
 
 def _short(text):
