@@ -40,9 +40,6 @@ def _missing():
     return None
 
 
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
-
-
 class Browser:
     """One headless chromium with a fresh profile under the test's tmp dir."""
 
@@ -85,6 +82,9 @@ class Browser:
 
 @pytest.fixture
 def browser(tmp_path):
+    missing = _missing()
+    if missing:
+        pytest.skip(missing)
     made = Browser(tmp_path)
     yield made
     made.close()
@@ -232,3 +232,34 @@ def test_the_page_in_chromium_shows_stops_and_starts_real_services(env, daemon, 
     keep = os.environ.get("USRSVC_WEBPAGE_SCREENSHOT")
     if keep:
         shutil.copyfile(str(shot), keep)
+
+
+def _get(base, path, headers=None):
+    import http.client
+
+    host, port = urllib.parse.urlsplit(base).netloc.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def test_the_page_reads_without_a_browser_and_one_row_comes_alone(env, daemon, webpage):
+    base, secret = webpage
+    auth = {"Authorization": "Bearer " + secret}
+    status, headers, body = _get(base, "/", auth)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in headers.get("Content-Security-Policy", "")
+    for name in NAMES:  # every row, with its pid, in the HTML itself
+        assert ('data-program="%s"' % name).encode() in body
+        assert (">%d<" % env.pid_of(name)).encode() in body
+    status, _, body = _get(base, "/?program=beta", auth)
+    assert status == 200 and body.count(b"data-program=") == 1 and b'data-program="beta"' in body
+    assert b"3 of 3 programs running" in body  # the summary still counts them all
+    status, _, body = _get(base, "/")
+    assert status == 401 and b"data-program" not in body
+    status, _, body = _get(base, "/static/page.js", auth)
+    assert status == 200 and b"/api/v1/events" in body
