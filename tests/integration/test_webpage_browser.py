@@ -157,6 +157,18 @@ def _cell(driver, name, field):
     return _row(driver, name).find_element(By.CSS_SELECTOR, 'td[data-field="%s"]' % field).text
 
 
+def _read(fn):
+    """``fn()``, again if a live update replaced the element it was reading."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(4):
+        try:
+            return fn()
+        except StaleElementReferenceException:
+            continue
+    return fn()
+
+
 def _until(driver, condition, message):
     from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
@@ -170,9 +182,17 @@ def _until(driver, condition, message):
 
 
 def _click(driver, name, action):
+    """Click a row's button; a row swapped by a live update meanwhile is found again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    _row(driver, name).find_element(By.CSS_SELECTOR, "button.act-%s" % action).click()
+    for _ in range(5):
+        try:
+            _row(driver, name).find_element(By.CSS_SELECTOR, "button.act-%s" % action).click()
+            return
+        except StaleElementReferenceException:
+            continue
+    pytest.fail("the %s button of %s kept being replaced" % (action, name))
 
 
 def test_the_page_in_chromium_shows_stops_and_starts_real_services(env, daemon, webpage, browser,
@@ -186,15 +206,15 @@ def test_the_page_in_chromium_shows_stops_and_starts_real_services(env, daemon, 
     assert secret not in driver.current_url  # the token is not left in the address bar
 
     # one row per program, the pids those of the pidfiles
-    rows = driver.find_elements("css selector", "tr[data-program]")
-    assert [r.get_attribute("data-program") for r in rows] == list(NAMES)
+    assert _read(lambda: [r.get_attribute("data-program") for r in driver.find_elements(
+        "css selector", "tr[data-program]")]) == list(NAMES)
     pids = {name: env.pid_of(name) for name in NAMES}
     for name in NAMES:
-        _until(driver, lambda: _row(driver, name).get_attribute("data-state") == "running",
-               "%s is not shown running" % name)
-        assert _cell(driver, name, "pid") == str(pids[name])
-        assert _row(driver, name).find_elements("css selector", 'svg.spark')
-        assert _row(driver, name).find_elements("css selector", 'svg.timeline')
+        _until(driver, lambda: _row(driver, name).get_attribute("data-state") == "running"
+               and _cell(driver, name, "pid") == str(pids[name]),
+               "%s is not shown running with pid %s" % (name, pids[name]))
+        assert _read(lambda: _row(driver, name).find_elements("css selector", "svg.spark"))
+        assert _read(lambda: _row(driver, name).find_elements("css selector", "svg.timeline"))
 
     # stop beta with its button: the process ends, the row says so
     _click(driver, "beta", "stop")
@@ -208,7 +228,7 @@ def test_the_page_in_chromium_shows_stops_and_starts_real_services(env, daemon, 
     _until(driver, lambda: _row(driver, "beta").get_attribute("data-state") == "running"
            and _cell(driver, "beta", "pid") not in ("", str(pids["beta"])),
            "beta's row does not show it running again")
-    new_pid = int(_cell(driver, "beta", "pid"))
+    new_pid = int(_read(lambda: _cell(driver, "beta", "pid")))
     assert alive(new_pid) and env.pid_of("beta") == new_pid
     assert env.token in open("/proc/%d/cmdline" % new_pid).read()
 
