@@ -48,9 +48,15 @@ class _Ring:
         else:
             self.slot[i], self.kb[i] = slot, kb
 
-    def since(self, first):
-        """(slot, kb) of the slots from ``first`` on, oldest first."""
-        return sorted((s, k) for s, k in zip(self.slot, self.kb) if s >= first)
+    def between(self, first, last):
+        """(slot, kb) of the slots ``first`` to ``last`` that hold a sample, oldest first."""
+        slots, kbs, size = self.slot, self.kb, len(self.slot)
+        out = []
+        for slot in range(max(first, last - size + 1), last + 1):
+            i = slot % size
+            if slots[i] == slot:
+                out.append((slot, kbs[i]))
+        return out
 
 
 def rss_of(program):
@@ -121,9 +127,9 @@ class History:
         if ring is None:
             return []
         current = int(now // self.step)
-        samples = [(min(now, (slot + 0.5) * self.step), kb)
-                   for slot, kb in ring.since(current - self.slots + 1)]
-        return samples
+        step = self.step
+        return [(min(now, (slot + 0.5) * step), kb)
+                for slot, kb in ring.between(current - self.slots + 1, current)]
 
     def events(self, name, now):
         """[(at, kind, event name, reason), ...] oldest first, within the window."""

@@ -126,12 +126,11 @@ def sparkline(samples, now, window):
     if samples:
         values = [kb for _, kb in samples]
         low, high = min(values), max(values)
-        span = float(high - low)
-        points = []
-        for at, kb in samples:
-            x = SPARK_W * (1 - min(window, max(0.0, now - at)) / window)
-            y = (SPARK_H - 2) - (SPARK_H - 4) * (kb - low) / span if span else SPARK_H / 2
-            points.append("%.1f,%.1f" % (x, y))
+        sx = SPARK_W / window
+        sy = (SPARK_H - 4) / float(high - low) if high > low else 0.0
+        y0 = SPARK_H - 2 if high > low else SPARK_H / 2
+        points = ["%.1f,%.1f" % (SPARK_W - min(window, max(0.0, now - at)) * sx,
+                                 y0 - (kb - low) * sy) for at, kb in samples]
         if len(points) == 1:
             x, y = points[0].split(",")
             body = '<circle cx="%s" cy="%s" r="1.5" class="line-dot"/>' % (x, y)
