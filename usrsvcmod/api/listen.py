@@ -33,6 +33,7 @@ class Api:
         self.csrf = None
         self.causes = {}  # program -> why its restart under way began (RESTART_CAUSES)
         self.restarts = {}  # (program, cause) -> restarts counted (usrsvc_restarts_total)
+        self.counted = {}  # program -> its restarts (ProgramState.restarts) counted so far
         self.ready = None  # what the ready_file says (None: not looked yet)
 
     # -- opening --------------------------------------------------------------------
@@ -126,9 +127,6 @@ class Api:
         self.ring.append((self.last_id, event))
         if event.name in RESTART_CAUSES:
             self.causes[event.program] = event.name
-        elif event.name == "restarted":
-            key = (event.program, self.causes.pop(event.program, "exit"))
-            self.restarts[key] = self.restarts.get(key, 0) + 1
         if self.server is not None:
             self.server.on_event(self.last_id, event)
         if self.history is not None and event.program and event.name in HISTORY_EVENTS:
@@ -147,11 +145,22 @@ class Api:
 
     def published(self, snapshot):
         """A new snapshot: the ready_file follows, waiting /readyz requests look again."""
+        self.count_restarts(snapshot)
         path = self.daemon.config.main.ready_file
         if path:
             self._ready_file(path, not not_ready(snapshot))
         if self.server is not None:
             self.server.published(snapshot)
+
+    def count_restarts(self, snapshot):
+        """usrsvc_restarts_total: each program's new restarts, by what began them."""
+        for name, entry in snapshot["programs"].items():
+            now = entry.get("restarts") or 0
+            before = self.counted.get(name, 0)
+            self.counted[name] = now
+            if now > before:
+                key = (name, self.causes.pop(name, "exit"))
+                self.restarts[key] = self.restarts.get(key, 0) + now - before
 
     def _ready_file(self, path, ready):
         if ready == self.ready:

@@ -60,6 +60,7 @@ def render(api, server):
 
     daemon = api.daemon
     snapshot = api.snapshot()
+    api.count_restarts(snapshot)
     programs = snapshot["programs"]
     configured = daemon.config.programs
     out = Writer()

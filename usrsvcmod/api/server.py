@@ -235,7 +235,7 @@ class Server:
         if conn.after is not None:
             after, conn.after = conn.after, None
             after()
-        if conn.kind == "unix" or conn.tls:
+        if conn.tls:
             self.close(conn)
             return
         try:
@@ -349,6 +349,8 @@ def _send_now(sock, response):
     """A short refusal on a connection we do not keep: one try, then closed."""
     try:
         sock.send(response.encode())
+        sock.recv(65536)  # what it sent already: unread, the close would reset the answer
+        sock.shutdown(socket.SHUT_WR)
     except OSError:
         pass
     sock.close()
