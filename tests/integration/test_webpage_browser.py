@@ -254,13 +254,13 @@ def test_the_page_in_chromium_shows_stops_and_starts_real_services(env, daemon, 
         shutil.copyfile(str(shot), keep)
 
 
-def _get(base, path, headers=None):
+def _get(base, path, headers=None, method="GET", body=None):
     import http.client
 
     host, port = urllib.parse.urlsplit(base).netloc.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn = http.client.HTTPConnection(host, int(port), timeout=WAIT)
     try:
-        conn.request("GET", path, headers=headers or {})
+        conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:
@@ -283,3 +283,19 @@ def test_the_page_reads_without_a_browser_and_one_row_comes_alone(env, daemon, w
     assert status == 401 and b"data-program" not in body
     status, _, body = _get(base, "/static/page.js", auth)
     assert status == 200 and b"/api/v1/events" in body
+
+
+def test_a_button_without_the_page_csrf_token_does_nothing(env, daemon, webpage):
+    base, secret = webpage
+    status, _, page = _get(base, "/", {"Authorization": "Bearer " + secret})
+    token = re.search(rb'name="csrf" value="([^"]+)"', page).group(1).decode()
+    pid = env.pid_of("beta")
+    form = {"Authorization": "Bearer " + secret,
+            "Content-Type": "application/x-www-form-urlencoded"}
+    for body in ("", "csrf=", "csrf=" + token[:-1] + "x"):
+        status, _, _ = _get(base, "/ui/programs/beta/stop", form, "POST", body)
+        assert status == 403, body
+    assert alive(pid) and env.pid_of("beta") == pid
+    status, headers, _ = _get(base, "/ui/programs/beta/stop", form, "POST", "csrf=" + token)
+    assert status == 303 and headers["Location"] == "/"
+    assert wait_for(lambda: not alive(pid), timeout=WAIT)
