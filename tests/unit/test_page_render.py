@@ -60,7 +60,7 @@ def test_a_full_document_with_one_row_per_program():
 def test_readable_without_javascript_the_figures_are_in_the_html():
     doc = page.render([running()], History(), "tok", NOW)
     text = " ".join(" ".join(parse(doc).text).split())
-    for shown in ("web", "running", "4242", "1h 02m", "3", "status 3, 1m 05s ago",
+    for shown in ("web", "running", "4242", "1h 02m", "3", "exited with status 3, 1m 05s ago",
                   "20.0 MiB", "60.0 MiB with children"):
         assert shown in text, shown
     # the only script is the external enhancement, deferred; no inline code or handlers
@@ -103,11 +103,12 @@ def test_every_value_is_escaped():
 def test_missing_fields_leave_cells_blank_without_errors():
     doc = page.render([{"name": "bare"}, {"name": "half", "state": "backoff", "pid": None,
                                           "last_exit": {"signal": 9, "core": True}},
+                       {"name": "odd", "last_exit": {"code": "x"}, "restarts": "2"},
                        "not a dict"], None, "t", NOW)
     text = " ".join(parse(doc).text)
     assert "bare" in text and "unknown" in text
-    assert "signal 9 (core dumped)" in text
-    assert len(rows_of(doc)) == 2
+    assert "killed by signal 9 (SIGKILL, core dumped)" in text
+    assert len(rows_of(doc)) == 3
     empty = page.render([], History(), "t", NOW)
     assert b"No programs are configured" in empty
 

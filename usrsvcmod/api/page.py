@@ -100,17 +100,18 @@ def uptime(program, now):
 
 
 def last_exit(program, now):
-    """'status 3, 5m 02s ago', 'signal 9 (core), 12s ago'; the daemon's own text wins."""
+    """'exited with status 3, 5m 02s ago', 'killed by signal 9 (SIGKILL), 12s ago'
+    (ExitStatus.describe, as usrsvc status says it); the daemon's own text wins."""
     text = program.get("last_exit_text")
     data = program.get("last_exit")
     if not isinstance(data, dict):
         return text if isinstance(text, str) else ""
     if not isinstance(text, str) or not text:
-        if _number(data.get("signal")) is not None:
-            text = "signal %d%s" % (data["signal"], " (core dumped)" if data.get("core") else "")
-        elif _number(data.get("code")) is not None:
-            text = "status %d" % data["code"]
-        else:
+        from ..proc.exitinfo import ExitStatus
+
+        try:
+            text = ExitStatus.from_json(data).describe()
+        except (KeyError, TypeError, ValueError):
             text = ""
     at = _number(data.get("at"))
     if at is not None and text:
