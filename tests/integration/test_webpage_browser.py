@@ -182,17 +182,28 @@ def _until(driver, condition, message):
 
 
 def _click(driver, name, action):
-    """Click a row's button; a row swapped by a live update meanwhile is found again."""
+    """Click a row's button and wait for the page it leads back to (POST, then 303
+    to /): the live page may show the result before the answer comes, and a click
+    on the old page meanwhile would race the navigation. A row swapped by a live
+    update before the click is found again."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
+    driver.execute_script("document.body.setAttribute('data-old-page', 'yes')")
     for _ in range(5):
         try:
             _row(driver, name).find_element(By.CSS_SELECTOR, "button.act-%s" % action).click()
-            return
+            break
         except StaleElementReferenceException:
             continue
-    pytest.fail("the %s button of %s kept being replaced" % (action, name))
+    else:
+        pytest.fail("the %s button of %s kept being replaced" % (action, name))
+    _until(driver, lambda: driver.execute_script(
+        "return document.readyState === 'complete' && document.body !== null"
+        " && !document.body.hasAttribute('data-old-page')"
+        " && document.querySelector('tr[data-program]') !== null"),
+        "the page did not come back after %s %s" % (action, name))
+    assert urllib.parse.urlsplit(driver.current_url).path == "/"
 
 
 def test_the_page_in_chromium_shows_stops_and_starts_real_services(env, daemon, webpage, browser,
@@ -244,6 +255,17 @@ def test_the_page_in_chromium_shows_stops_and_starts_real_services(env, daemon, 
 
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(1280, min(2000, int(height) + 160))  # the whole table in the picture
+    # a crash: usrsvcd restarts alpha, and the open page shows it (new pid, a restart)
+    os.kill(pids["alpha"], signal.SIGKILL)
+    _until(driver, lambda: _row(driver, "alpha").get_attribute("data-state") == "running"
+           and _cell(driver, "alpha", "pid") not in ("", str(pids["alpha"]))
+           and _cell(driver, "alpha", "restarts") == "1",
+           "alpha's row does not show its restart")
+    assert "SIGKILL" in _read(lambda: _cell(driver, "alpha", "last_exit")) or \
+        "signal 9" in _read(lambda: _cell(driver, "alpha", "last_exit")) or \
+        _read(lambda: _cell(driver, "alpha", "last_exit")) == ""  # known only on newer kernels
+    assert driver.find_element("tag name", "body").get_attribute("data-same-page") == "yes"
+
     shot = tmp_path / "webpage.png"
     assert driver.save_screenshot(str(shot))
     print("screenshot: %s" % shot)

@@ -156,6 +156,8 @@ def test_a_single_sample_or_none_still_draws_a_frame():
     h.observe([running()], NOW)
     spark = svgs(page.render([running()], h, "t", NOW))[0]
     assert spark.find("circle") is not None
+    spark = svgs(page.render([running()], None, "t", NOW))[0]  # no history yet: the figure
+    assert spark.find("circle") is not None
     spark = svgs(page.render([running(rss_kb=None)], History(), "t", NOW))[0]
     assert spark.find("polyline") is None and "no memory figures" in spark.get("aria-label")
 

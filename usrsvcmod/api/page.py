@@ -204,6 +204,8 @@ def row(program, history, csrf, now):
     cmdline = program.get("cmdline") if isinstance(program.get("cmdline"), str) else ""
     window = history.window if history is not None else history_mod.WINDOW
     samples = history.rss(name, now) if history is not None else []
+    if _number(rss) is not None and rss >= 0 and (not samples or samples[-1][0] < now - 30):
+        samples.append((now, rss))  # the line ends at the figure of the RSS column
     marks = history.events(name, now) if history is not None else []
     cells = [
         '<th scope="row" class="name" title="%s">%s</th>' % (_e(cmdline), _e(name)),
