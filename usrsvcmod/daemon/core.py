@@ -428,7 +428,8 @@ class Daemon:
                 self.log.exception("reload")
             for line in problems:
                 self.log.error(None, "reload_rejected", line)
-            self.log.error(None, "reload_rejected", "kept the previous configuration")
+            self.emit(events.Event("reload_rejected", None, "kept the previous configuration",
+                                   level="error"))
             self._write_reload("error", problems)
             notify.notify("READY=1")
             return
@@ -453,8 +454,9 @@ class Daemon:
         self.programs = collections.OrderedDict((n, self.programs[n]) for n in new.programs)
         self.duty.schedule()
         self.rotation.schedule()
-        self.log.event(None, "reloaded", "%d added, %d changed, %d removed"
-                       % (len(added), len(changed), len(removed)))
+        self.emit(events.Event(
+            "reloaded", None, "%d added, %d changed, %d removed"
+            % (len(added), len(changed), len(removed))))
         self._write_reload("ok", [])
         self._publish()
         notify.notify("READY=1")
