@@ -249,12 +249,12 @@ def _locked(session, programs, body):
     """Run ``body`` holding every program's lock (taken in name order)."""
     fds, results = [], {}
     try:
-        held = []
+        held = set()  # names: a list and Program.__eq__ made this quadratic (minutes at 10,000)
         for program in sorted(programs, key=lambda p: p.name):
             try:
                 kwargs = {} if session.lock_timeout is None else {"timeout": session.lock_timeout}
                 fds.append(session.state.lock(program.name, **kwargs))
-                held.append(program)
+                held.add(program.name)
             except TryAgain as err:
                 results[program.name] = Result(program, "unknown", None, err.message,
                                                exitcodes.TRY_AGAIN)
@@ -263,7 +263,7 @@ def _locked(session, programs, body):
                 results[program.name] = Result(program, "unknown", None, _lock_error(err),
                                                exitcodes.FAILURE)
                 session.progress.settled(program.name, False)
-        for result in body([p for p in programs if p in held]):
+        for result in body([p for p in programs if p.name in held]):
             results[result.name] = result
     finally:
         for fd in fds:
@@ -286,7 +286,7 @@ def _lock_error(err):
 BATCH_COST = 2
 
 
-def _parallel(session, programs, body, preload):
+def _parallel(session, programs, body, preload, launches=False):
     """``body`` over every program at once, or in slices when our open-files
     limit cannot hold them all (a lock each, a pidfd each, and the reserve
     for launches, imports and state files kept free).
@@ -299,12 +299,21 @@ def _parallel(session, programs, body, preload):
 
     if len(programs) > 1:
         preload()
-    room = (fdlimit.free() - fdlimit.RESERVE) // BATCH_COST
-    size = max(1, room)
-    results = []
-    for at in range(0, len(programs), size):
-        results += _locked(session, programs[at:at + size], body)
-    return results
+    zygote = None
+    if launches:  # before the locks: its forks must not copy them (proc/zygote.py)
+        from .proc import zygote as zygotes
+
+        zygote = zygotes.start() if zygotes.wanted(len(programs)) else None
+    try:
+        room = (fdlimit.free() - fdlimit.RESERVE) // BATCH_COST
+        size = max(1, room)
+        results = []
+        for at in range(0, len(programs), size):
+            results += _locked(session, programs[at:at + size], body)
+        return results
+    finally:
+        if zygote is not None:
+            zygote.close()
 
 
 def _preload_common():
@@ -345,7 +354,7 @@ def start(session, programs, parallel=False, user=True):
 
     session.progress.phase("started", programs)
     if parallel:
-        return _parallel(session, programs, body, _preload_start)
+        return _parallel(session, programs, body, _preload_start, launches=True)
     return [r for p in programs for r in _locked(session, [p], body)]
 
 
@@ -386,7 +395,8 @@ def _start_batch(session, programs):
     for program in todo:
         offsets[program.name] = spawn.log_offsets(program)
     listeners, refused = _ready_listen(todo, notes, results)
-    todo = [p for p in todo if p not in refused]
+    refused = {p.name for p in refused}
+    todo = [p for p in todo if p.name not in refused]
     streams = logger.service_streams(session.state)
     for program, launch in spawn.launch_many(todo, nofile=session.nofile, streams=streams,
                                              envs=envs):

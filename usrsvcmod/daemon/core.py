@@ -77,6 +77,7 @@ class Daemon:
         self.console = None  # init mode: the pipes of stdout = - (console.py)
         self.api = None  # the HTTP API's sockets and event ring (api/listen.py)
         self.exit_code = 0
+        self.zygote_retry = 0.0  # no new launch helper before this (clock), see _zygote
 
     # -- the world a ProgramState acts through ------------------------------------
     def call_later(self, delay, fn):
@@ -124,7 +125,25 @@ class Daemon:
             return
         self.launches.append((program, done, wanted))
 
+    def _zygote(self):
+        """Launches go through a zygote once we have many programs (proc/zygote.py): a
+        fork of this process would copy a pidfd per program and a big heap each time.
+        One that died is replaced, at most every few seconds."""
+        from ..proc import zygote
+
+        if zygote.current() is not None or self.init_mode \
+                or not zygote.wanted(len(self.programs)):
+            return
+        now = self.clock()
+        if now < self.zygote_retry:
+            return
+        self.zygote_retry = now + zygote._RETRY
+        if zygote.start() is None:
+            self.log.event(None, "zygote", "cannot start the launch helper: launches fork usrsvcd")
+
     def _flush_launches(self):
+        if self.launches:
+            self._zygote()
         while self.launches:
             batch, self.launches = [item for item in self.launches if item[2]()], []
             offsets = [spawn.log_offsets(program) for program, _, _ in batch]
@@ -337,6 +356,9 @@ class Daemon:
             if self.console is not None:
                 self.console.close()
         self.watcher.close()
+        from ..proc import zygote
+
+        zygote.stop()
 
     def init_failed(self, name, text):
         """Init mode: a oneshot job failed; usrsvcd stops everything and exits 137."""
