@@ -253,8 +253,6 @@ def test_the_page_in_chromium_shows_stops_and_starts_real_services(env, daemon, 
            "gamma's row did not follow the stop made on the command line")
     assert driver.find_element("tag name", "body").get_attribute("data-same-page") == "yes"
 
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, min(2000, int(height) + 160))  # the whole table in the picture
     # a crash: usrsvcd restarts alpha, and the open page shows it (new pid, a restart)
     os.kill(pids["alpha"], signal.SIGKILL)
     _until(driver, lambda: _row(driver, "alpha").get_attribute("data-state") == "running"
@@ -265,9 +263,16 @@ def test_the_page_in_chromium_shows_stops_and_starts_real_services(env, daemon, 
         "signal 9" in _read(lambda: _cell(driver, "alpha", "last_exit")) or \
         _read(lambda: _cell(driver, "alpha", "last_exit")) == ""  # known only on newer kernels
     assert driver.find_element("tag name", "body").get_attribute("data-same-page") == "yes"
+    # its timeline gets the exit and the restart (the restart event waits for the
+    # exit status, when the kernel can tell it, so it may come a moment later)
+    _until(driver, lambda: re.search(r"(?=.*1 exit)(?=.*1 restart)", _row(driver, "alpha").find_element(
+        "css selector", "svg.timeline").get_attribute("aria-label")),
+        "alpha's timeline does not show its exit and restart")
 
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(2000, int(height) + 300))  # the whole table in the picture
     shot = tmp_path / "webpage.png"
-    assert driver.save_screenshot(str(shot))
+    assert driver.find_element("tag name", "html").screenshot(str(shot))  # the page, no margin
     print("screenshot: %s" % shot)
     with open(shot, "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -21,8 +21,7 @@ MAX_REASON = 120  # characters of an event's reason kept for its tooltip
 # Daemon event names (snake_case, SPEC §6) drawn on the timeline, by kind.
 # Other events (notes, probes passing, hooks) change a row but mark nothing.
 KINDS = {
-    "restarted": "restart",
-    "autostarted": "restart",
+    "restarted": "restart",  # (an autostart is drawn by its "launched")
     "launched": "start",
     "exited": "exit",
     "failed": "exit",

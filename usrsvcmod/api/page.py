@@ -28,6 +28,7 @@ ACTIONS = ("start", "stop", "restart")
 
 SPARK_W, SPARK_H = 120, 22
 TIPS = 5  # events named in a timeline tooltip, per kind
+DRAW_ORDER = ("start", "stop", "exit", "restart", "failure")  # the last is drawn on top
 
 
 _UNRESERVED_TEXT = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
@@ -149,7 +150,8 @@ def timeline(marks, now, window):
     for at, kind, name, reason in marks:
         by_kind.setdefault(kind, []).append((at, name, reason))
     paths, counts = [], []
-    for kind in sorted(by_kind):
+    order = {kind: i for i, kind in enumerate(DRAW_ORDER)}
+    for kind in sorted(by_kind, key=lambda k: (order.get(k, -1), k)):
         items = by_kind[kind]
         xs = ("M%.1f 3V%d" % (SPARK_W * (1 - min(window, max(0.0, now - at)) / window),
                               SPARK_H - 3) for at, _, _ in items)
