@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from . import measure
+from . import measure, procs
 from .world import BenchError
 
 CLIENTS = 200
@@ -23,8 +23,12 @@ dirfd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
 address = "/proc/self/fd/%d/%s" % (dirfd, os.path.basename(path))
 stop = time.monotonic() + seconds
 done = [0, 0]
+quit = threading.Event()
+def watch_stdin():
+    sys.stdin.read()  # the bench closes it: stop
+    quit.set()
 def client():
-    while time.monotonic() < stop:
+    while time.monotonic() < stop and not quit.is_set():
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(10)
         try:
@@ -40,6 +44,7 @@ def client():
             s.close()
 threads = [threading.Thread(target=client, daemon=True) for _ in range(count)]
 for t in threads: t.start()
+threading.Thread(target=watch_stdin, daemon=True).start()
 print("ready", flush=True)
 for t in threads: t.join()
 print(done[0], done[1], flush=True)
@@ -89,10 +94,12 @@ def api_cost(peer, world, trials, rng, idle_window, crash_trials, wait_range):
     path = socket_path(world)
     # the API unused so far: the daemon as it idles without it
     off = measure.idle_cost(peer, world, idle_window)
-    programs, size = [], 0
-    for _ in range(trials):
+    programs, cached, size = [], [], 0
+    for _ in range(trials):  # each in a new second: rendered afresh (the cache lasts 1 s)
+        time.sleep(1.01 - time.monotonic() % 1.0)
         seconds, size = get(path, "/api/v1/programs")
         programs.append(seconds)
+        cached.append(get(path, "/api/v1/programs")[0])
     metrics = [get(path, "/metrics")[0] for _ in range(trials)]
     one = [get(path, "/api/v1/programs/%s" % world.names[len(world.names) // 2])[0]
            for _ in range(trials)]
@@ -100,20 +107,23 @@ def api_cost(peer, world, trials, rng, idle_window, crash_trials, wait_range):
     quiet = measure.crash_recovery(world, crash_trials, rng, 30.0, wait_range)
     seconds = (world.settle + wait_range[1] + 3.0) * crash_trials + 10.0
     hammer = subprocess.Popen([sys.executable, "-c", HAMMER, path, str(CLIENTS), str(seconds)],
-                              stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                              stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
                               start_new_session=True)
     try:
         if hammer.stdout.readline().strip() != "ready":
             raise BenchError("ours: the API clients did not start")
         loaded = measure.crash_recovery(world, crash_trials, rng, 30.0, wait_range)
-        rss_loaded = measure.procs.rss_kib(peer.daemon_pid(world))
+        rss_loaded = procs.rss_kib(peer.daemon_pid(world))
     finally:
         try:
-            counts = hammer.communicate(timeout=5)[0].split()
+            hammer.stdin.close()
+            counts = hammer.stdout.read().split() if hammer.wait(timeout=30) is not None else []
         except subprocess.TimeoutExpired:
             os.killpg(hammer.pid, signal.SIGKILL)
-            counts = hammer.communicate(timeout=30)[0].split()
+            hammer.wait(timeout=30)
+            counts = []
     return {"n": world.n, "programs_samples": programs, "programs_bytes": size,
+            "cached_samples": cached,
             "one_samples": one, "metrics_samples": metrics,
             "idle_off": _idle(off), "idle_on": _idle(on),
             "crash_quiet": quiet["samples"], "crash_loaded": loaded["samples"],

@@ -58,7 +58,7 @@ class Answer:
         return "<%d %r>" % (self.status, self.body[:400])
 
 
-def call(where, method, path, body=None, headers=None, timeout=30):
+def call(where, method, path, body=None, headers=None, timeout=90):
     """One request; ``where`` is a socket path or a (host, port) pair."""
     if isinstance(where, tuple):
         conn = http.client.HTTPConnection(where[0], where[1], timeout=timeout)

@@ -111,7 +111,7 @@ def test_stop_start_restart_and_signal_act_on_real_processes(env, daemon):
     assert second and second != first and alive(second) and env.pid_of("web") == second
     assert wait_for(lambda: _item(sock, "web")["pid"] == second)
 
-    answer = call(sock, "POST", "/api/v1/programs/web/restart")
+    answer = call(sock, "POST", "/api/v1/programs/web/restart", timeout=120)
     assert answer.status == 200, answer
     third = answer.json()["results"][0]["pid"]
     assert third and third != second and alive(third) and not alive(second)
@@ -436,3 +436,53 @@ def test_an_idle_daemon_has_no_extra_wakeups_and_little_more_memory(env, daemon)
     before = switches()
     time.sleep(3.0)
     assert switches() - before <= 3  # and asleep again once served
+
+
+def test_tls_on_the_tcp_listener(env, daemon):
+    import shutil
+    import ssl
+
+    openssl = shutil.which("openssl")
+    if not openssl:
+        pytest.skip("openssl is not installed")
+    cert, key = os.path.join(env.home, "cert.pem"), os.path.join(env.home, "key.pem")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "2", "-subj", "/CN=localhost"], check=True,
+                   capture_output=True, timeout=60)
+    main, token = _tcp_main(env, http_tls_cert=cert, http_tls_key=key)
+    env.write(main + env.program("web", env.service()))
+    daemon.start()
+    where = wait_for(lambda: _tcp_address(daemon) or _tls_address(daemon))
+    assert where, daemon.cmd("status").stdout
+    import http.client
+
+    context = ssl.create_default_context(cafile=cert)
+    context.check_hostname = False
+    conn = http.client.HTTPSConnection(where[0], where[1], context=context, timeout=30)
+    try:
+        conn.request("GET", "/api/v1/programs", headers={"Authorization": "Bearer " + token})
+        answer = conn.getresponse()
+        assert answer.status == 200 and json.loads(answer.read())[0]["name"] == "web"
+    finally:
+        conn.close()
+
+
+def _tls_address(daemon):
+    for line in daemon.cmd("status").stdout.splitlines():
+        if line.startswith("API and web page: https://"):
+            host, port = line.split("//")[1].rstrip("/").rsplit(":", 1)
+            return host, int(port)
+    return None
+
+
+def test_reread_through_the_api(env, daemon):
+    sock = _start(env, daemon)
+    env.write(MAIN + env.program("web", env.service()) + env.program("more", env.service("--tag", "more")))
+    answer = call(sock, "POST", "/api/v1/reread")
+    assert answer.status == 200 and answer.json()["programs"] == 2, answer
+    assert wait_for(lambda: call(sock, "GET", "/api/v1/programs/more").status == 200)
+    env.write(MAIN + "[Program:broken]\ncommand = x\n")
+    answer = call(sock, "POST", "/api/v1/reread")
+    assert answer.status == 422 and answer.json()["problems"], answer
+    assert call(sock, "GET", "/api/v1/programs/more").status == 200  # the old config stays
+    assert "reload_rejected" not in daemon.text()  # checked first: never applied

@@ -33,6 +33,7 @@ class Router:
         self.daemon = api.daemon
         self.busy = set()  # programs with an action of ours under way ("all" for all)
         self.running = 0
+        self.cached = None  # (key, Response) of GET /api/v1/programs
         main = self.daemon.config.main
         self.gate = None
         if api.tcp_address:
@@ -87,7 +88,12 @@ class Router:
 
     # -- reads -------------------------------------------------------------------------------
     def programs(self, conn, request):
-        return http.json_response(200, program_items(self.api))
+        """The list; one rendering serves every request of the same second while
+        nothing happened (200 clients polling it cost one /proc pass a second)."""
+        key = (self.daemon.bus.count, int(time.monotonic()))
+        if self.cached is None or self.cached[0] != key:
+            self.cached = (key, http.json_response(200, program_items(self.api)))
+        return self.cached[1]
 
     def program(self, name):
         item = program_items(self.api, name)

@@ -149,6 +149,7 @@ class Server:
             return
         conn.handshaking = False
         self.daemon.watcher.modify_io(conn.fd, _IN)
+        self._read(conn)  # the request may have come with the handshake's last bytes
 
     def _recv(self, conn):
         """Bytes read (b"" at the end), or None when there is nothing to read now."""
@@ -163,6 +164,11 @@ class Server:
 
     def _read(self, conn):
         data = self._recv(conn)
+        while data and conn.tls and conn.sock.pending():  # decrypted, held by the TLS layer
+            more = self._recv(conn)
+            if not more:
+                break
+            data += more
         if data is None:
             return
         if not data:

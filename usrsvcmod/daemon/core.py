@@ -31,6 +31,7 @@ from .timers import Timers
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STATUS_DELAY = 0.2  # seconds: usrsvcd.status trails events by at most this
+IO_BUDGET = 0.02  # seconds of API work per turn of the loop (then exits and timers again)
 TRIM_BATCH = 32  # launches in one turn after which the heap is given back once all settle
 
 
@@ -76,6 +77,7 @@ class Daemon:
         self.implicit = {}  # init mode: name -> the oneshot jobs it waits for (initmode.py)
         self.console = None  # init mode: the pipes of stdout = - (console.py)
         self.api = None  # the HTTP API's sockets and event ring (api/listen.py)
+        self.io_pending = []  # API callbacks left for the next turn (IO_BUDGET)
         self.exit_code = 0
         self.zygote_retry = 0.0  # no new launch helper before this (clock), see _zygote
 
@@ -288,11 +290,9 @@ class Daemon:
         """One turn of the loop: wait, then handle signals, exits, submitted work, timers."""
         if self.middles:  # they exit within a millisecond or two of a launch
             timeout = 0.01 if timeout is None else min(timeout, 0.01)
+        if self.io_pending:  # API work left over from the last turn: look, do not sleep
+            timeout = 0
         exited = self.watcher.wait(timeout)
-        if self.watcher.io_ready:  # the API's sockets (api/server.py)
-            ready, self.watcher.io_ready = self.watcher.io_ready, []
-            for fn, revents in ready:
-                self._guard(fn, "API connection", revents)
         if self.middles:
             self.middles = spawn.reap(self.middles)
         if self.flags:
@@ -306,6 +306,8 @@ class Daemon:
         self._run_timers()
         if self.running:  # not once an init job failed (init mode): all is about to stop
             self._flush_launches()
+        if self.watcher.io_ready or self.io_pending:
+            self._serve_api()
         if self.bus.count != self.published:
             self._publish()
 
@@ -324,6 +326,20 @@ class Daemon:
         api.open()
         self.api = api
         self.bus.sinks.append(api.sink)
+
+    def _serve_api(self):
+        """The API's sockets, after everything else of the turn and for at most
+        IO_BUDGET seconds: what is left waits for the next turn (after its exits,
+        timers and launches), so clients can slow the API, never a restart."""
+        known = {id(fn) for fn, _ in self.io_pending}
+        ready = self.io_pending + [item for item in self.watcher.io_ready if id(item[0]) not in known]
+        self.watcher.io_ready, self.io_pending = [], []
+        deadline = self.clock() + IO_BUDGET
+        for at, (fn, revents) in enumerate(ready):
+            if self.clock() > deadline:
+                self.io_pending = ready[at:]
+                return
+            self._guard(fn, "API connection", revents)
 
     def _route(self, watched):
         """An exit reported by the watcher goes to the program it belongs to."""
