@@ -130,7 +130,7 @@ class Api:
         if self.server is not None:
             self.server.on_event(self.last_id, event)
         if self.history is not None and event.program and event.name in HISTORY_EVENTS:
-            self.history.event(event.name, event.program, event.at)
+            self.history.event(event.name, event.program, event.at, event.reason)
 
     sink.__name__ = "api"
 

@@ -302,10 +302,13 @@ class Router:
         except ImportError:
             raise HttpError(404, "the web page is not part of this installation") from None
         self.api.start_history()
-        body = render(program_items(self.api), self.api.history, self.api.csrf, time.time())
+        from .page import CSP
+
+        # ?program=NAME: that row alone, what page.js asks for after an event
+        body = render(program_items(self.api), self.api.history, self.api.csrf, time.time(),
+                      only=request.query.get("program"))
         return http.Response(200, body, "text/html; charset=utf-8",
-                             [("Content-Security-Policy", "default-src 'self'; style-src"
-                               " 'self' 'unsafe-inline'; img-src 'self' data:")])
+                             [("Content-Security-Policy", CSP), ("Cache-Control", "no-store")])
 
     def script(self, conn, request):
         try:
