@@ -136,6 +136,24 @@ def test_all_and_unknown_programs(env, daemon):
     assert call(sock, "POST", "/api/v1/programs/a/signal", {"signal": "NOT A SIGNAL"}).status == 400
 
 
+def test_a_name_with_a_slash_and_a_space_is_reached_percent_encoded(env, daemon):
+    name = "odd name/x"
+    env.write(MAIN + env.program(name, env.service("--tag", "odd"), pidfile="%s/run/odd.pid"
+                                 % env.home, stdout="%s/logs/odd.log" % env.home))
+    daemon.start()
+    assert wait_for(lambda: socket_path(env), timeout=10), daemon.text()
+    sock = socket_path(env)
+    first = wait_for(lambda: _item(sock, "odd%20name%2Fx")["pid"])
+    assert first and alive(first), daemon.text()
+    with open(os.path.join(env.home, "run", "odd.pid")) as handle:
+        assert int(handle.read()) == first
+    answer = call(sock, "POST", "/api/v1/programs/odd%20name%2Fx/stop")
+    assert answer.status == 200, answer
+    assert answer.json()["results"][0]["stopped_pid"] == first
+    assert wait_for(lambda: not alive(first))
+    assert call(sock, "GET", "/api/v1/programs/odd%20name/x").status == 404  # not the name
+
+
 def test_an_action_while_another_holds_the_lock_is_409(env, daemon):
     sock = _start(env, daemon)
     pid = new_pid(env, "web", None)

@@ -36,13 +36,15 @@ class HttpError(Exception):
 
 
 class Request:
-    __slots__ = ("method", "target", "path", "query", "headers", "body", "peer")
+    __slots__ = ("method", "target", "path", "parts", "query", "headers", "body", "peer")
 
     def __init__(self, method, target, headers):
         self.method = method
         self.target = target
         path, _, query = target.partition("?")
         self.path = unquote(path)
+        # the segments, each decoded on its own: a program name may hold a '/' (%2F)
+        self.parts = [unquote(part) for part in path.split("/") if part]
         self.query = parse_query(query)
         self.headers = headers  # lower-case name -> value (str, latin-1)
         self.body = b""

@@ -69,8 +69,7 @@ class Router:
             self.server.respond(conn, response)
 
     def _handle(self, conn, request):
-        path, method = request.path, request.method
-        parts = [p for p in path.split("/") if p]
+        path, method, parts = request.path, request.method, request.parts
         if path in FIXED:
             allowed, handler = FIXED[path]
             _method(method, allowed)
