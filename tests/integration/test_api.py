@@ -151,7 +151,7 @@ def test_a_name_with_a_slash_and_a_space_is_reached_percent_encoded(env, daemon)
     assert answer.status == 200, answer
     assert answer.json()["results"][0]["stopped_pid"] == first
     assert wait_for(lambda: not alive(first))
-    assert call(sock, "GET", "/api/v1/programs/odd%20name/x").status == 404  # not the name
+    assert call(sock, "GET", "/api/v1/programs/odd%20name/x").status in (404, 405)  # not it
 
 
 def test_an_action_while_another_holds_the_lock_is_409(env, daemon):
