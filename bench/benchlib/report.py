@@ -415,6 +415,20 @@ def section_api(data, out):
             f"| {off['wakeups_per_s']:.2f} / {on['wakeups_per_s']:.2f} "
             f"| {ms(med(rec, 'crash_quiet'))} | {ms(med(rec, 'crash_loaded'))} |")
     out.append("")
+    for rec in sorted(recs, key=lambda r: r["n"]):  # the peers' own "list everything"
+        n, api_med = rec["n"], med(rec, "programs_samples")
+        rows = [(data.label(key), med(data.get("status_all", key, n))) for key in data.order()
+                if data.get("status_all", key, n)]
+        if not rows:
+            continue
+        out.append(f"**Every program's state at N = {n}, same run** (the API request against "
+                   "each manager's own command from section 3: whole processes there)\n")
+        out.append("| how | median ms | API / this |")
+        out.append("|---|---:|---:|")
+        out.append(f"| ours: GET /api/v1/programs | {ms(api_med)} | - |")
+        for label, value in rows:
+            out.append(f"| {label}: status all | {ms(value)} | {fmt_ratio(ratio(api_med, value))} |")
+        out.append("")
 
 
 def section_reload(data, out):
