@@ -54,6 +54,7 @@ def test_a_restart_looks_first_and_adopts_a_copy_started_meanwhile(env, daemon):
     proc = daemon.start()
     first = new_pid(env, "svc", None)
     assert first
+    daemon.wait_logged("svc autostarted")  # said after its lock is let go, not before
     os.kill(proc.pid, signal.SIGSTOP)  # the loop lags (swap, a slow disk, SIGSTOP)
     try:
         os.kill(first, signal.SIGKILL)
