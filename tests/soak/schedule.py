@@ -30,9 +30,11 @@ WEIGHTS = {
     "user_stop": 5,
     "user_start": 5,
     "rotate": 3,
+    "storm": 4,
 }
 PIDFILE_DAMAGE = ("garbage", "foreign", "empty", "deleted")
 DAEMON_PIDFILE_DAMAGE = ("garbage", "foreign", "empty", "deleted")
+STORM_DAEMON = ("restart", "kill_start", "stop_start", "pause")
 DAEMON_FOLLOW_UP = ("none", "status", "restart", "stop_start")
 BAD_CONFIGS = ("syntax", "bad_value", "no_command", "unknown_section_key")
 CONCURRENT_OPS = ("start", "stop", "restart")
@@ -152,6 +154,16 @@ class Schedule:
         params = (("shells", tuple(shells)), ("final_stop", tuple(final_stop)),
                   ("final_start", tuple(final_start)))
         return Fault("concurrent", tuple(sorted(touched)), params)
+
+    def _storm(self):
+        """A concurrent burst while the daemon is restarted, killed or paused and other
+        programs are killed, all at once."""
+        burst = self._concurrent()
+        spare = sorted(set(self._running()) - set(burst.targets))
+        victims = self.rng.sample(spare, min(len(spare), self.rng.randint(1, 3)))
+        params = burst.params + (("daemon", self.rng.choice(STORM_DAEMON)),
+                                 ("victims", tuple(sorted(victims))))
+        return Fault("storm", tuple(sorted(set(burst.targets) | set(victims))), params)
 
     def _user_stop(self):
         if len(self.stopped) >= len(self.names) // 3:

@@ -47,12 +47,13 @@ COUNTS = (
     "hung_commands",             # a command over COMMAND_TIMEOUT
     "command_errors",            # a command's exit status other than the documented one
     "log_lines_lost",            # a spewer's numbered lines with a gap, a repeat or a tear
+    "status_wrong",              # usrsvc status --json disagrees with the processes
 )
 SETTLE_BOUND = 30.0       # seconds for the wanted state to come back after a fault
 DAEMON_GAP_BOUND = 15.0
 COMMAND_TIMEOUT = 90.0
 STOP_BOUND = 5.0          # after usrsvcd stop returned 0, the daemon must be gone by then
-SAMPLE_EVERY = 0.5
+SAMPLE_EVERY = 1.0
 SPEW_LINES = 20           # per 0.1 s: 20 * ~80 bytes, about 16 KB/s per spewer
 SPEW_MAXBYTES = 32 * 1024
 SPEW_BACKUPS = 200
@@ -276,7 +277,7 @@ class Soak:
             snap = self.scan()
             if not any(self.problems(snap).values()) or time.monotonic() >= deadline:
                 return snap
-            time.sleep(0.25)
+            time.sleep(0.5)
 
     def sampler(self):
         """Continuous checks between and during faults (twice a second)."""
@@ -367,7 +368,7 @@ class Soak:
         while not predicate():
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(0.05)
+            time.sleep(0.2)
         return True
 
     def do_kill_daemon(self, fault):
@@ -474,6 +475,25 @@ class Soak:
             for name in final_stop:
                 self.stopped[name] = now
 
+    def do_storm(self, fault):
+        def daemon():
+            how = fault.get("daemon")
+            if how == "restart":
+                self.daemon("restart")
+            elif how == "pause":
+                self.do_daemon_pause(fault._replace(targets=(), params=(("seconds", 1.0),)))
+            else:
+                self.daemon_down("kill" if how == "kill_start" else "stop")
+                self.daemon_up()
+
+        helper = threading.Thread(target=daemon)
+        helper.start()
+        self.kill_programs(fault.get("victims"))
+        try:
+            self.do_concurrent(fault)
+        finally:
+            helper.join()
+
     def do_user_stop(self, fault):
         self.cli("stop", fault.targets[0])
         with self.lock:
@@ -520,7 +540,30 @@ class Soak:
             self.cli("stop", *problems["stopped_but_running"], expect=None)
         if any(problems.values()):
             snap = self.wait_settled(SETTLE_BOUND)
+        else:
+            self.check_status(snap)
         return snap
+
+    def check_status(self, snap):
+        """What usrsvc status says of each program must be what runs (pid included)."""
+        proc = self.cli("--json", "status", "all")
+        if proc is None:
+            return
+        try:
+            shown = {item["name"]: item for item in json.loads(proc.stdout)}
+        except (ValueError, KeyError, TypeError):
+            self.count("status_wrong", "usrsvc --json status all printed no JSON list: %r"
+                       % proc.stdout[:300])
+            return
+        with self.lock:
+            stopped = set(self.stopped)
+        for name in self.names:
+            item = shown.get(name) or {}
+            want = ("stopped_by_user", None) if name in stopped else ("running", snap.pid(name))
+            if (item.get("state"), item.get("pid")) != want:
+                self.count("status_wrong", "usrsvc status %s: %s pid %s, but %s pid %s runs" % (
+                    name, item.get("state"), item.get("pid"), want[0], snap.programs[name]),
+                    key=(name, item.get("state"), item.get("pid"), want))
 
     def loop(self, snap):
         deadline = self.started + self.duration

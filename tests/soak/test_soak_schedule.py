@@ -38,7 +38,8 @@ def test_user_stops_and_starts_follow_the_schedule_model():
         elif fault.kind == "user_start":
             assert fault.targets[0] in stopped
             stopped.discard(fault.targets[0])
-        elif fault.kind == "concurrent":
+        elif fault.kind in ("concurrent", "storm"):
+            assert not set(fault.get("victims", ())) & stopped
             stopped = (stopped - set(fault.targets)) | set(fault.get("final_stop"))
             assert not set(fault.get("final_start")) & stopped
         elif fault.kind in ("kill_service", "pidfile"):
