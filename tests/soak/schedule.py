@@ -31,6 +31,7 @@ WEIGHTS = {
     "user_start": 5,
     "rotate": 3,
     "storm": 4,
+    "api": 2,  # a no-op where usrsvcd has no API socket
 }
 PIDFILE_DAMAGE = ("garbage", "foreign", "empty", "deleted")
 DAEMON_PIDFILE_DAMAGE = ("garbage", "foreign", "empty", "deleted")
@@ -164,6 +165,10 @@ class Schedule:
         params = burst.params + (("daemon", self.rng.choice(STORM_DAEMON)),
                                  ("victims", tuple(sorted(victims))))
         return Fault("storm", tuple(sorted(set(burst.targets) | set(victims))), params)
+
+    def _api(self):
+        paths = ("/api/v1/programs", "/healthz", "/metrics", "/api/v1")
+        return Fault("api", (), (("paths", tuple(self.rng.sample(paths, 2))),))
 
     def _user_stop(self):
         if len(self.stopped) >= len(self.names) // 3:

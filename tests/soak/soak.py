@@ -494,6 +494,39 @@ class Soak:
         finally:
             helper.join()
 
+    def do_api(self, fault):
+        """GETs over usrsvcd's API socket, when this usrsvcd has one (docs/api.md)."""
+        import http.client
+        import socket
+
+        sockets = [os.path.join(root, "api.sock") for root, _, files
+                   in os.walk(self.environ["XDG_RUNTIME_DIR"]) if "api.sock" in files]
+        if not sockets:
+            self.log("  no API socket: nothing to call")
+            return
+        for path in fault.get("paths"):
+            conn = http.client.HTTPConnection("localhost", timeout=20)
+            conn.sock = socket.socket(socket.AF_UNIX)
+            conn.sock.settimeout(20)
+            try:
+                conn.sock.connect(sockets[0])
+                conn.request("GET", path)
+                reply = conn.getresponse()
+                body = reply.read().decode("utf-8", "replace")
+            except socket.timeout:
+                self.count("hung_commands", "API GET %s: no answer in 20 s" % path)
+                continue
+            except OSError as err:
+                self.count("command_errors", "API GET %s: %s" % (path, err))
+                continue
+            finally:
+                conn.close()
+            self.log("  API GET %s -> %d" % (path, reply.status))
+            if "Traceback" in body:
+                self.count("tracebacks", "API GET %s:\n%s" % (path, body[-2000:]))
+            if reply.status != 200:
+                self.count("command_errors", "API GET %s -> %d: %s" % (path, reply.status, body[:500]))
+
     def do_user_stop(self, fault):
         self.cli("stop", fault.targets[0])
         with self.lock:
