@@ -31,6 +31,7 @@ WEIGHTS = {
     "user_start": 5,
     "rotate": 3,
     "storm": 4,
+    "race": 5,
     "api": 2,  # a no-op where usrsvcd has no API socket
 }
 PIDFILE_DAMAGE = ("garbage", "foreign", "empty", "deleted")
@@ -165,6 +166,21 @@ class Schedule:
         params = burst.params + (("daemon", self.rng.choice(STORM_DAEMON)),
                                  ("victims", tuple(sorted(victims))))
         return Fault("storm", tuple(sorted(set(burst.targets) | set(victims))), params)
+
+    def _race(self):
+        """SIGKILL of a program and, at once, a usrsvc command on it: the daemon's
+        restart and the command meet (a stop must win, a start or restart must not
+        make two)."""
+        target = self._pick_running()
+        if target is None:
+            return None
+        action = self.rng.choice(("stop", "start", "restart"))
+        if action == "stop":
+            if len(self.stopped) >= len(self.names) // 3:
+                action = "restart"
+            else:
+                self.stopped.add(target)
+        return Fault("race", (target,), (("action", action),))
 
     def _api(self):
         paths = ("/api/v1/programs", "/healthz", "/metrics", "/api/v1")

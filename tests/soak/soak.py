@@ -494,6 +494,14 @@ class Soak:
         finally:
             helper.join()
 
+    def do_race(self, fault):
+        name, action = fault.targets[0], fault.get("action")
+        self.kill_programs([name])
+        self.cli(action, name)
+        if action == "stop":
+            with self.lock:
+                self.stopped[name] = time.monotonic()
+
     def do_api(self, fault):
         """GETs over usrsvcd's API socket, when this usrsvcd has one (docs/api.md)."""
         import http.client

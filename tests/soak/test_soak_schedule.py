@@ -42,6 +42,10 @@ def test_user_stops_and_starts_follow_the_schedule_model():
             assert not set(fault.get("victims", ())) & stopped
             stopped = (stopped - set(fault.targets)) | set(fault.get("final_stop"))
             assert not set(fault.get("final_start")) & stopped
+        elif fault.kind == "race":
+            assert fault.targets[0] not in stopped
+            if fault.get("action") == "stop":
+                stopped.add(fault.targets[0])
         elif fault.kind in ("kill_service", "pidfile"):
             assert not set(fault.targets) & stopped
         assert len(stopped) <= len(NAMES) // 3
