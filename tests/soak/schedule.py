@@ -96,7 +96,9 @@ class Schedule:
     def _daemon_pause(self):
         # a service dies while the daemon is stopped: it must be restarted after SIGCONT
         victim = self._pick_running() if self.rng.random() < 0.5 else None
-        params = (("seconds", round(self.rng.uniform(0.3, 3), 2)),)
+        params = (("seconds", round(self.rng.uniform(0.3, 3), 2)),
+                  # and, sometimes, a usrsvcd command meets the stopped daemon
+                  ("during", self.rng.choice(("none", "none", "status", "stop", "restart"))))
         return Fault("daemon_pause", (victim,) if victim else (), params)
 
     def _pidfile(self):

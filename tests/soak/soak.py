@@ -392,6 +392,15 @@ class Soak:
         try:
             self.kill_programs(fault.targets)
             time.sleep(fault.get("seconds"))
+            during = fault.get("during", "none")
+            if during == "status":
+                # a stopped daemon is still the daemon: found, said to run
+                self.daemon("status")
+            elif during == "restart":
+                self.daemon("restart")
+            elif during == "stop":
+                self.daemon_down("stop")
+                self.daemon_up()
         finally:
             for pid in pids:
                 self.kill(pid, signal.SIGCONT)
