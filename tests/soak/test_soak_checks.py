@@ -1,0 +1,44 @@
+"""The soak's log check on files written by the test (no processes, no daemon)."""
+
+import os
+
+import soak
+
+PAD = b"." * 60
+
+
+def lines(pid, first, last):
+    return b"".join(b"%d %d %s\n" % (pid, n, PAD) for n in range(first, last + 1))
+
+
+def checked(tmp_path, files):
+    run = soak.Soak(1, 1, 5)
+    run.home = str(tmp_path)
+    os.makedirs(os.path.join(run.home, "logs"))
+    for name, data in files.items():
+        with open(os.path.join(run.home, "logs", name), "wb") as handle:
+            handle.write(data)
+    run.check_logs()
+    return run
+
+
+def test_backups_then_live_file_in_order_pass_even_split_mid_line(tmp_path):
+    data = lines(7, 1, 300) + lines(8, 1, 50)
+    run = checked(tmp_path, {"p00.log.2": data[:5000], "p00.log.1": data[5000:9001],
+                             "p00.log": data[9001:]})
+    assert run.counts["log_lines_lost"] == 0
+
+
+def test_a_gap_a_repeat_and_a_torn_line_are_counted(tmp_path):
+    assert checked(tmp_path, {"p00.log": lines(7, 1, 10) + lines(7, 12, 20)}).counts[
+        "log_lines_lost"] == 1
+    assert checked(tmp_path / "b", {"p00.log.1": lines(7, 1, 10),
+                                     "p00.log": lines(7, 10, 20)}).counts["log_lines_lost"] == 1
+    assert checked(tmp_path / "c", {"p00.log": lines(7, 1, 10) + b"7 11 ..\n"
+                                    + lines(7, 11, 12)}).counts["log_lines_lost"] == 1
+
+
+def test_lines_left_in_a_rotation_temp_file_are_not_lost_but_reported(tmp_path):
+    run = checked(tmp_path, {"p00.log.1": lines(7, 1, 10), ".p00.log.ab12.tmp": lines(7, 11, 30),
+                             "p00.log": lines(7, 31, 40)})
+    assert run.counts["log_lines_lost"] == 0 and run.leftovers == 1
