@@ -110,6 +110,7 @@ class Soak:
         self.started = time.monotonic()
         self.home = None
         self.leftovers = 0       # hidden temp files of rotations cut short (not a count)
+        self.lock_timeouts = 0   # exit 11 in a concurrent burst (not a count)
 
     # bookkeeping ------------------------------------------------------------------------
     def log(self, text):
@@ -464,11 +465,14 @@ class Soak:
 
     def do_concurrent(self, fault):
         def shell(ops):
+            # 11 ("locked by another usrsvc for over 30 s; try again") is a documented
+            # answer when several shells queue on one program on a slow machine
             for op in ops:
-                if op[0] == "start_all":
-                    self.cli("start", "all", "-P")
-                else:
-                    self.cli(op[0], op[1])
+                args = ("start", "all", "-P") if op[0] == "start_all" else op
+                proc = self.cli(*args, expect=(0, 11))
+                if proc is not None and proc.returncode == 11:
+                    with self.lock:
+                        self.lock_timeouts += 1
 
         threads = [threading.Thread(target=shell, args=(ops,)) for ops in fault.get("shells")]
         for thread in threads:
@@ -759,7 +763,7 @@ class Soak:
         return {"seed": self.seed, "duration": self.duration, "programs": len(self.names),
                 "elapsed": round(time.monotonic() - self.started, 1),
                 "counts": dict(self.counts), "faults": len(self.faults),
-                "rotation_leftovers": self.leftovers,
+                "rotation_leftovers": self.leftovers, "lock_timeouts": self.lock_timeouts,
                 "fired": dict(sorted(self.fired.items())), "schedule_digest": digest,
                 "home": self.home, "reproduce": reproduce(self.seed, self.duration, len(self.names))}
 
@@ -790,6 +794,9 @@ def format_report(result, events=()):
     if result.get("rotation_leftovers"):
         lines.append("note: %d rotation(s) cut short by a SIGKILL of usrsvcd left their copy in a "
                      "hidden temp file next to the log" % result["rotation_leftovers"])
+    if result.get("lock_timeouts"):
+        lines.append("note: %d command(s) of concurrent bursts gave up on a program's lock after "
+                     "30 s (exit 11)" % result["lock_timeouts"])
     lines.append("faults fired: " + ", ".join("%s %d" % item for item in result["fired"].items()))
     lines.append("schedule digest: %s (the same seed gives the same one)" % result["schedule_digest"])
     if any(counts.values()):
