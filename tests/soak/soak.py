@@ -50,7 +50,7 @@ COUNTS = (
     "status_wrong",              # usrsvc status --json disagrees with the processes
 )
 SETTLE_BOUND = 30.0       # seconds for the wanted state to come back after a fault
-DAEMON_GAP_BOUND = 15.0
+DAEMON_GAP_BOUND = 30.0
 COMMAND_TIMEOUT = 90.0
 STOP_BOUND = 5.0          # after usrsvcd stop returned 0, the daemon must be gone by then
 SAMPLE_EVERY = 1.0
