@@ -43,16 +43,17 @@ CONCURRENT_OPS = ("start", "stop", "restart")
 
 
 class Schedule:
-    """An endless, seeded sequence of faults over ``names`` (the program names)."""
+    """An endless, seeded sequence of faults over ``names`` (the program names); only
+    of ``kinds`` when given."""
 
-    def __init__(self, seed, names, spewers=(), decoys=1):
+    def __init__(self, seed, names, spewers=(), decoys=1, kinds=None):
         self.rng = random.Random(seed)
         self.gap_rng = random.Random("gaps-%d" % seed)
         self.names = list(names)
         self.spewers = [name for name in names if name in set(spewers)]
         self.decoys = decoys
         self.stopped = set()  # programs the user stopped, as this schedule decided
-        self.kinds = sorted(WEIGHTS)
+        self.kinds = sorted(kinds or WEIGHTS)  # a subset of WEIGHTS for a targeted soak
         self.weights = [WEIGHTS[kind] for kind in self.kinds]
 
     def __iter__(self):

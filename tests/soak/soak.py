@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SERVICE = os.path.join(os.path.dirname(HERE), "helpers", "service.py")
 sys.path.insert(0, HERE)
 
-from schedule import Schedule  # noqa: E402
+from schedule import WEIGHTS, Schedule  # noqa: E402
 
 COUNTS = (
     "lost",                      # should run, not running after SETTLE_BOUND
@@ -88,14 +88,15 @@ class Snapshot:
 
 
 class Soak:
-    def __init__(self, seed, duration, programs, keep=False, out=sys.stdout):
+    def __init__(self, seed, duration, programs, keep=False, out=sys.stdout, kinds=None):
         self.seed, self.duration, self.keep, self.out = seed, duration, keep, out
+        self.kinds = sorted(kinds) if kinds else None
         self.token = "usrsvcsoak-" + uuid.uuid4().hex[:10]
         self.names = ["p%02d" % i for i in range(programs)]
         self.spewers = self.names[::5]
         self.words = {("%s-%s" % (self.token, name)).encode(): name for name in self.names}
         self.decoy_count = 2
-        self.schedule = Schedule(seed, self.names, self.spewers, self.decoy_count)
+        self.schedule = Schedule(seed, self.names, self.spewers, self.decoy_count, self.kinds)
         self.counts = dict.fromkeys(COUNTS, 0)
         self.fired = {}
         self.faults = []
@@ -765,7 +766,7 @@ class Soak:
                 "counts": dict(self.counts), "faults": len(self.faults),
                 "rotation_leftovers": self.leftovers, "lock_timeouts": self.lock_timeouts,
                 "fired": dict(sorted(self.fired.items())), "schedule_digest": digest,
-                "home": self.home, "reproduce": reproduce(self.seed, self.duration, len(self.names))}
+                "home": self.home, "reproduce": reproduce(self.seed, self.duration, len(self.names), self.kinds)}
 
     def failed(self):
         return any(self.counts.values())
@@ -779,10 +780,11 @@ class Soak:
         return text
 
 
-def reproduce(seed, duration, programs):
+def reproduce(seed, duration, programs, kinds=None):
     here = os.path.relpath(os.path.abspath(__file__))
     python = os.path.relpath(sys.executable) if not os.path.isabs(here) else sys.executable
-    return "%s %s --seed %d --duration %g --programs %d" % (python, here, seed, duration, programs)
+    line = "%s %s --seed %d --duration %g --programs %d" % (python, here, seed, duration, programs)
+    return line + (" --only " + ",".join(kinds) if kinds else "")
 
 
 def format_report(result, events=()):
@@ -813,6 +815,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=None, help="fault schedule seed (random)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary HOME")
     parser.add_argument("--json", help="also write the report as JSON to this file")
+    parser.add_argument("--only", help="comma list of fault kinds to fire (default: all): "
+                        + ",".join(sorted(WEIGHTS)))
     parser.add_argument("--schedule", type=int, metavar="K",
                         help="print the first K faults of the seed's schedule and exit")
     return parser.parse_args(argv)
@@ -821,18 +825,25 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10 ** 6)
+    kinds = args.only.split(",") if args.only else None
+    unknown = sorted(set(kinds or ()) - set(WEIGHTS))
+    if unknown:
+        print("soak: unknown fault kind(s) %s; known: %s" % (", ".join(unknown),
+              ", ".join(sorted(WEIGHTS))), file=sys.stderr)
+        return 2
     if args.schedule:
         names = ["p%02d" % i for i in range(args.programs)]
-        for fault in Schedule(seed, names, names[::5], 2).take(args.schedule):
+        for fault in Schedule(seed, names, names[::5], 2, kinds).take(args.schedule):
             print(fault.kind, " ".join(fault.targets), dict(fault.params))
         return 0
-    soak = Soak(seed, args.duration, args.programs, keep=args.keep)
+    soak = Soak(seed, args.duration, args.programs, keep=args.keep, kinds=kinds)
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    print("soak: seed %d; %s" % (seed, reproduce(seed, args.duration, args.programs)), flush=True)
+    print("soak: seed %d; %s" % (seed, reproduce(seed, args.duration, args.programs, kinds)),
+          flush=True)
     result = soak.execute()
     soak.finish(result)
     if args.json:

@@ -1,8 +1,8 @@
 """The chaos soak as part of the suite: 60 s, 20 programs, a fresh seed each run.
 
 Environment (all optional): USRSVC_SOAK_SECONDS (60; 0 skips the soak),
-USRSVC_SOAK_PROGRAMS (20), USRSVC_SOAK_SEED (random), USRSVC_SOAK_KEEP=1 (keep the
-temporary HOME). A failure prints every count, the seed and the command that replays
+USRSVC_SOAK_PROGRAMS (20), USRSVC_SOAK_SEED (random), USRSVC_SOAK_ONLY (a comma
+list of fault kinds), USRSVC_SOAK_KEEP=1 (keep the temporary HOME). A failure prints every count, the seed and the command that replays
 the same fault sequence.
 """
 
@@ -21,7 +21,9 @@ def test_soak_counts_nothing_wrong():
     programs = int(os.environ.get("USRSVC_SOAK_PROGRAMS", "20"))
     seed = os.environ.get("USRSVC_SOAK_SEED")
     seed = int(seed) if seed else random.SystemRandom().randrange(10 ** 6)
-    run = soak.Soak(seed, seconds, programs, keep=os.environ.get("USRSVC_SOAK_KEEP") == "1")
+    only = os.environ.get("USRSVC_SOAK_ONLY")
+    run = soak.Soak(seed, seconds, programs, keep=os.environ.get("USRSVC_SOAK_KEEP") == "1",
+                    kinds=only.split(",") if only else None)
     result = run.execute()
     text = run.finish(result)
     assert result["faults"] > 0, text
