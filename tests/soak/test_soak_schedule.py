@@ -61,3 +61,8 @@ def test_faults_that_touch_a_program_name_it_and_others_leave_all_alone():
             assert fault.targets == ()
         if fault.kind == "pidfile" and fault.get("then") == "none":
             assert fault.targets == ()  # a damaged pidfile alone must not move any pid
+
+
+def test_a_targeted_schedule_fires_only_the_kinds_asked_for():
+    plan = Schedule(3, NAMES, NAMES[::5], decoys=2, kinds=["race", "pidfile"])
+    assert {fault.kind for fault in plan.take(300)} == {"race", "pidfile"}
