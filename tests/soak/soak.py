@@ -760,10 +760,16 @@ class Soak:
         return self.report()
 
     def report(self):
+        import resource
+
+        mine = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         digest = hashlib.sha256(repr(self.faults).encode()).hexdigest()[:16]
         return {"seed": self.seed, "duration": self.duration, "programs": len(self.names),
                 "elapsed": round(time.monotonic() - self.started, 1),
                 "counts": dict(self.counts), "faults": len(self.faults),
+                "cpu_harness_s": round(mine.ru_utime + mine.ru_stime, 1),
+                "cpu_commands_s": round(kids.ru_utime + kids.ru_stime, 1),
                 "rotation_leftovers": self.leftovers, "lock_timeouts": self.lock_timeouts,
                 "fired": dict(sorted(self.fired.items())), "schedule_digest": digest,
                 "home": self.home, "reproduce": reproduce(self.seed, self.duration, len(self.names), self.kinds)}
@@ -793,6 +799,9 @@ def format_report(result, events=()):
         "FAILED" if any(counts.values()) else "ok", result["seed"], result["duration"],
         result["elapsed"], result["programs"], result["faults"])]
     lines += ["  %-26s %d" % (name, value) for name, value in counts.items()]
+    if "cpu_harness_s" in result:
+        lines.append("CPU: %.1f s in the soak itself, %.1f s in the commands it ran" % (
+            result["cpu_harness_s"], result["cpu_commands_s"]))
     if result.get("rotation_leftovers"):
         lines.append("note: %d rotation(s) cut short by a SIGKILL of usrsvcd left their copy in a "
                      "hidden temp file next to the log" % result["rotation_leftovers"])
