@@ -109,6 +109,7 @@ class Soak:
         self.decoys = []
         self.done = threading.Event()
         self.started = time.monotonic()
+        self.cpu_before = cpu_times()
         self.home = None
         self.leftovers = 0       # hidden temp files of rotations cut short (not a count)
         self.lock_timeouts = 0   # exit 11 in a concurrent burst (not a count)
@@ -760,16 +761,13 @@ class Soak:
         return self.report()
 
     def report(self):
-        import resource
-
-        mine = resource.getrusage(resource.RUSAGE_SELF)
-        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        mine, kids = cpu_times()
         digest = hashlib.sha256(repr(self.faults).encode()).hexdigest()[:16]
         return {"seed": self.seed, "duration": self.duration, "programs": len(self.names),
                 "elapsed": round(time.monotonic() - self.started, 1),
                 "counts": dict(self.counts), "faults": len(self.faults),
-                "cpu_harness_s": round(mine.ru_utime + mine.ru_stime, 1),
-                "cpu_commands_s": round(kids.ru_utime + kids.ru_stime, 1),
+                "cpu_harness_s": round(mine - self.cpu_before[0], 1),
+                "cpu_commands_s": round(kids - self.cpu_before[1], 1),
                 "rotation_leftovers": self.leftovers, "lock_timeouts": self.lock_timeouts,
                 "fired": dict(sorted(self.fired.items())), "schedule_digest": digest,
                 "home": self.home, "reproduce": reproduce(self.seed, self.duration, len(self.names), self.kinds)}
@@ -784,6 +782,15 @@ class Soak:
         if self.home and not self.keep and not self.failed():
             shutil.rmtree(self.home, ignore_errors=True)
         return text
+
+
+def cpu_times():
+    """CPU seconds of this process and of its waited-for children, so far."""
+    import resource
+
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return mine.ru_utime + mine.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def reproduce(seed, duration, programs, kinds=None):
