@@ -48,10 +48,12 @@ COUNTS = (
     "command_errors",            # a command's exit status other than the documented one
     "log_lines_lost",            # a spewer's numbered lines with a gap, a repeat or a tear
     "status_wrong",              # usrsvc status --json disagrees with the processes
+    "pidfile_wrong",             # a pidfile not naming the running process after PIDFILE_BOUND
 )
 SETTLE_BOUND = 30.0       # seconds for the wanted state to come back after a fault
 DAEMON_GAP_BOUND = 30.0
 COMMAND_TIMEOUT = 90.0
+PIDFILE_BOUND = 10.0      # seconds for damaged pidfiles to be rewritten (reconcile_interval 2)
 STOP_BOUND = 5.0          # after usrsvcd stop returned 0, the daemon must be gone by then
 SAMPLE_EVERY = 1.0
 SPEW_LINES = 20           # per 0.1 s: 20 * ~80 bytes, about 16 KB/s per spewer
@@ -601,7 +603,42 @@ class Soak:
             snap = self.wait_settled(SETTLE_BOUND)
         else:
             self.check_status(snap)
+            self.check_pidfiles(snap)
         return snap
+
+    def pidfile_errors(self, snap):
+        """Pidfiles that do not name the live process: program (or usrsvcd) -> content."""
+        def content(name):
+            try:
+                with open(os.path.join(self.home, "run", name + ".pid")) as handle:
+                    return handle.read().strip()
+            except OSError as err:
+                return "(%s)" % err.strerror
+
+        wrong = {}
+        for name in self.names:
+            pid = snap.pid(name)
+            if pid and content(name) != str(pid):
+                wrong[name] = (content(name), pid)
+        if len(snap.daemons) == 1 and content("usrsvcd") != str(snap.daemons[0]):
+            wrong["usrsvcd"] = (content("usrsvcd"), snap.daemons[0])
+        return wrong
+
+    def check_pidfiles(self, snap):
+        """A damaged pidfile of a running program (or of usrsvcd) is rewritten by the
+        daemon's next reconcile (docs/daemon.md)."""
+        deadline = time.monotonic() + PIDFILE_BOUND
+        while True:
+            wrong = self.pidfile_errors(snap)
+            if not wrong or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+            fresh = self.scan()
+            if any(fresh.pid(n) != snap.pid(n) for n in self.names) or fresh.daemons != snap.daemons:
+                return  # something moved meanwhile: the next settle looks again
+        for name, (text, pid) in sorted(wrong.items()):
+            self.count("pidfile_wrong", "%s.pid holds %r %.0f s after the fault, the process is "
+                       "pid %d" % (name, text, PIDFILE_BOUND, pid), key=(name, text, pid))
 
     def check_status(self, snap):
         """What usrsvc status says of each program must be what runs (pid included)."""
