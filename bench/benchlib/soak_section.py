@@ -18,9 +18,8 @@ def section(result):
     lines += ["| %s | %d |" % (name.replace("_", " "), value) for name, value in counts.items()]
     lines += ["", "Faults fired: " + ", ".join("%s %d" % (kind.replace("_", " "), n)
                                                for kind, n in result["fired"].items()) + ".",
-              "", "Replay the same fault sequence: `%s` (or `bench/soak --seed %d --duration %g "
-              "--programs %d`). What the faults and checks are: tests/soak/README.md." % (
-                  result["reproduce"], result["seed"], result["duration"], result["programs"]),
+              "", "Replay the same fault sequence: `%s`. What the faults and checks are: "
+              "tests/soak/README.md." % result["reproduce"],
               END, ""]
     return "\n".join(lines)
 

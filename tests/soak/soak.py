@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """A chaos soak: N programs under a real usrsvcd while seeded random faults fire.
 
-  soak.py [--duration SECONDS] [--programs N] [--seed SEED] [--keep] [--json FILE]
+  soak.py [--duration SECONDS | --faults K] [--programs N] [--seed SEED] [--only KINDS]
+          [--keep] [--json FILE] [--schedule K]
 
 Run it with the interpreter of the venv usrsvc is installed in (the commands are
 taken from beside it, else from PATH), e.g. `.venv/bin/python tests/soak/soak.py`.
 Everything runs in a temporary HOME; every process the soak starts carries the
 run's token in its argv and is killed by pid at the end, also on failure or
 Ctrl-C. Exit 0 when every count is 0, 1 otherwise; the report gives the seed
-and the command that replays the same fault sequence (timing may differ).
+and the command that replays the same fault sequence (--seed S --faults K:
+the same K faults in the same order; their timing may differ).
 
 The faults (tests/soak/schedule.py) and the checks are described in
 tests/soak/README.md.
@@ -90,8 +92,10 @@ class Snapshot:
 
 
 class Soak:
-    def __init__(self, seed, duration, programs, keep=False, out=sys.stdout, kinds=None):
+    def __init__(self, seed, duration, programs, keep=False, out=sys.stdout, kinds=None,
+                 faults=None):
         self.seed, self.duration, self.keep, self.out = seed, duration, keep, out
+        self.max_faults = faults  # fire exactly this many (the duration is then no limit)
         self.kinds = sorted(kinds) if kinds else None
         self.token = "usrsvcsoak-" + uuid.uuid4().hex[:10]
         self.names = ["p%02d" % i for i in range(programs)]
@@ -665,7 +669,10 @@ class Soak:
         deadline = self.started + self.duration
         for number, fault in enumerate(self.schedule, 1):
             time.sleep(self.schedule.gap())
-            if time.monotonic() >= deadline:
+            if self.max_faults is not None:
+                if number > self.max_faults:
+                    break
+            elif time.monotonic() >= deadline:
                 break
             self.faults.append(fault)
             self.fired[fault.kind] = self.fired.get(fault.kind, 0) + 1
@@ -801,13 +808,15 @@ class Soak:
         mine, kids = cpu_times()
         digest = hashlib.sha256(repr(self.faults).encode()).hexdigest()[:16]
         return {"seed": self.seed, "duration": self.duration, "programs": len(self.names),
+                "max_faults": self.max_faults,
                 "elapsed": round(time.monotonic() - self.started, 1),
                 "counts": dict(self.counts), "faults": len(self.faults),
                 "cpu_harness_s": round(mine - self.cpu_before[0], 1),
                 "cpu_commands_s": round(kids - self.cpu_before[1], 1),
                 "rotation_leftovers": self.leftovers, "lock_timeouts": self.lock_timeouts,
                 "fired": dict(sorted(self.fired.items())), "schedule_digest": digest,
-                "home": self.home, "reproduce": reproduce(self.seed, self.duration, len(self.names), self.kinds)}
+                "home": self.home, "reproduce": reproduce(self.seed, len(self.faults), len(self.names),
+                                                      self.kinds)}
 
     def failed(self):
         return any(self.counts.values())
@@ -830,17 +839,20 @@ def cpu_times():
     return mine.ru_utime + mine.ru_stime, kids.ru_utime + kids.ru_stime
 
 
-def reproduce(seed, duration, programs, kinds=None):
+def reproduce(seed, faults, programs, kinds=None):
+    """The command that fires the same ``faults`` first faults of the seed's schedule."""
     here = os.path.relpath(os.path.abspath(__file__))
     python = os.path.relpath(sys.executable) if not os.path.isabs(here) else sys.executable
-    line = "%s %s --seed %d --duration %g --programs %d" % (python, here, seed, duration, programs)
+    line = "%s %s --seed %d --faults %d --programs %d" % (python, here, seed, faults, programs)
     return line + (" --only " + ",".join(kinds) if kinds else "")
 
 
 def format_report(result, events=()):
     counts = result["counts"]
-    lines = ["usrsvc soak: %s, seed %d, %g s planned (%.0f s run), %d programs, %d faults" % (
-        "FAILED" if any(counts.values()) else "ok", result["seed"], result["duration"],
+    planned = ("%d faults planned" % result["max_faults"] if result.get("max_faults") is not None
+               else "%g s planned" % result["duration"])
+    lines = ["usrsvc soak: %s, seed %d, %s (%.0f s run), %d programs, %d faults" % (
+        "FAILED" if any(counts.values()) else "ok", result["seed"], planned,
         result["elapsed"], result["programs"], result["faults"])]
     lines += ["  %-26s %d" % (name, value) for name, value in counts.items()]
     if "cpu_harness_s" in result:
@@ -868,6 +880,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=None, help="fault schedule seed (random)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary HOME")
     parser.add_argument("--json", help="also write the report as JSON to this file")
+    parser.add_argument("--faults", type=int, help="fire exactly this many faults, however "
+                        "long it takes (replays a run: its report gives the number)")
     parser.add_argument("--only", help="comma list of fault kinds to fire (default: all): "
                         + ",".join(sorted(WEIGHTS)))
     parser.add_argument("--schedule", type=int, metavar="K",
@@ -889,14 +903,15 @@ def main(argv=None):
         for fault in Schedule(seed, names, names[::5], 2, kinds).take(args.schedule):
             print(fault.kind, " ".join(fault.targets), dict(fault.params))
         return 0
-    soak = Soak(seed, args.duration, args.programs, keep=args.keep, kinds=kinds)
+    soak = Soak(seed, args.duration, args.programs, keep=args.keep, kinds=kinds,
+                faults=args.faults)
 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    print("soak: seed %d; %s" % (seed, reproduce(seed, args.duration, args.programs, kinds)),
-          flush=True)
+    print("soak: seed %d, %s, %d programs" % (seed, "%d faults" % args.faults if args.faults
+                                              else "%g s" % args.duration, args.programs), flush=True)
     result = soak.execute()
     soak.finish(result)
     if args.json:
