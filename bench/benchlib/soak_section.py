@@ -12,7 +12,8 @@ def section(result):
              "Last run %s: %g s planned (%.0f s run), %d programs, seed %d, %d faults; %s. "
              "On %s." % (result.get("when", "?"), result["duration"], result["elapsed"],
                          result["programs"], result["seed"], result["faults"],
-                         "every count 0" if not any(counts.values()) else "**FAILED**",
+                         "every count 0" if not (any(counts.values()) or result.get("error"))
+                         else "**FAILED**",
                          result.get("machine", "?")),
              "", "| check | count |", "|---|---:|"]
     lines += ["| %s | %d |" % (name.replace("_", " "), value) for name, value in counts.items()]

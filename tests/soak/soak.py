@@ -116,6 +116,7 @@ class Soak:
         self.done = threading.Event()
         self.started = time.monotonic()
         self.cpu_before = cpu_times()
+        self.error = None        # a traceback of the soak itself
         self.home = None
         self.leftovers = 0       # hidden temp files of rotations cut short (not a count)
         self.lock_timeouts = 0   # exit 11 in a concurrent burst (not a count)
@@ -788,7 +789,6 @@ class Soak:
 
     def execute(self):
         """Set up, fire faults for ``duration`` seconds, tear down; the report (a dict)."""
-        sampler = None
         try:
             snap = self.setup()
             sampler = threading.Thread(target=self.sampler, daemon=True)
@@ -797,6 +797,11 @@ class Soak:
             self.done.set()
             sampler.join()
             self.check_tracebacks_in_daemon_log()
+        except Exception:  # the soak's own failure: reported with the seed, like a count
+            import traceback
+
+            self.error = traceback.format_exc()
+            self.log("the soak itself failed:\n" + self.error)
         finally:
             self.done.set()
             if self.home:
@@ -808,7 +813,7 @@ class Soak:
         mine, kids = cpu_times()
         digest = hashlib.sha256(repr(self.faults).encode()).hexdigest()[:16]
         return {"seed": self.seed, "duration": self.duration, "programs": len(self.names),
-                "max_faults": self.max_faults,
+                "max_faults": self.max_faults, "error": self.error,
                 "elapsed": round(time.monotonic() - self.started, 1),
                 "counts": dict(self.counts), "faults": len(self.faults),
                 "cpu_harness_s": round(mine - self.cpu_before[0], 1),
@@ -819,7 +824,7 @@ class Soak:
                                                       self.kinds)}
 
     def failed(self):
-        return any(self.counts.values())
+        return bool(self.error) or any(self.counts.values())
 
     def finish(self, result):
         """Print the report; remove HOME unless kept or failed (then its soak.log stays)."""
@@ -851,8 +856,9 @@ def format_report(result, events=()):
     counts = result["counts"]
     planned = ("%d faults planned" % result["max_faults"] if result.get("max_faults") is not None
                else "%g s planned" % result["duration"])
+    failed = bool(result.get("error")) or any(counts.values())
     lines = ["usrsvc soak: %s, seed %d, %s (%.0f s run), %d programs, %d faults" % (
-        "FAILED" if any(counts.values()) else "ok", result["seed"], planned,
+        "FAILED" if failed else "ok", result["seed"], planned,
         result["elapsed"], result["programs"], result["faults"])]
     lines += ["  %-26s %d" % (name, value) for name, value in counts.items()]
     if "cpu_harness_s" in result:
@@ -866,7 +872,9 @@ def format_report(result, events=()):
                      "30 s (exit 11)" % result["lock_timeouts"])
     lines.append("faults fired: " + ", ".join("%s %d" % item for item in result["fired"].items()))
     lines.append("schedule digest: %s (the same seed gives the same one)" % result["schedule_digest"])
-    if any(counts.values()):
+    if result.get("error"):
+        lines.append("the soak itself failed:\n" + result["error"])
+    if failed:
         lines.append("what happened (the full log is %s/soak.log):" % result["home"])
         lines += [event for event in events if "COUNT" in event][:40]
     lines.append("reproduce: " + result["reproduce"])
