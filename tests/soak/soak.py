@@ -339,11 +339,19 @@ class Soak:
         except ProcessLookupError:
             pass
 
-    def kill_programs(self, names):
+    def kill_programs(self, names, wait=True):
+        """SIGKILL the programs' processes; with ``wait``, return once they are dead (a
+        settle that still saw a killed process alive would take it for the new one)."""
         snap = self.scan()
-        for name in names:
-            for pid in snap.programs[name]:
-                self.kill(pid)
+        pids = [pid for name in names for pid in snap.programs[name]]
+        for pid in pids:
+            self.kill(pid)
+        if wait:
+            self.wait_gone(pids)
+        return pids
+
+    def wait_gone(self, pids):
+        self.wait(lambda: not any(alive(pid) for pid in pids), STOP_BOUND, every=0.01)
 
     def decoy_pid(self, index):
         with self.lock:
@@ -374,12 +382,12 @@ class Soak:
         with self.lock:
             self.daemon_wanted = True
 
-    def wait(self, predicate, bound):
+    def wait(self, predicate, bound, every=0.2):
         deadline = time.monotonic() + bound
         while not predicate():
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(0.2)
+            time.sleep(every)
         return True
 
     def do_kill_daemon(self, fault):
@@ -521,8 +529,9 @@ class Soak:
 
     def do_race(self, fault):
         name, action = fault.targets[0], fault.get("action")
-        self.kill_programs([name])
+        killed = self.kill_programs([name], wait=False)
         self.cli(action, name)
+        self.wait_gone(killed)
         if action == "stop":
             with self.lock:
                 self.stopped[name] = time.monotonic()
