@@ -12,7 +12,7 @@ Ctrl-C. Exit 0 when every count is 0, 1 otherwise; the report gives the seed
 and the command that replays the same fault sequence (--seed S --faults K:
 the same K faults in the same order; their timing may differ).
 
-The faults (tests/soak/schedule.py) and the checks are described in
+The faults (schedule.py, fired by faults.py) and the checks (checks.py) are described in
 tests/soak/README.md.
 """
 
