@@ -14,6 +14,7 @@ COUNTS = (
     "decoys_killed",             # a decoy (foreign pid planted in a pidfile) died
     "daemon_gaps",               # no usrsvcd for over DAEMON_GAP_BOUND while it should run
     "daemon_stop_left_running",  # usrsvcd stop returned, the daemon still ran
+    "unclean_daemon_stop",       # usrsvcd stop/restart ended the daemon without its clean exit
     "tracebacks",                # in any command's output or usrsvcd's log
     "hung_commands",             # a command over COMMAND_TIMEOUT
     "command_errors",            # a command's exit status other than the documented one

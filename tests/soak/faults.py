@@ -44,7 +44,7 @@ class Faults:
                 self.kill(pid)
             self.wait(lambda: not self.scan().daemons, STOP_BOUND)
         else:
-            proc = self.daemon("stop")
+            proc = self.daemon_ends("stop")
             if proc is not None and proc.returncode == 0:
                 if not self.wait(lambda: not self.scan().daemons, STOP_BOUND):
                     pids = self.scan().daemons
@@ -52,6 +52,24 @@ class Faults:
                                "usrsvcd stop exited 0 and pid(s) %s still run" % pids)
                     for pid in pids:
                         self.kill(pid)
+
+    def daemon_ends(self, action):
+        """``usrsvcd stop`` or ``restart``: the old daemon must have exited cleanly (its
+        log says "usrsvcd exited"), not been SIGKILLed at the command's timeout."""
+        before = self.clean_exits()
+        proc = self.daemon(action)
+        if proc is not None and proc.returncode == 0:
+            if not self.wait(lambda: self.clean_exits() > before, STOP_BOUND):
+                self.count("unclean_daemon_stop", "usrsvcd %s: the daemon ended without "
+                           "logging its exit (killed?)" % action)
+        return proc
+
+    def clean_exits(self):
+        try:
+            with open(os.path.join(self.home, "usrsvcd.log"), "rb") as handle:
+                return handle.read().count(b" usrsvcd exited\n")
+        except OSError:
+            return 0
 
     def daemon_up(self):
         self.daemon("start")
@@ -87,7 +105,7 @@ class Faults:
         self.daemon_up()
 
     def do_daemon_restart(self, fault):
-        self.daemon("restart")
+        self.daemon_ends("restart")
 
     def do_daemon_stop_start(self, fault):
         self.daemon_down("stop")
@@ -106,7 +124,7 @@ class Faults:
                 # a stopped daemon is still the daemon: found, said to run
                 self.daemon("status")
             elif during == "restart":
-                self.daemon("restart")
+                self.daemon_ends("restart")
             elif during == "stop":
                 self.daemon_down("stop")
                 self.daemon_up()
@@ -137,7 +155,7 @@ class Faults:
         if then == "status":
             self.daemon("status")
         elif then == "restart":
-            self.daemon("restart")
+            self.daemon_ends("restart")
         elif then == "stop_start":
             self.daemon_down("stop")
             self.daemon_up()
@@ -191,7 +209,7 @@ class Faults:
         def daemon():
             how = fault.get("daemon")
             if how == "restart":
-                self.daemon("restart")
+                self.daemon_ends("restart")
             elif how == "pause":
                 self.do_daemon_pause(fault._replace(targets=(), params=(("seconds", 1.0),)))
             else:
