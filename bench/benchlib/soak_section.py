@@ -17,6 +17,20 @@ def section(result):
                          result.get("machine", "?")),
              "", "| check | count |", "|---|---:|"]
     lines += ["| %s | %d |" % (name.replace("_", " "), value) for name, value in counts.items()]
+    notes = []
+    if "cpu_harness_s" in result:
+        notes.append("CPU: %.1f s in the soak itself, %.1f s in the usrsvc/usrsvcd commands it "
+                     "ran (services and the daemon not counted)." % (
+                         result["cpu_harness_s"], result["cpu_commands_s"]))
+    if result.get("rotation_leftovers"):
+        notes.append("%d rotation(s) cut short by a SIGKILL of usrsvcd left their copy in a hidden "
+                     "temp file next to the log (their lines are there, not lost)."
+                     % result["rotation_leftovers"])
+    if result.get("lock_timeouts"):
+        notes.append("%d command(s) of concurrent bursts gave up on a program's lock after 30 s "
+                     "(exit 11)." % result["lock_timeouts"])
+    if notes:
+        lines += [""] + notes
     lines += ["", "Faults fired: " + ", ".join("%s %d" % (kind.replace("_", " "), n)
                                                for kind, n in result["fired"].items()) + ".",
               "", "Replay the same fault sequence: `%s`. What the faults and checks are: "
