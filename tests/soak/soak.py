@@ -394,12 +394,18 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, interrupted)
     print("soak: seed %d, %s, %d programs" % (seed, "%d faults" % args.faults if args.faults
                                               else "%g s" % args.duration, args.programs), flush=True)
-    result = soak.execute()
+    try:
+        result = soak.execute()
+    except KeyboardInterrupt:
+        print("soak: interrupted; every process it started was killed (seed %d, home %s)"
+              % (seed, soak.home), file=sys.stderr)
+        return 130
     soak.finish(result)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=1)
     return 1 if soak.failed() else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,6 +8,7 @@ the same fault sequence.
 
 import os
 import random
+import signal
 
 import pytest
 
@@ -24,7 +25,15 @@ def test_soak_counts_nothing_wrong():
     only = os.environ.get("USRSVC_SOAK_ONLY")
     run = soak.Soak(seed, seconds, programs, keep=os.environ.get("USRSVC_SOAK_KEEP") == "1",
                     kinds=only.split(",") if only else None)
-    result = run.execute()
+
+    def interrupted(signum, frame):  # a SIGTERM (a CI timeout) still tears everything down
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        result = run.execute()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     text = run.finish(result)
     assert result["faults"] > 0, text
     assert not run.failed(), text
