@@ -472,3 +472,7 @@ def shared(shared_dir):
 def attacker(make_user):
     """A second local account (see make_user)."""
     return make_user()
+
+
+# a loopback sshd and accounts that log in to it (see tests/helpers/sshd.py) ------------------
+from helpers.sshd import remote_usrsvc, ssh_account, sshd  # noqa: E402,F401 (fixtures)

@@ -86,9 +86,12 @@ class Session:
         """Look the program up; nothing is written (see identity.Found.repairs)."""
         return identity.find(program, self.table, self.state)
 
-    def find_and_repair(self, program):
-        """Look up and repair the pidfile and launch record: only under the program's lock."""
+    def find_and_repair(self, program, stopping=False):
+        """Look up and repair the pidfile and launch record: only under the program's lock.
+        ``stopping``: the pidfile is not (re)written for a process about to be stopped."""
         found = self.find(program)
+        if stopping:
+            found.repairs = [r for r in found.repairs if r[0] != "write_pidfile"]
         found.notes.extend(identity.repair(program, found, self.state))
         return found
 
@@ -205,7 +208,9 @@ def with_daemon(result, entry):
     result.restarts = entry.get("restarts")
     result.last_exit = entry.get("last_exit")
     result.reason = entry.get("reason")
-    result.next_retry = entry.get("next_retry")
+    # a planned start is news only while nothing runs: one started by hand
+    # meanwhile (usrsvc restart) is found by usrsvcd's next look, not doubled
+    result.next_retry = entry.get("next_retry") if result.pid is None else None
     state = entry.get("state")
     if result.pid is None and result.state == "stopped" \
             and state in ("starting", "stopping", "backoff", "gave_up"):
@@ -220,16 +225,41 @@ def with_daemon(result, entry):
         result.last_exit = dict(result.last_exit, text=text)
 
 
+class _Seen:
+    """A process as usrsvcd's snapshot describes it (what Result reads of a ProcInfo)."""
+
+    __slots__ = ("pid", "start_time", "cmdline_text")
+
+    def __init__(self, pid, start_time, cmdline_text):
+        self.pid, self.start_time, self.cmdline_text = pid, start_time, cmdline_text
+
+
+def from_daemon(program, entry):
+    """The Result ``usrsvc --json status`` gives, built from usrsvcd's snapshot
+    ``entry`` of the program instead of a look at /proc: the API's schema (one
+    contract for both). Its state is the daemon's."""
+    info = None
+    if entry.get("pid") and entry.get("started_at") is not None:
+        info = _Seen(entry["pid"], entry["started_at"], entry.get("cmdline"))
+    state = entry.get("state") or "unknown"
+    up = state in ("running", "unhealthy", "done") or (info is not None and state == "starting")
+    result = Result(program, state, info, entry.get("reason") or "",
+                    exitcodes.SUCCESS if up else exitcodes.FAILURE)
+    with_daemon(result, entry)
+    result.state = state
+    return result
+
+
 def _locked(session, programs, body):
     """Run ``body`` holding every program's lock (taken in name order)."""
     fds, results = [], {}
     try:
-        held = []
+        held = set()  # names: a list and Program.__eq__ made this quadratic (minutes at 10,000)
         for program in sorted(programs, key=lambda p: p.name):
             try:
                 kwargs = {} if session.lock_timeout is None else {"timeout": session.lock_timeout}
                 fds.append(session.state.lock(program.name, **kwargs))
-                held.append(program)
+                held.add(program.name)
             except TryAgain as err:
                 results[program.name] = Result(program, "unknown", None, err.message,
                                                exitcodes.TRY_AGAIN)
@@ -238,7 +268,7 @@ def _locked(session, programs, body):
                 results[program.name] = Result(program, "unknown", None, _lock_error(err),
                                                exitcodes.FAILURE)
                 session.progress.settled(program.name, False)
-        for result in body([p for p in programs if p in held]):
+        for result in body([p for p in programs if p.name in held]):
             results[result.name] = result
     finally:
         for fd in fds:
@@ -261,7 +291,7 @@ def _lock_error(err):
 BATCH_COST = 2
 
 
-def _parallel(session, programs, body, preload):
+def _parallel(session, programs, body, preload, launches=False):
     """``body`` over every program at once, or in slices when our open-files
     limit cannot hold them all (a lock each, a pidfd each, and the reserve
     for launches, imports and state files kept free).
@@ -274,12 +304,21 @@ def _parallel(session, programs, body, preload):
 
     if len(programs) > 1:
         preload()
-    room = (fdlimit.free() - fdlimit.RESERVE) // BATCH_COST
-    size = max(1, room)
-    results = []
-    for at in range(0, len(programs), size):
-        results += _locked(session, programs[at:at + size], body)
-    return results
+    zygote = None
+    if launches:  # before the locks: its forks must not copy them (proc/zygote.py)
+        from .proc import zygote as zygotes
+
+        zygote = zygotes.start() if zygotes.wanted(len(programs)) else None
+    try:
+        room = (fdlimit.free() - fdlimit.RESERVE) // BATCH_COST
+        size = max(1, room)
+        results = []
+        for at in range(0, len(programs), size):
+            results += _locked(session, programs[at:at + size], body)
+        return results
+    finally:
+        if zygote is not None:
+            zygote.close()
 
 
 def _preload_common():
@@ -320,7 +359,7 @@ def start(session, programs, parallel=False, user=True):
 
     session.progress.phase("started", programs)
     if parallel:
-        return _parallel(session, programs, body, _preload_start)
+        return _parallel(session, programs, body, _preload_start, launches=True)
     return [r for p in programs for r in _locked(session, [p], body)]
 
 
@@ -361,7 +400,8 @@ def _start_batch(session, programs):
     for program in todo:
         offsets[program.name] = spawn.log_offsets(program)
     listeners, refused = _ready_listen(todo, notes, results)
-    todo = [p for p in todo if p not in refused]
+    refused = {p.name for p in refused}
+    todo = [p for p in todo if p.name not in refused]
     streams = logger.service_streams(session.state)
     for program, launch in spawn.launch_many(todo, nofile=session.nofile, streams=streams,
                                              envs=envs):
@@ -370,6 +410,10 @@ def _start_batch(session, programs):
                                   exitcodes.code_for(launch), notes[program.name]))
         else:
             settlings.append(settle.Settling(launch, offsets[program.name]))
+    if len(settlings) == 1 and not settlings[0].program.logger:
+        # alone (and no logger of ours just started beside it), whatever is
+        # handed to us, the subreaper, during its window came from its launch
+        settlings[0].sole_launch = True
     for result in results:  # settled before any wait: running, disabled, refused, exec failed
         session.progress.settled(result.name, result.ok)
     settle.settle_all(settlings, on_done=lambda item: session.progress.settled(
@@ -520,7 +564,7 @@ def _stop_batch(session, programs, user):
     for program in programs:
         if user:
             session.state.mark_stopped(program.name)
-        found = session.find_and_repair(program)
+        found = session.find_and_repair(program, stopping=True)
         if found.leftovers:  # a crashed master's workers: they hold its port
             targets.append(kill.StopTarget(program, found.leftovers[0], program.stop_signal,
                                            program.term_to_kill_seconds, found.leftovers[1:]))
@@ -580,10 +624,16 @@ def _stop_logger(session, program, result):
 
 
 def restart(session, programs, parallel=False):
-    """stop, then start what stopped; each result says which pid went and which came."""
-    stopped = {r.name: r for r in stop(session, programs, parallel)}
-    again = [p for p in programs if stopped[p.name].ok]
+    """stop, then start what stopped; each result says which pid went and which came.
+    A running program whose start would certainly fail now (an edited command
+    not found, its working directory gone) is left running, and its result
+    (137) says why."""
+    kept = _kept_running(session, programs)
+    going = [p for p in programs if p.name not in kept]
+    stopped = {r.name: r for r in stop(session, going, parallel)} if going else {}
+    again = [p for p in going if stopped[p.name].ok]
     started = {r.name: r for r in start(session, again, parallel)}
+    stopped.update(kept)
     for name, result in started.items():
         result.stopped_pid = stopped[name].stopped_pid
         if result.ok and result.pid:
@@ -593,6 +643,26 @@ def restart(session, programs, parallel=False):
                 before, "started" if result.message == "started" else result.message,
                 result.pid)
     return [started.get(p.name, stopped[p.name]) for p in programs]
+
+
+def _kept_running(session, programs):
+    """{name: Result} of the running programs a restart must leave alone: their
+    new start would fail at once (preflight.start_blockers)."""
+    from . import preflight
+
+    kept = {}
+    for program in programs:
+        blockers = preflight.start_blockers(program) if program.enabled else []
+        if not blockers:
+            continue
+        found = session.find(program)
+        if found.pid:
+            kept[program.name] = Result(
+                program, "running", found.info,
+                "not restarted, its new settings would not start (%s); still running"
+                % "; ".join(blockers),
+                exitcodes.FAILED_TO_LAUNCH, found.notes, found)
+    return kept
 
 
 def try_restart(session, programs, parallel=False):

@@ -20,6 +20,7 @@ USAGE = """Usage: usrsvc [options] start|stop|restart|try-restart|reload|pid NAM
        usrsvc [options] checkconfig [--keys | NAME...]
        usrsvc [options] init
        usrsvc completion bash|zsh|fish
+       usrsvc [options] -H [USER@]HOST[,...] status|start|stop|restart|logs [NAME...]
 
 Start, stop, restart or show the status of programs defined in the config.
 NAME is a program's name, several names, a shell pattern ('web*', quoted),
@@ -43,6 +44,10 @@ needs the bash-completion package):
   mkdir -p ~/.local/share/bash-completion/completions
   usrsvc completion bash > ~/.local/share/bash-completion/completions/usrsvc
 
+"-H" runs the command on each host with that host's installed usrsvc, over
+your own ssh (keys, agent, ~/.ssh/config), and merges the answers into one
+table with a HOST column ($USRSVC_SSH replaces the ssh command).
+
 "logs" shows the last lines of programs' log files; -f follows them, --since
 DURATION keeps the recent ones, --json prints one object per line (see
 "usrsvc logs --help"). "logs --rotate" rotates the programs' logs that
@@ -58,6 +63,12 @@ Options:
   --no-deps             start/restart: do not bring up the programs' [[Requires]] first
   --with-dependents     stop: stop the running programs that require it first
   --keys                with checkconfig: print the reference of every config key
+  -H, --host [USER@]HOST[,...]
+                        run status, start, stop, restart or logs on these hosts
+                        over ssh, at most 16 at once (-H again adds hosts)
+  --remote-command CMD  with -H: the usrsvc to run on the hosts, as the remote
+                        shell reads it (default: $USRSVC_REMOTE_COMMAND, else
+                        usrsvc on the remote PATH)
   -h, --help            show this help and exit
   --version             show the version and exit
   --readme              print the full README
@@ -81,6 +92,8 @@ class Options:
         self.logs = None  # LogOptions, once a logs option is seen
         self.rotate = self.force = False  # logs --rotate [--force]
         self.no_deps = self.with_dependents = False  # start --no-deps, stop --with-dependents
+        self.hosts = []  # -H values, as given (remote.parse_hosts splits them)
+        self.remote_command = None  # --remote-command
 
 
 def parse(argv):
@@ -95,7 +108,15 @@ def parse(argv):
             opts.words.extend(args)
             break
         name, eq, value = arg.partition("=")
-        if name in ("-c", "--config", "--lock-timeout"):
+        if arg.startswith("-H") and len(arg) > 2 and not eq:
+            name, eq, value = "-H", "=", arg[2:]  # -Hweb1, as ssh-style tools take it
+        if name in ("-H", "--host", "--remote-command"):
+            value = frontend.option_value(name, eq, value, args)
+            if name == "--remote-command":
+                opts.remote_command = value
+            else:
+                opts.hosts.append(value)
+        elif name in ("-c", "--config", "--lock-timeout"):
             value = frontend.option_value(name, eq, value, args)
             if name == "--lock-timeout":
                 try:
@@ -218,36 +239,43 @@ def _exit_text(last_exit):
 RESULT_WIDTH = 72  # a longer (or multi-line) result is cut in the table and given in full below
 
 
-def _table(results, action="status", width=None):
+def _table(results, action="status", width=None, hosts=False):
     """One table; the command line, last, cut to ``width`` columns (None: not cut).
 
     ``status`` shows uptime and memory and, below the table, the messages that
     say more than the STATE column; any other action shows what it did in a
     RESULT column instead (below only what does not fit there), and leaves out
-    the columns no row fills (``stop all``: no pid, no command)."""
+    the columns no row fills (``stop all``: no pid, no command). ``hosts``: rows
+    of several hosts (remote.Row), a HOST column first."""
     status = action == "status"
     heads = ("NAME", "STATE", "PID", "UPTIME", "RSS", "TREE") if status else \
         ("NAME", "STATE", "PID", "RESULT")
+    heads = ("HOST",) + heads if hosts else heads
     rows, below = [], []
     for r in results:
         first = (r.message or "").split("\n", 1)[0]
+        name = (one_line(r.name) or "-") if hosts else r.name  # a host's row may have none
+        label = ("%s %s" % (one_line(r.host), name) if r.name is not None else one_line(r.host)) \
+            if hosts else r.name
         if status:
-            row = (r.name, r.state.upper(), str(r.pid or "-"), _fmt_uptime(r.uptime_s),
+            row = (name, r.state.upper(), str(r.pid or "-"), _fmt_uptime(r.uptime_s),
                    _fmt_rss(r.rss_kb), _fmt_rss(r.rss_tree))
             if r.message and r.message not in ("running", "not running"):
-                below.append("%s: %s" % (r.name, r.message))
+                below.append("%s: %s" % (label, r.message))
         else:
             cell = first if len(first) <= RESULT_WIDTH else first[:RESULT_WIDTH - 3] + "..."
-            row = (r.name, r.state.upper(), str(r.pid or "-"), one_line(cell) or "-")
+            row = (name, r.state.upper(), str(r.pid or "-"), one_line(cell) or "-")
             if cell != r.message:
-                below.append("%s: %s" % (r.name, r.message))
+                below.append("%s: %s" % (label, r.message))
+        row = (one_line(r.host),) + row if hosts else row
         rows.append(row + (one_line(r.cmdline) or "-",))
         facts = _daemon_facts(r)
         if facts:
-            below.append("%s: %s" % (r.name, "; ".join(facts)))
+            below.append("%s: %s" % (label, "; ".join(facts)))
     rows.insert(0, heads + ("COMMAND",))
+    fixed = 3 if hosts else 2  # the columns every table keeps
     keep = [i for i in range(len(rows[0]))
-            if status or i < 2 or any(row[i] != "-" for row in rows[1:])]
+            if status or i < fixed or any(row[i] != "-" for row in rows[1:])]
     rows = [[row[i] for i in keep] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(keep) - 1)]
     lines = []
@@ -303,6 +331,8 @@ def run(argv, out=None, err=None):
         if opts.show:
             return frontend.show("usrsvc", opts.show, LOGS_USAGE if opts.show == "help"
                                  and opts.words[:1] == ["logs"] else USAGE, out)
+        if opts.hosts or opts.remote_command is not None:
+            return _on_hosts(opts, out, err)
         if opts.force and not opts.rotate:
             raise UsageError("--force goes with --rotate: usrsvc logs --rotate --force NAME|all")
         if opts.words[:1] == ["logs"] and opts.rotate:
@@ -653,6 +683,121 @@ def _pids(results, as_json, several, out, err):
         elif not r.pid:
             err.write("usrsvc: %s: %s\n" % (printable(r.name), printable(r.message)))
     return exitcodes.SUCCESS if all(r.pid for r in results) else exitcodes.FAILURE
+
+
+# usrsvc -H ------------------------------------------------------------------------------------
+def _on_hosts(opts, out, err):
+    """``-H HOST[,...]``: the command on every host over ssh (see remote), one
+    merged table (or JSON with a ``host`` field); the usual exit code rule over
+    every host, an unreachable one counting as a failure (1)."""
+    import os
+
+    from . import remote
+    from .errors import UsageError
+
+    words = _host_words(opts)
+    hosts = remote.parse_hosts(opts.hosts)
+    ssh = remote.ssh_argv(os.environ)
+    line = remote.command_line(remote.remote_command(opts.remote_command, os.environ),
+                               remote.remote_words(words[0], words[1:], opts.config,
+                                                   _passed_options(opts)))
+    if not hosts:
+        raise UsageError("-H expects [USER@]HOST[,...]")
+    runs = remote.run_all(hosts, lambda host: remote.ssh_call(ssh, host, line))
+    if words[0] == "logs":
+        return _host_logs(runs, opts.json, out, err)
+    rows, codes = [], []
+    for run in runs:
+        found, warnings, code = remote.rows_of(run)
+        rows += found
+        codes.append(code)
+        for warning in warnings:
+            err.write("usrsvc: %s: %s\n" % (one_line(run.host), printable(warning)))
+    if opts.json:
+        import json
+
+        out.write(json.dumps([row.as_dict() for row in rows], indent=2) + "\n")
+    else:
+        notes = ["%s %s: note: %s" % (one_line(row.host), one_line(row.name), note)
+                 for row in rows for note in row.notes]
+        out.write(printable("\n".join(notes + [_table(rows, words[0], _width(out), hosts=True)]))
+                  + "\n")
+    return remote.exit_code(codes)
+
+
+def _host_words(opts):
+    """The action and names of a -H command (status and logs alone: all); UsageError
+    for what -H does not do."""
+    from . import remote
+    from .errors import UsageError
+
+    if not opts.hosts:
+        raise UsageError("--remote-command goes with -H [USER@]HOST[,...]")
+    words = list(opts.words)
+    if words in (["status"], ["logs"]):
+        words.append("all")
+    if not words:
+        raise UsageError("expected an action after -H HOST: %s" % "|".join(remote.ACTIONS))
+    if words[0] not in remote.ACTIONS:
+        raise UsageError("-H runs %s on the hosts, not %r (run it on one host with: ssh HOST"
+                         " usrsvc %s ...)" % ("|".join(remote.ACTIONS), words[0], words[0]))
+    if len(words) < 2:
+        raise UsageError("expected a program name after %s (or several, 'PATTERN*', @GROUP"
+                         " or all)" % words[0])
+    if opts.keys or opts.rotate or opts.force:
+        raise UsageError("--keys, --rotate and --force do not go with -H")
+    if opts.logs is not None and (words[0] != "logs" or opts.logs.follow):
+        raise UsageError("-f does not go with -H (follow one host's logs with: ssh HOST usrsvc"
+                         " logs -f NAME)" if opts.logs.follow else
+                         "-n, --stdout, --stderr and --since are options of usrsvc logs")
+    return words
+
+
+def _passed_options(opts):
+    """The options given here that the remote usrsvc takes too, as its words."""
+    words = ["--parallel"] if opts.parallel else []
+    if opts.lock_timeout is not None:
+        words += ["--lock-timeout", repr(opts.lock_timeout)]
+    words += ["--no-deps"] if opts.no_deps else []
+    words += ["--with-dependents"] if opts.with_dependents else []
+    logs = opts.logs
+    if logs is not None:
+        words += ["-n", str(logs.lines)] if logs.lines is not None else []
+        words += ["--since", repr(logs.since)] if logs.since is not None else []
+        words += ["--" + stream for stream in sorted(logs.streams)]
+    return words
+
+
+def _host_logs(runs, as_json, out, err):
+    """``-H ... logs``: each host's lines in turn (in its own time order), prefixed
+    with the host and the program; or one JSON object a line, with ``host``."""
+    from . import remote
+
+    found, codes = [], []
+    for run in runs:
+        lines, problems, code = remote.log_lines_of(run)
+        found += lines
+        codes.append(code)
+        for problem in problems:
+            err.write("usrsvc: %s: %s\n" % (one_line(run.host), printable(problem)))
+    if as_json:
+        import json
+
+        out.write("".join(json.dumps(line) + "\n" for line in found))
+    else:
+        cells = [(_text(line, "host"), _text(line, "program"), _text(line, "message"))
+                 for line in found]
+        hosts = max((len(host) for host, _, _ in cells), default=0)
+        names = max((len(name) for _, name, _ in cells), default=0)
+        out.write("".join("%s %s | %s\n" % (host.ljust(hosts), name.ljust(names), message)
+                          for host, name, message in cells))
+    return remote.exit_code(codes)
+
+
+def _text(line, key):
+    """A field of a remote log line, on one line with its control characters escaped."""
+    value = line.get(key)
+    return one_line(value) if isinstance(value, str) else "-"
 
 
 def main():

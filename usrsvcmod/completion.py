@@ -71,6 +71,8 @@ def _fish_option(option, takes_value):
     if not takes_value:
         return "complete -c usrsvc %s" % flag
     files = " -F" if option in ("-c", "--config") else ""
+    if option in ("-H", "--host"):
+        files = " -a '(__fish_print_hostnames)'"
     return "complete -c usrsvc %s -r%s" % (flag, files)
 
 

@@ -12,6 +12,19 @@ and put on the line as text, never run when the line is accepted, and
 BASH = r'''# bash completion for usrsvc. Install:
 #   mkdir -p ~/.local/share/bash-completion/completions
 #   usrsvc completion bash > ~/.local/share/bash-completion/completions/usrsvc
+_usrsvc_hosts() {
+    # the Host names of ~/.ssh/config (patterns left out), for -H
+    local key value word
+    local -a values
+    [[ -r ~/.ssh/config ]] || return 0
+    while read -r key value; do
+        [[ ${key,,} == host ]] || continue
+        read -ra values <<< "$value"
+        for word in "${values[@]}"; do
+            [[ $word == *[*?!]* ]] || printf '%s\n' "$word"
+        done
+    done < ~/.ssh/config
+}
 _usrsvc() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=
     ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD-1]}
@@ -31,6 +44,14 @@ _usrsvc() {
         if [[ -z $action ]]; then action=$word; else ((count++)); fi
     done
     COMPREPLY=()
+    if [[ $prev == -H || $prev == --host ]]; then
+        local head= part=$cur host
+        [[ $cur == *,* ]] && head=${cur%,*}, part=${cur##*,}
+        while IFS= read -r host; do
+            [[ $host == "$part"* ]] && COMPREPLY+=("$head$host")
+        done < <(_usrsvc_hosts)
+        return 0
+    fi
     if [[ $value_options == *" $prev "* ]]; then
         [[ $prev == -c || $prev == --config ]] && COMPREPLY=($(compgen -f -- "$cur"))
         return 0
@@ -85,6 +106,7 @@ _usrsvc() {
     local prev=${words[CURRENT-1]}
     if (( ${value_options[(Ie)$prev]} )); then
         [[ $prev == (-c|--config) ]] && _files
+        [[ $prev == (-H|--host) ]] && _sequence _hosts
         return
     fi
     if [[ $PREFIX == -* ]]; then

@@ -153,9 +153,23 @@ def program_warnings(program, environ=None):
     problem = _pidfile_problem(program.pidfile) if program.pidfile else None  # oneshot: none
     if problem and program.autopid:
         out.append("%s: %s, so the pidfile cannot be written (the program would still start, but"
-                   " could then only be found again by a scan). %s"
+                   " could then only be found by its launch record or a scan). %s"
                    % (_where(program, "pidfile", program.pidfile), problem[0], problem[1]))
     _env_files(program, out)
+    return out
+
+
+def start_blockers(program, environ=None):
+    """What would certainly make a start of ``program`` fail now (its working
+    directory, a non-shell command that cannot be found or run): a restart
+    checks these first, so a typo in an edited command never takes down the
+    process that still runs. Each is a sentence with the setting and its fix."""
+    environ = os.environ if environ is None else environ
+    out = []
+    if _directory(program, out) and not program.useshell:
+        found = []
+        _command(program, environ, True, found)
+        out.extend(m for m in found if "the start would fail" in m)  # not a literal ~ argument
     return out
 
 

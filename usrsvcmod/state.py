@@ -38,6 +38,7 @@ import time
 from .errors import PermissionProblem, TryAgain, UnsafePathError
 
 LOCK_TIMEOUT = 30.0
+CHOICE_TTL = 1.0  # seconds a choice of base directory is reused (see RuntimeState._choice)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -80,10 +81,23 @@ class RuntimeState:
         self._fd = None  # the held, checked directory
         self._held = None  # (path, st_dev, st_ino) of it
         self.on_moved = []  # callables run after the directory was made again elsewhere
+        self._chosen = None  # (monotonic time, _choose()) of the last look
 
     # where ---------------------------------------------------------------------------
     def _choice(self):
-        """(base, parts): an existing base directory and the parts below it, ours to make."""
+        """(base, parts): an existing base directory and the parts below it, ours to make;
+        worked out again when the last answer is older than CHOICE_TTL (a command over
+        thousands of programs asks for every one of them)."""
+        import time
+
+        now = time.monotonic()
+        if self._chosen is not None and now - self._chosen[0] < CHOICE_TTL:
+            return self._chosen[1]
+        choice = self._choose()
+        self._chosen = (now, choice)
+        return choice
+
+    def _choose(self):
         uid = os.geteuid()
         runtime = self.environ.get("XDG_RUNTIME_DIR")
         for base in ([runtime] if runtime and os.path.isabs(runtime) else []) \
@@ -158,6 +172,7 @@ class RuntimeState:
 
     def recheck(self):
         """Open (and check) the directory again at the next use, as if it had moved."""
+        self._chosen = None
         if self._held is not None:
             self._held = (None,) + self._held[1:]
 

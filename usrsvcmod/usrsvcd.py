@@ -15,8 +15,8 @@ from .escape import one_line, printable
 
 NAME = "usrsvcd"
 
-ACTIONS = ("start", "stop", "restart", "status", "reread", "checkconfig")
-USAGE = """Usage: usrsvcd [start|stop|restart|status|reread|checkconfig] [options]
+ACTIONS = ("start", "stop", "restart", "status", "reread", "checkconfig", "passwd")
+USAGE = """Usage: usrsvcd [start|stop|restart|status|reread|checkconfig|passwd] [options]
 
 The optional daemon of usrsvc: it autostarts programs, restarts them when they
 exit or break a monitor limit, sends email alerts and rereads its config on
@@ -30,6 +30,8 @@ Actions (default: start):
   status       exit 0 if the daemon runs, and show what it manages
   reread       validate the config, then tell the daemon to apply it
   checkconfig  validate the config and summarize it
+  passwd       read a password (twice on a terminal, else one line of stdin) and
+               print the http_password_hash line for [Main] (HTTP basic auth)
 
 Options:
   -c, --config PATH   main config file (default: $USRSVC_CONFIG, else $HOME/usrsvc.cfg)
@@ -126,6 +128,13 @@ class Context:
                 self._pidfile = runner.default_pidfile(self.state)
         return self._pidfile
 
+    def config_or_none(self, key):
+        """A [Main] value, or None when the config cannot be read now."""
+        try:
+            return getattr(self.config.main, key)
+        except (ConfigError, UsrsvcError):
+            return None
+
     def find_daemon(self):
         """The running daemon's ProcInfo, or None (see runner.find_daemon)."""
         from .daemon import runner
@@ -163,6 +172,12 @@ def do_status(ctx):
         status = json.loads(ctx.state.read("usrsvcd.status") or b"")
     except ValueError:
         return exitcodes.SUCCESS
+    api = status.get("api") or {}
+    if api.get("socket"):
+        ctx.say("API socket: %s" % one_line(str(api["socket"])))
+    if api.get("http"):
+        ctx.say("API and web page: http%s://%s/" % (
+            "s" if ctx.config_or_none("http_tls_cert") else "", one_line(str(api["http"]))))
     ctx.say("config files: %s" % ", ".join(one_line(str(f)) for f in status.get("files", ())))
     programs = status.get("programs", {})
     ctx.say("programs managed: %d" % len(programs))
@@ -275,6 +290,27 @@ def initmode_wanted(opts):
     import os
 
     return bool(opts.init or (opts.foreground and os.getpid() == 1))
+
+
+def do_passwd(ctx):
+    """Print the [Main] line of a salted hash of a password read from the terminal
+    (twice) or from stdin's first line; the password itself is never stored."""
+    from .api.auth import hash_password
+
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Password for usrsvcd's web page and API: ")
+        if first != getpass.getpass("The same again: "):
+            ctx.err.write("usrsvcd: the two passwords differ; nothing changed\n")
+            return exitcodes.FAILURE
+    else:
+        first = sys.stdin.readline().rstrip("\r\n")
+    if len(first) < 8:
+        ctx.err.write("usrsvcd: a password needs 8 characters or more\n")
+        return exitcodes.FAILURE
+    ctx.say("http_password_hash = %s" % hash_password(first))
+    return exitcodes.SUCCESS
 
 
 def do_restart(ctx):

@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 
-from . import install, measure, peers, procs, report, soak_section
+from . import api, install, measure, peers, procs, report, soak_section
 from .world import BenchError, World
 
 BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,6 +64,7 @@ SCENARIOS = {
     "start_stop": {"start_stop"},
     "manager": {"manager_restart", "manager_kill"},
     "shell_stop": {"shell_stop"},
+    "api": {"api"},
 }
 
 
@@ -175,7 +176,8 @@ class Runner:
                        "crash_recovery": n in plan.crash_ns, "mass_crash": n in plan.mass_ns,
                        "reload": n in plan.restart_ns, "start_stop": n in plan.startstop_ns,
                        "manager_restart": n in plan.restart_ns,
-                       "manager_kill": n in plan.restart_ns}
+                       "manager_kill": n in plan.restart_ns,
+                       "api": peer.is_ours and n in plan.idle_ns}
         return {m for m, yes in planned.items() if yes and self.wants(m)}
 
     # -- peers ---------------------------------------------------------------
@@ -383,6 +385,9 @@ class Runner:
         if "status_all" in todo:
             self.step("status_all", peer, n, measure.time_command, world,
                       peer.status_all(world), plan.status_trials)
+        if "api" in todo:  # before the crash measurements: the API still unused
+            self.step("api", peer, n, api.api_cost, peer, world, plan.status_trials, self.rng,
+                      min(plan.idle_window, 10.0), plan.crash_trials, plan.crash_wait)
         if "crash_recovery" in todo:
             self.step("crash_recovery", peer, n, measure.crash_recovery, world,
                       plan.crash_trials, self.rng, 30.0, plan.crash_wait)
@@ -560,7 +565,8 @@ def smoke_verdict(results, wanted):
     ours_errors = [e for e in results["errors"] if e["peer"] == "ours"]
     measured = {r["measure"] for r in results["records"] if r["peer"] == "ours"}
     expected = {"bring_up", "idle", "status_one", "status_all", "crash_recovery", "reload",
-                "start_stop", "manager_restart", "manager_kill", "shell_stop", "mass_crash"}
+                "start_stop", "manager_restart", "manager_kill", "shell_stop", "mass_crash",
+                "api"}
     expected &= wanted | {"bring_up"}
     missing = expected - measured
     if ours_errors or missing:

@@ -51,6 +51,13 @@ def brief(measure, data):
                f"left after stop {max(data['left_after_stop'])}"
     if measure == "shell_stop":
         return f"workers left {data['workers_left_after_1s']}/{data['workers']}"
+    if measure == "api":
+        get, met = summary(data["programs_samples"]), summary(data["metrics_samples"])
+        quiet, loaded = summary(data["crash_quiet"]), summary(data["crash_loaded"])
+        return (f"GET programs {ms(get['median'])} ms, /metrics {ms(met['median'])} ms, rss "
+                f"{data['idle_off']['rss_kib'] / 1024:.1f} -> {data['idle_on']['rss_kib'] / 1024:.1f}"
+                f" MB, crash {ms(quiet['median'])} -> {ms(loaded['median'])} ms under "
+                f"{data['clients']} clients")
     if measure == "bring_up":
         return f"{data['seconds']:.2f} s"
     return ""
@@ -382,6 +389,48 @@ def section_scaling(data, out):
     out.append("")
 
 
+def section_api(data, out):
+    recs = [r for r in data.records if r["measure"] == "api"]
+    if not recs:
+        return
+    out.append("## 9. usrsvcd's HTTP API (ours only)\n")
+    out.append("Whole requests over the unix socket (connect, send, read to the close) by the "
+               "bench, next to the status-all commands of section 3 (`supervisorctl status` is "
+               "XML-RPC, `pm2 jlist` its daemon's JSON). Idle before and after the API is first "
+               "used; crash recovery (as section 1) alone, then while 200 clients request "
+               "`/api/v1/programs` in a loop.\n")
+    out.append("| N | GET /api/v1/programs ms | same, cached ms | GET one ms | /metrics ms | body KiB | "
+               "RSS off / on MB | CPU off / on % | wake-ups off / on /s | crash quiet ms | "
+               "crash under 200 clients ms |")
+    out.append("|---:|---:|---:|---:|---:|---:|---|---|---|---:|---:|")
+    for rec in sorted(recs, key=lambda r: r["n"]):
+        off, on = rec["idle_off"], rec["idle_on"]
+        out.append(
+            f"| {rec['n']} | {ms(med(rec, 'programs_samples'))} "
+            f"| {ms(med(rec, 'cached_samples')) if rec.get('cached_samples') else '-'} "
+            f"| {ms(med(rec, 'one_samples'))} "
+            f"| {ms(med(rec, 'metrics_samples'))} | {rec['programs_bytes'] / 1024:.0f} "
+            f"| {off['rss_kib'] / 1024:.1f} / {on['rss_kib'] / 1024:.1f} "
+            f"| {off['cpu_percent']:.3f} / {on['cpu_percent']:.3f} "
+            f"| {off['wakeups_per_s']:.2f} / {on['wakeups_per_s']:.2f} "
+            f"| {ms(med(rec, 'crash_quiet'))} | {ms(med(rec, 'crash_loaded'))} |")
+    out.append("")
+    for rec in sorted(recs, key=lambda r: r["n"]):  # the peers' own "list everything"
+        n, api_med = rec["n"], med(rec, "programs_samples")
+        rows = [(data.label(key), med(data.get("status_all", key, n))) for key in data.order()
+                if data.get("status_all", key, n)]
+        if not rows:
+            continue
+        out.append(f"**Every program's state at N = {n}, same run** (the API request against "
+                   "each manager's own command from section 3: whole processes there)\n")
+        out.append("| how | median ms | API / this |")
+        out.append("|---|---:|---:|")
+        out.append(f"| ours: GET /api/v1/programs | {ms(api_med)} | - |")
+        for label, value in rows:
+            out.append(f"| {label}: status all | {ms(value)} | {fmt_ratio(ratio(api_med, value))} |")
+        out.append("")
+
+
 def section_reload(data, out):
     out.append("## 7. Reload (add one program)\n")
     out.append("A new program is written to the config, then ours and 1.5.13 `usrsvcd reread`, "
@@ -612,7 +661,8 @@ def markdown(results, charts):
         out.extend(f"![{c}]({c})" for c in charts)
         out.append("")
     for section in (section_crash, section_manager, section_status, section_start_stop,
-                    section_idle, section_scaling, section_reload, section_mass_crash):
+                    section_idle, section_scaling, section_reload, section_mass_crash,
+                    section_api):
         section(data, out)
     if results.get("errors"):
         out.append("## Errors during the run\n")

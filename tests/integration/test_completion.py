@@ -52,6 +52,17 @@ def test_bash_completes_actions_and_options_from_the_cli(env):
     assert bash_complete(env, "checkconfig", "") == []
 
 
+def test_bash_completes_hosts_of_the_ssh_config_after_h(env):
+    os.makedirs(os.path.join(env.home, ".ssh"), mode=0o700)
+    with open(os.path.join(env.home, ".ssh", "config"), "w") as handle:
+        handle.write("Host web1 web2 *.example\n  HostName 10.0.0.1\nhost db\nHost *\n"
+                     "  User deploy\n")
+    assert bash_complete(env, "-H", "w") == ["web1", "web2"]
+    assert bash_complete(env, "--host", "") == ["web1", "web2", "db"]
+    assert bash_complete(env, "-H", "web1,d") == ["web1,db"]
+    assert "status" in bash_complete(env, "-H", "web1", "")  # then the action, as usual
+
+
 def test_bash_completes_program_names_from_the_config(env):
     three_programs(env)
     assert bash_complete(env, "start", "w") == ["web", "worker"]

@@ -72,6 +72,19 @@ def test_the_example_of_the_message_is_a_config_that_works(env):
 
 # --- an unknown program name ----------------------------------------------------------------
 
+def test_a_missing_required_key_says_what_to_add_and_that_works(env):
+    env.write("[Program:web]\ncommand = %s\n" % env.service())
+    result = env.run("start", "web", check=130)
+    fixes = [line.split("Fix: add it, e.g. ", 1)[1].split(" (", 1)[0]
+             for line in result.stderr.splitlines() if "missing required key" in line]
+    assert fixes == ["pidfile = ~/run/web.pid", "stdout = ~/logs/web.log"], result.stderr
+    env.write("[Program:web]\ncommand = %s\n%s\n" % (env.service(), "\n".join(fixes)))
+    env.run("start", "web", check=0)
+    assert wait_for(lambda: pids_with(env.token))
+    env.run("stop", "web", check=0)
+    assert wait_for(lambda: not pids_with(env.token), timeout=10)
+
+
 def test_unknown_program_lists_the_names_and_suggests_the_closest(env):
     env.write(env.program("web", env.service("--tag", "web"))
               + env.program("worker", env.service("--tag", "worker")))
@@ -117,6 +130,13 @@ def test_tilde_in_a_non_shell_command_is_not_expanded_and_says_so(env):
     env.write(env.program("app", path + " ~/data"))
     result = env.run("checkconfig", check=0)
     assert any("'~' is not expanded" in w and "~/data" in w for w in warnings(result.stderr))
+    # an argument: the program gets it as it is; when it then fails, the start says so
+    reader = script(env, "read.sh", "#!/bin/sh\nexec cat \"$1\"\n")
+    env.write(env.program("app", "%s ~/conf-%s" % (reader, env.token)))
+    result = env.run("start", "app", check=137)
+    assert "'~' is not expanded in a command without useshell" in result.stdout, result.stdout
+    assert "got ~/conf-%s as it is" % env.token in result.stdout, result.stdout
+    assert os.path.join(env.home, "conf-" + env.token) in result.stdout  # the path to write
 
 
 def test_missing_directory_is_named_as_the_working_directory(env):
@@ -208,8 +228,15 @@ def test_a_pidfile_that_cannot_be_written_is_a_warning(env):
         assert len(found) == 1 and "cannot be written" in found[0], result.stderr
         assert "[Program:app]" in found[0] and env.cfg in found[0] and "Fix:" in found[0]
     result = env.run("start", "app", check=0)  # the program still starts
-    assert pidfile in result.stdout + result.stderr
+    said = result.stdout + result.stderr
+    assert said.count("cannot write pidfile %s" % pidfile) == 1, said  # said once
+    assert "Fix:" in said and "launch record" in said, said
     assert wait_for(lambda: pids_with(env.token))
+    pid = pids_with(env.token)[0]
+    assert "pid %d" % pid in env.run("status", "app", check=0).stdout  # found by its record
+    stopped = env.run("stop", "app", check=0)
+    assert "cannot write pidfile" not in stopped.stdout + stopped.stderr  # not again
+    assert wait_for(lambda: not pids_with(env.token), timeout=10)
 
 
 # --- checkconfig -------------------------------------------------------------------------

@@ -138,6 +138,65 @@ def test_redis_with_the_default_proctitle_re_and_a_crash_under_usrsvcd(env, daem
     assert wait_for(lambda: not alive(again), timeout=10)
 
 
+def _daemonized_redis(env, port):
+    """redis-server that forks itself into the background (--daemonize yes: it
+    leaves the launch's session with setsid) and retitles itself; its own
+    pidfile (not usrsvc's) lets the test find it whatever happens."""
+    redis = _binary("redis-server")
+    data = os.path.join(env.home, "redis", env.token)
+    os.makedirs(data)
+    own = os.path.join(data, "redis.pid")
+    return ("%s --port %d --bind 127.0.0.1 --save '' --appendonly no --dir %s --daemonize yes"
+            " --pidfile %s" % (redis, port, data, own)), own
+
+
+def _own_pid(env, path):
+    try:
+        with open(path) as handle:
+            return env.track(int(handle.read().strip()))
+    except (OSError, ValueError):
+        return None
+
+
+def test_redis_that_daemonizes_itself_is_found_with_the_default_proctitle_re(env):
+    """usrsvc start is the subreaper of what it launches: the process a
+    daemonizing launcher hands over when it exits (it left the launch's
+    session) is the program, tracked by its launch record."""
+    port = free_port()
+    command, own = _daemonized_redis(env, port)
+    env.write(env.program("redis", command, success_seconds="1", term_to_kill_seconds="5"))
+
+    started = env.run("start", "redis")
+    pid = _started_pid(env, "redis", started)
+    assert wait_for(lambda: _ping(port), timeout=10)
+    assert wait_for(lambda: _own_pid(env, own) == pid), (pid, _own_pid(env, own))
+    assert "tracked by its launch record" in started.stdout, started.stdout
+    assert "pid %d" % pid in env.run("status", "redis", check=0).stdout
+    assert "already running" in env.run("start", "redis", check=0).stdout
+
+    env.run("stop", "redis", check=0)
+    assert wait_for(lambda: port_free(port), timeout=10)
+    assert wait_for(lambda: not alive(pid), timeout=10)
+    env.run("status", "redis", check=1)
+
+
+def test_usrsvcd_says_how_to_run_a_daemonizing_service_it_cannot_follow(env, daemon):
+    """usrsvcd is not the subreaper of its launches (it is never the parent of a
+    service): a daemon that leaves the launch's session is not followed, and
+    the failure says how to run it so that it is (foreground, or proctitle_re)."""
+    port = free_port()
+    command, own = _daemonized_redis(env, port)
+    env.write(env.program("redis", command, success_seconds="1", restart_delay="30"))
+    try:
+        daemon.start()
+        daemon.wait_logged("redis start_failed")
+        assert "--daemonize no" in daemon.text() and "set proctitle_re" in daemon.text()
+    finally:
+        stray = wait_for(lambda: _own_pid(env, own), timeout=5)
+        if stray:
+            os.kill(stray, signal.SIGKILL)
+
+
 # 2. a Python service that rewrites its own argv ----------------------------------
 
 RETITLE = """import sys, time
@@ -182,6 +241,65 @@ def test_python_service_that_rewrites_its_argv(env):
     assert wait_for(lambda: not alive(pid), timeout=10)
     assert not pids_with(env.token)
     env.run("status", "worker", check=1)
+
+
+HASH_TITLE = """import sys, time
+import setproctitle
+setproctitle.setproctitle("queue: worker #1 [a,b] (" + sys.argv[1] + ")")
+while True:
+    time.sleep(60)
+"""
+
+
+def test_a_wrong_proctitle_re_fails_with_137_and_quotes_one_to_paste(env):
+    """With a proctitle_re set by hand that the live process does not match,
+    the start fails (137), stops what it launched, and quotes a proctitle_re
+    that, pasted into the config as printed, finds the service."""
+    pytest.importorskip("setproctitle")
+    script = _app(env, "queue.py", HASH_TITLE)
+    command = "%s %s %s" % (sys.executable, script, env.token)
+    env.write(env.program("queue", command, success_seconds="1", proctitle_re="^queue: nothing$"))
+
+    failed = env.run("start", "queue", check=137)
+    said = failed.stdout + failed.stderr
+    title = "queue: worker #1 [a,b] (%s)" % env.token
+    assert "runs '%s', which does not match proctitle_re" % title in said, said
+    pasted = [line.strip() for line in said.splitlines()
+              if line.strip().startswith("proctitle_re = ")]
+    assert len(pasted) == 1, said
+    assert wait_for(lambda: not pids_with(env.token), timeout=10)  # what it launched is stopped
+
+    env.write(env.program("queue", command, success_seconds="1")
+              + pasted[0] + "\n")
+    pid = _started_pid(env, "queue", env.run("start", "queue"))
+    assert _cmdline(pid) == title
+    assert "pid %d" % pid in env.run("status", "queue", check=0).stdout
+    env.run("stop", "queue", check=0)
+    assert wait_for(lambda: not alive(pid), timeout=10)
+
+
+def test_a_launcher_that_exits_0_leaving_a_retitled_child(env):
+    """A forking launcher (a script that puts the service in the background and
+    exits 0): the one process it left in the launch's session is the program,
+    though its title matches nothing; status and stop find it by its record."""
+    pytest.importorskip("setproctitle")
+    script = _app(env, "myworker.py", RETITLE)
+    launcher = _app(env, "launch.sh", "#!/bin/sh\n%s %s \"$1\" >/dev/null 2>&1 &\nexit 0\n"
+                    % (sys.executable, script))
+    os.chmod(launcher, 0o755)
+    env.write(env.program("bg", "%s %s" % (launcher, env.token), success_seconds="1"))
+
+    started = env.run("start", "bg")
+    pid = _started_pid(env, "bg", started)
+    assert _cmdline(pid) == "myworker-retitled %s" % env.token
+    assert "tracked by its launch record" in started.stdout + started.stderr, started.stdout
+    assert "pid %d" % pid in env.run("status", "bg", check=0).stdout
+    assert "already running" in env.run("start", "bg", check=0).stdout
+    assert pids_with(env.token) == [pid]
+
+    env.run("stop", "bg", check=0)
+    assert wait_for(lambda: not alive(pid), timeout=10)
+    env.run("status", "bg", check=1)
 
 
 # 3. gunicorn with two workers, in its own venv with setproctitle -----------------

@@ -123,6 +123,37 @@ def test_update_restarts_exactly_the_programs_whose_config_changed(env):
     assert "config changed" not in status.stdout, status.stdout
 
 
+def test_an_edited_command_that_cannot_start_leaves_the_old_process_running(env):
+    """update and restart check the edited settings first: a command not in
+    PATH, or a working directory that is gone, fails (137) before anything is
+    stopped, so the service that runs keeps running; the message says why."""
+    env.write(env.program("svc", env.service("--tag", "old")))
+    env.run("start", "svc", check=0)
+    old = _started(env, "svc")
+
+    env.write(env.program("svc", "no-such-program-%s --tag new" % env.token))
+    for action in ("update", "restart"):
+        kept = env.run(action, "svc", check=137)
+        said = kept.stdout + kept.stderr
+        assert "not restarted, its new settings would not start" in said, (action, said)
+        assert "still running, pid %d" % old in said, (action, said)
+        assert "no-such-program-%s" % env.token in said and "not found in PATH" in said, said
+        assert alive(old) and env.pid_of("svc") == old
+    gone = os.path.join(env.home, "gone")
+    env.write(env.program("svc", env.service("--tag", "new"), directory=gone))
+    kept = env.run("update", "svc", check=137)
+    assert "directory = %s: the working directory does not exist" % gone in kept.stdout, kept.stdout
+    assert alive(old) and pids_with(env.token) == [old]
+
+    env.write(env.program("svc", env.service("--tag", "new")))  # fixed: now it restarts
+    env.run("update", "svc", check=0)
+    assert wait_for(lambda: not alive(old), timeout=10)
+    new = _started(env, "svc")
+    assert "--tag new" in open("/proc/%d/cmdline" % new).read().replace("\0", " ")
+    env.run("stop", "svc", check=0)
+    assert wait_for(lambda: not pids_with(env.token), timeout=10)
+
+
 # 8. status is read-only -------------------------------------------------------------
 
 def _snapshot(env):

@@ -117,6 +117,39 @@ def test_usrsvc_and_usrsvcd_agree_on_an_edited_program(env, daemon):
     assert "pid %d" % pid in env.run("status", "svc", check=0).stdout
 
 
+def test_restart_of_an_edited_program_while_usrsvcd_runs(env, daemon):
+    """usrsvc restart after an edit, with usrsvcd running: the old process (and
+    its port) goes, the new command runs once, usrsvcd takes the new process as
+    it is (no second launch, no restart counted) and both tools show it."""
+    port_a, port_b = free_port(), free_port()
+    while port_b == port_a:
+        port_b = free_port()
+    env.write("[Main]\nreconcile_interval = 0.5\n"
+              + env.program("svc", env.service("--port", port_a), success_seconds="0.5"))
+    daemon.start()
+    old = new_pid(env, "svc", None)
+    assert old and wait_for(lambda: not port_free(port_a), timeout=10)
+    env.write("[Main]\nreconcile_interval = 0.5\n"
+              + env.program("svc", env.service("--port", port_b), success_seconds="0.5"))
+    assert "config changed since start: command" in env.run("status", "svc", check=0).stdout
+
+    restarted = env.run("restart", "svc", check=0)
+    assert wait_for(lambda: not alive(old), timeout=10), restarted.stdout
+    assert wait_for(lambda: port_free(port_a), timeout=10)
+    new = env.pid_of("svc")
+    assert new and new != old and alive(new), restarted.stdout
+    assert wait_for(lambda: not port_free(port_b), timeout=10)
+    daemon.wait_logged("(pid %d)" % new)  # usrsvcd found it
+    assert same_for(env, "svc", new, 2.0), daemon.text()  # a few reconcile passes
+    assert pids_with(env.token) == [new], daemon.text()  # no second copy
+    assert daemon.text().count(" svc launched") == 1, daemon.text()  # its autostart only
+    status = env.run("status", "svc", check=0).stdout
+    assert "pid %d" % new in status and "next start" not in status, status
+    assert "config changed" not in status and "restarts" not in status, status
+    shown = daemon.cmd("status").stdout
+    assert str(new) in shown and "restarts" not in shown, shown
+
+
 def test_restart_on_change_restarts_edited_programs_on_reread(env, daemon):
     main = "[Main]\nrestart_on_change = True\n"
     env.write(main + env.program("svc", env.service("--tag", "one"))
@@ -137,6 +170,15 @@ def test_restart_on_change_restarts_edited_programs_on_reread(env, daemon):
     # success_seconds is not a launch setting: "other" keeps running untouched
     assert env.pid_of("other") == other and alive(other)
     assert "config changed" not in env.run("status", "svc", check=0).stdout
+
+    # an edit that cannot start (command not found) is not applied: it keeps running
+    env.write(main + env.program("svc", "no-such-program-%s --tag three" % env.token)
+              + env.program("other", env.service("--tag", "other"), success_seconds="0.4"))
+    reread = daemon.cmd("reread")
+    assert reread.returncode == 0, reread.stdout + reread.stderr
+    daemon.wait_logged("its new settings would not start")
+    assert same_for(env, "svc", fresh, 1.0), daemon.text()
+    assert "not found in PATH" in daemon.text()
 
 
 def test_a_recycled_session_id_never_makes_another_program_a_leftover(env):

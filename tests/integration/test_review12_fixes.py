@@ -15,9 +15,6 @@ from usrsvcmod.errors import ConfigError
 MAIN = "[Main]\nreconcile_interval = 0.5\nmonitor_interval = 0.2\n"
 
 
-@pytest.mark.xfail(strict=False, reason="known race, not fixed: when both die at once, the"
-                   " dependent's exit can be routed while the requirement is still exiting"
-                   " (killed, not yet a zombie), so its restart sees the requirement running")
 def test_a_dependent_killed_with_its_requirement_waits_for_it_to_be_ready(env, daemon):
     ready = os.path.join(env.home, "db-ready")
     open(ready, "w").close()

@@ -164,3 +164,14 @@ def test_signal_handled_reads_what_a_process_catches_or_ignores(children):
     child.kill()
     child.wait()
     assert procfs.signal_handled(child.pid, signal.SIGUSR1) is None  # gone
+
+
+def test_dying_tells_a_killed_process_from_a_live_one(children):
+    child = _sleeper(children, "dying")
+    _ready(child, "dying")
+    assert not procfs.dying(child.pid)
+    os.kill(child.pid, signal.SIGKILL)
+    # from the kill on it is dying: SIGKILL pending, then in exit(), then a zombie
+    assert procfs.dying(child.pid)
+    child.wait()
+    assert procfs.dying(child.pid)  # gone altogether

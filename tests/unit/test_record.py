@@ -95,3 +95,35 @@ def test_suggested_proctitle_re_pastes_into_a_config_as_is():
     text = _suggest(info(cmdline=("gunicorn:", "master", "[app:app]")), True).strip()
     assert text == r"proctitle_re = ^gunicorn: master \[app:app\]$"
     assert re.search(text.split(" = ", 1)[1], "gunicorn: master [app:app]")
+
+
+@pytest.mark.parametrize("title", [
+    "svc: a,b #1 \"q\" 'x' (y) $HOME \\d ~/x [z] {n} a+b? |c| ^e$",
+    "redis-server 127.0.0.1:6379",
+    "worker\ttab and a\x1bescape",
+    "long " + "x" * 400,
+])
+def test_suggested_proctitle_re_survives_the_config_loader(tmp_path, title):
+    """Pasted after ``proctitle_re = `` in a real config file, the suggestion
+    loads unchanged (a ``#`` would start a comment) and matches the title."""
+    import re
+
+    from usrsvcmod.config import load
+
+    line = _suggest(info(cmdline=title.split(" ")), True).strip()
+    assert "#" not in line and "\n" not in line
+    cfg = tmp_path / "usrsvc.cfg"
+    cfg.write_text("[Program:web]\ncommand = /bin/sleep 1000\npidfile = %s/x.pid\nstdout = /dev/null\n%s\n"
+                   % (tmp_path, line))
+    os.chmod(str(cfg), 0o644)
+    loaded = load(str(cfg)).programs["web"].proctitle_re
+    assert loaded == line.split(" = ", 1)[1]
+    assert re.search(loaded, title)
+    assert not re.search(loaded, "x" + title[1:])
+
+
+def test_retitled_note_quotes_the_title_as_it_is():
+    from usrsvcmod.proc.settle import _retitled
+
+    said = _retitled(program(), info(cmdline=("svc:", "C:\\dir", "it's")))
+    assert "'svc: C:\\dir it's'" in said

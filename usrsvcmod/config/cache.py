@@ -27,7 +27,7 @@ from .. import __version__
 from . import main_config_path
 from .model import Config, Hooks, Main, Monitoring, Probe, Program
 
-VERSION = 5
+VERSION = 6
 NAME = "config.cache"
 RACY = 2.0  # seconds: files modified more recently than this are not cached
 # what this usrsvc on this Python writes: anything else is another format
@@ -93,6 +93,9 @@ MAIN_SHAPE = {
     "alert_timeout": _SECONDS, "smtp_host": _OPT_STR, "smtp_port": _INT,
     "smtp_security": _STR, "smtp_user": _OPT_STR, "smtp_password_file": _OPT_STR,
     "email_from": _OPT_STR, "restart_on_change": _BOOL, "usrsvcd_log_maxbytes": _INT,
+    "http_listen": _OPT_STR, "http_token_file": _OPT_STR, "http_password_hash": _OPT_STR,
+    "http_allow_remote": _BOOL, "http_tls_cert": _OPT_STR, "http_tls_key": _OPT_STR,
+    "ready_file": _OPT_STR,
 }
 
 

@@ -133,6 +133,18 @@ MAIN = {
                          " changes wait for the program's next start, as in 1.5.13",
     "usrsvcd_log_maxbytes": "rotate usrsvcd's own log files once larger than this (0 = never);"
                             " usrsvcd keeps 5 of them (usrsvcd.log.1 ... .5)",
+    "http_listen": "HOST:PORT of a TCP listener for usrsvcd's HTTP API and web page (the"
+                   " unix socket api.sock is always there); needs `http_token_file` or"
+                   " `http_password_hash`",
+    "http_token_file": "file (ours, mode 0600) holding the bearer token of the TCP listener",
+    "http_password_hash": "salted hash of the password for HTTP basic auth on the TCP"
+                          " listener, as printed by `usrsvcd passwd` (never the password)",
+    "http_allow_remote": "let `http_listen` be an address other than loopback (put TLS in"
+                         " front, or set `http_tls_cert` and `http_tls_key`)",
+    "http_tls_cert": "PEM certificate (chain) for TLS on the TCP listener",
+    "http_tls_key": "PEM private key of `http_tls_cert`",
+    "ready_file": "file usrsvcd creates when every enabled program that the user did not"
+                  " stop is running and ready, and removes when one is not",
 }
 
 HOOKS = {

@@ -350,6 +350,13 @@ def _plain(text):
     return not any(c in text for c in "'\"\\#")
 
 
+_REQUIRED_EXAMPLE = {
+    "command": "command = /full/path/to/{name} --its --arguments",
+    "pidfile": "pidfile = ~/run/{name}.pid (usrsvc writes it; the directory is made)",
+    "stdout": "stdout = ~/logs/{name}.log (or /dev/null to discard the output)",
+}
+
+
 def _program(name, merged, report):
     item, section, scalars, env_entries, monitor_entries, hook_entries, probe_entries = merged
     where = "%s: [%s]" % (item.path, section)
@@ -368,7 +375,8 @@ def _program(name, merged, report):
     missing = [k for k, (_, d) in spec.PROGRAM_KEYS.items() if d is spec.REQUIRED and k not in scalars
                and not (k == "pidfile" and values.get("type") == "oneshot")]
     for key in missing:
-        report.error("%s missing required key '%s'" % (where, key))
+        report.error("%s missing required key '%s'. Fix: add it, e.g. %s"
+                     % (where, key, _REQUIRED_EXAMPLE[key].format(name=name)))
     if len(report.errors) > errors_before:
         return None
     for key, (_, default) in spec.PROGRAM_KEYS.items():
@@ -462,7 +470,27 @@ def _main(path, item, config_dir, report):
     values["config_dir"] = config_dir
     if values["smtp_port"] is None:
         values["smtp_port"] = {"ssl": 465, "starttls": 587}.get(values["smtp_security"], 25)
+    _check_http(values, item.path if item is not None else path, report)
     return Main(path=path, **values)
+
+
+def _check_http(values, where, report):
+    """A TCP listener always authenticates, and leaves loopback only when told to."""
+    listen = values["http_listen"]
+    if not listen:
+        return
+    if not values["http_token_file"] and not values["http_password_hash"]:
+        report.error("%s: [Main] http_listen = %s has no authentication: set http_token_file"
+                     " (a 0600 file holding a token) or http_password_hash (from `usrsvcd"
+                     " passwd`)" % (where, listen))
+    host = listen.rpartition(":")[0].strip("[]")
+    if not values["http_allow_remote"] and not spec.is_loopback(host):
+        report.error("%s: [Main] http_listen = %s is not a loopback address: use 127.0.0.1 or"
+                     " [::1], or set http_allow_remote = True (and put TLS in front, or set"
+                     " http_tls_cert and http_tls_key)" % (where, listen))
+    if bool(values["http_tls_cert"]) != bool(values["http_tls_key"]):
+        report.error("%s: [Main] http_tls_cert and http_tls_key go together: set both or"
+                     " neither" % where)
 
 
 def _warn_same_titles(programs, report):

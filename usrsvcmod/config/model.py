@@ -102,6 +102,8 @@ class Main(Record):
         "sendmail_path", "log_format", "reconcile_interval", "monitor_interval", "alert_interval",
         "alert_timeout", "smtp_host", "smtp_port", "smtp_security", "smtp_user",
         "smtp_password_file", "email_from", "restart_on_change", "usrsvcd_log_maxbytes",
+        "http_listen", "http_token_file", "http_password_hash", "http_allow_remote",
+        "http_tls_cert", "http_tls_key", "ready_file",
     )
 
 

@@ -439,6 +439,48 @@ ENV_COMMAND_KEYS = {
     "timeout": (positive_seconds, 30.0),
 }
 
+def listen_address(value, ctx=None):
+    """HOST:PORT for usrsvcd's TCP listener ([::1]:9001 for IPv6; port 0: any free one)."""
+    text_value = value.strip()
+    host, sep, number = text_value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or any(c.isspace() for c in host) or not number.isdigit() \
+            or int(number) > 65535:
+        raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9001 or [::1]:9001")
+    return text_value
+
+
+def password_hash(value, ctx=None):
+    """scrypt$N$r$p$SALT$HASH, as `usrsvcd passwd` prints it."""
+    import base64
+
+    parts = value.strip().split("$")
+    try:
+        if len(parts) != 6 or parts[0] != "scrypt":
+            raise ValueError
+        n, r, p = (int(x) for x in parts[1:4])
+        base64.b64decode(parts[4], validate=True)
+        base64.b64decode(parts[5], validate=True)
+        if not (2 <= n <= 1 << 20 and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
+            raise ValueError
+    except ValueError:
+        raise ValueError("expected a hash printed by `usrsvcd passwd` (scrypt$N$r$p$SALT$HASH)")\
+            from None
+    return value.strip()
+
+
+def is_loopback(host):
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 MAIN_KEYS = {
     "config_dir": (expand_path, None),
     "pidfile": (expand_path, None),
@@ -458,6 +500,13 @@ MAIN_KEYS = {
     "email_from": (nonempty_text, None),
     "restart_on_change": (to_bool, False),
     "usrsvcd_log_maxbytes": (size, 0),  # 0: never rotated
+    "http_listen": (listen_address, None),
+    "http_token_file": (expand_path, None),
+    "http_password_hash": (password_hash, None),
+    "http_allow_remote": (to_bool, False),
+    "http_tls_cert": (expand_path, None),
+    "http_tls_key": (expand_path, None),
+    "ready_file": (expand_path, None),
 }
 
 

@@ -31,6 +31,7 @@ from .timers import Timers
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STATUS_DELAY = 0.2  # seconds: usrsvcd.status trails events by at most this
+IO_BUDGET = 0.005  # seconds of API work per turn of the loop (then exits and timers again)
 TRIM_BATCH = 32  # launches in one turn after which the heap is given back once all settle
 
 
@@ -75,7 +76,10 @@ class Daemon:
         self.init_mode = False  # usrsvcd --init (initmode.py): set by runner before run()
         self.implicit = {}  # init mode: name -> the oneshot jobs it waits for (initmode.py)
         self.console = None  # init mode: the pipes of stdout = - (console.py)
+        self.api = None  # the HTTP API's sockets and event ring (api/listen.py)
+        self.io_pending = []  # API callbacks left for the next turn (IO_BUDGET)
         self.exit_code = 0
+        self.zygote_retry = 0.0  # no new launch helper before this (clock), see _zygote
 
     # -- the world a ProgramState acts through ------------------------------------
     def call_later(self, delay, fn):
@@ -123,7 +127,25 @@ class Daemon:
             return
         self.launches.append((program, done, wanted))
 
+    def _zygote(self):
+        """Launches go through a zygote once we have many programs (proc/zygote.py): a
+        fork of this process would copy a pidfd per program and a big heap each time.
+        One that died is replaced, at most every few seconds."""
+        from ..proc import zygote
+
+        if zygote.current() is not None or self.init_mode \
+                or not zygote.wanted(len(self.programs)):
+            return
+        now = self.clock()
+        if now < self.zygote_retry:
+            return
+        self.zygote_retry = now + zygote._RETRY
+        if zygote.start() is None:
+            self.log.event(None, "zygote", "cannot start the launch helper: launches fork usrsvcd")
+
     def _flush_launches(self):
+        if self.launches:
+            self._zygote()
         while self.launches:
             batch, self.launches = [item for item in self.launches if item[2]()], []
             offsets = [spawn.log_offsets(program) for program, _, _ in batch]
@@ -249,6 +271,7 @@ class Daemon:
         self.log.event(None, "started", "pid %d, %d program(s) from %s"
                        % (os.getpid(), len(self.programs), ", ".join(self.config.files)))
         self._guard(self.alerter.restore, "restoring held alerts")  # before any new alert
+        self._guard(self._open_api, "opening the API")
         self._guard(self.reconcile, "first pass")
         self._flush_launches()
         self._schedule_reconcile()
@@ -267,6 +290,8 @@ class Daemon:
         """One turn of the loop: wait, then handle signals, exits, submitted work, timers."""
         if self.middles:  # they exit within a millisecond or two of a launch
             timeout = 0.01 if timeout is None else min(timeout, 0.01)
+        if self.io_pending:  # API work left over from the last turn: look, do not sleep
+            timeout = 0
         exited = self.watcher.wait(timeout)
         if self.middles:
             self.middles = spawn.reap(self.middles)
@@ -281,8 +306,40 @@ class Daemon:
         self._run_timers()
         if self.running:  # not once an init job failed (init mode): all is about to stop
             self._flush_launches()
+        if self.watcher.io_ready or self.io_pending:
+            self._serve_api()
         if self.bus.count != self.published:
             self._publish()
+
+    def look_again(self, names):
+        """Reconcile these programs now (an action of the API just ran usrsvc on them)."""
+        table = settle.TableOnce()
+        for name in names:
+            program = self.programs.get(name)
+            if program is not None:
+                self._guard(program.sync, "sync of %s" % name, table)
+
+    def _open_api(self):
+        from ..api.listen import Api
+
+        api = Api(self)
+        api.open()
+        self.api = api
+        self.bus.sinks.append(api.sink)
+
+    def _serve_api(self):
+        """The API's sockets, after everything else of the turn and for about
+        IO_BUDGET seconds: what is left waits for the next turn (after its exits,
+        timers and launches), so clients can slow the API, never a restart."""
+        known = {id(fn) for fn, _ in self.io_pending}
+        ready = self.io_pending + [item for item in self.watcher.io_ready if id(item[0]) not in known]
+        self.watcher.io_ready, self.io_pending = [], []
+        deadline = self.clock() + IO_BUDGET
+        for at, (fn, revents) in enumerate(ready):
+            if self.clock() > deadline:
+                self.io_pending = ready[at:]
+                return
+            self._guard(fn, "API connection", revents)
 
     def _route(self, watched):
         """An exit reported by the watcher goes to the program it belongs to."""
@@ -304,6 +361,8 @@ class Daemon:
         """Let go of everything; the services keep running (in init mode they
         are stopped, dependents first, and their last lines copied out)."""
         self.alerter.wait()
+        if self.api is not None:
+            self._guard(self.api.close, "closing the API")
         for program in self.programs.values():
             program.forget()
         if self.init_mode:
@@ -313,6 +372,9 @@ class Daemon:
             if self.console is not None:
                 self.console.close()
         self.watcher.close()
+        from ..proc import zygote
+
+        zygote.stop()
 
     def init_failed(self, name, text):
         """Init mode: a oneshot job failed; usrsvcd stops everything and exits 137."""
@@ -329,6 +391,8 @@ class Daemon:
         def tick():
             self.reconcile()
             self._schedule_reconcile()
+            if self.api is not None:
+                self._guard(self.api.tick, "the page's history")
 
         self.call_later(self.config.main.reconcile_interval, tick)
 
@@ -402,7 +466,8 @@ class Daemon:
                 self.log.exception("reload")
             for line in problems:
                 self.log.error(None, "reload_rejected", line)
-            self.log.error(None, "reload_rejected", "kept the previous configuration")
+            self.emit(events.Event("reload_rejected", None, "kept the previous configuration",
+                                   level="error"))
             self._write_reload("error", problems)
             notify.notify("READY=1")
             return
@@ -427,8 +492,9 @@ class Daemon:
         self.programs = collections.OrderedDict((n, self.programs[n]) for n in new.programs)
         self.duty.schedule()
         self.rotation.schedule()
-        self.log.event(None, "reloaded", "%d added, %d changed, %d removed"
-                       % (len(added), len(changed), len(removed)))
+        self.emit(events.Event(
+            "reloaded", None, "%d added, %d changed, %d removed"
+            % (len(added), len(changed), len(removed))))
         self._write_reload("ok", [])
         self._publish()
         notify.notify("READY=1")
@@ -454,7 +520,12 @@ class Daemon:
             self.log.event(program.name, "changed", "applied once its start settles")
             return
         edited = self._edited_since_launch(state) if restart_on_change else []
-        if edited:
+        blockers = _start_blockers(program) if edited else []
+        if blockers:  # stopping it would only trade a running service for a failed start
+            self.log.event(program.name, "changed", "config changed since start (%s) but not"
+                           " restarted: its new settings would not start (%s); left running"
+                           % (", ".join(edited), "; ".join(blockers)), state.info.pid)
+        elif edited:
             reason = "config changed since start (%s)" % ", ".join(edited)
             state.restart(reason, "config_changed")
         else:
@@ -491,13 +562,18 @@ class Daemon:
     def _publish_now(self):
         self.status_timer = None
         self.published = self.bus.count
-        statefiles.write_status(self._state_writer, events.snapshot(self.config.files, self.programs))
+        snapshot = events.snapshot(self.config.files, self.programs)
+        if self.api is not None:
+            snapshot["api"] = self.api.describe()
+        statefiles.write_status(self._state_writer, snapshot)
+        if self.api is not None:
+            self._guard(self.api.published, "API", snapshot)
         if self.trim_pending and not any(p.state == "starting" for p in self.programs.values()):
             self.trim_pending = False
-            _malloc_trim()
+            malloc_trim()
 
 
-def _malloc_trim():
+def malloc_trim():
     """Give the C heap's free pages back to the system (glibc's malloc_trim). After
     a batch of launches (the first pass over a thousand programs, a mass crash)
     the heap stays at its high-water mark although the memory is free again;
@@ -509,3 +585,12 @@ def _malloc_trim():
     except (OSError, AttributeError):
         pass
 
+
+def _start_blockers(program):
+    """preflight.start_blockers, never fatal to the daemon."""
+    from .. import preflight
+
+    try:
+        return preflight.start_blockers(program)
+    except OSError:  # a check that broke must not keep a wanted restart from happening
+        return []

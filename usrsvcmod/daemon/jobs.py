@@ -43,7 +43,8 @@ def facts(daemon, name):
     if other.program.oneshot:
         return deps.Facts(result=oneshot.exit_code_of(oneshot.read(daemon.state, name)))
     # its state, and the process itself: a requirement that died in the same turn
-    # (both killed at once) is not "running" while its exit waits to be routed
+    # (both killed at once) is not "running" while its exit waits to be routed, nor
+    # while a SIGKILL sent to it has not yet been acted on
     running = other.running and other.state == "running" and _alive(other)
     return deps.Facts(running=running, ready=running and bool(other.ready))
 
@@ -52,7 +53,8 @@ def _alive(other):
     from ..proc import procfs
 
     info = getattr(other, "info", None)
-    return info is None or procfs.alive(info.pid, info.start_time)
+    return info is None or (procfs.alive(info.pid, info.start_time)
+                            and not procfs.dying(info.pid))
 
 
 def requirements(ps):

@@ -120,6 +120,9 @@ class ProgramState:
             "last_exit": self.last_exit.as_json() if self.last_exit is not None else None,
             "last_exit_text": self.last_exit_text,
             "next_retry": round(self.next_retry, 3) if self.next_retry else None,
+            "ready": bool(self.ready) or self.state == "done",
+            "cmdline": self.info.cmdline_text if self.running else None,
+            "enabled": program.enabled,
             "stdout": program.stdout,
             "stderr": program.stderr or program.stdout,
         }

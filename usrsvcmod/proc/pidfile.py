@@ -1,5 +1,6 @@
 """Pidfiles: tolerant reads, atomic writes that never follow a symlink."""
 
+import errno
 import os
 
 PID_MAX = 4194304  # Linux's ceiling for /proc/sys/kernel/pid_max
@@ -177,6 +178,13 @@ def refusal(path, err, where=""):
                                                err.strerror or err)
     if isinstance(err, paths.Refused):
         text += ". Fix: " + err.fix.format(key="pidfile")
+    elif err.errno == errno.EISDIR:
+        text += ". Fix: set pidfile to a file name (e.g. %s/NAME.pid)" % path.rstrip("/")
+    else:
+        parent = os.path.dirname(path) or "."
+        text += ("; the program still runs, found by its launch record (or a scan)."
+                 " Fix: make %s a directory you can write (mkdir -p %s; chmod u+w %s), or set"
+                 " pidfile to a path in a directory of yours" % (parent, parent, parent))
     return text
 
 

@@ -141,6 +141,29 @@ def alive(pid, start_time):
     return info is not None and not info.zombie and abs(info.start_time - start_time) < TICK
 
 
+PF_EXITING = 0x4  # /proc/PID/stat flags: the process is in exit()
+_KILL_BIT = 1 << (9 - 1)  # SIGKILL in the SigPnd/ShdPnd masks
+
+
+def dying(pid):
+    """True when ``pid`` is on its way out though not yet a zombie: a SIGKILL is
+    pending for it, or it is already inside exit(). A process killed a moment ago
+    still reads as alive in /proc until it has been scheduled to die."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        if fields[0] in (b"Z", b"X") or int(fields[6]) & PF_EXITING:
+            return True
+        with open("/proc/%d/status" % pid, "rb") as handle:
+            for line in handle.read().splitlines():
+                if line.startswith((b"SigPnd:", b"ShdPnd:")) \
+                        and int(line.split(b":", 1)[1], 16) & _KILL_BIT:
+                    return True
+    except (OSError, IndexError, ValueError):
+        return True  # gone
+    return False
+
+
 def signal_handled(pid, sig):
     """True when ``pid`` catches or ignores ``sig`` (SigCgt/SigIgn of /proc/PID/status);
     None when that cannot be read (the process is gone)."""

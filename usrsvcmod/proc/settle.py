@@ -18,6 +18,14 @@ from .watch import ExitWatcher
 
 # /proc start times have 10 ms resolution: a child may look that much older
 LAUNCHER_WAIT, LAUNCHER_WAITS = 0.25, 16  # up to 4 s more for a non-child's exit status
+TITLE_SHOWN = 200  # characters of a command line quoted in a message
+BACKGROUND_HINT = (
+    "\n  if it puts itself in the background (forks and leaves its session), run it in the"
+    " foreground instead (redis-server --daemonize no, php-fpm --nodaemonize, nginx -g"
+    " 'daemon off;'), or set proctitle_re to the title it takes (ps -o pid,sid,args -u $USER"
+    " shows it), so it is found")
+# how a process a forking launcher left is told apart: the launch's own evidence
+LEFT_BY_LAUNCHER = ("pidfile", "session", "orphan")
 
 
 class Settling:
@@ -37,6 +45,9 @@ class Settling:
         self.clock = clock
         self.launcher = None  # its pidfd, kept after its exit to read its status
         self.waits = 0  # times the window was stretched for that status
+        # True when this is the only launch of a usrsvc that is the subreaper:
+        # a process handed to it since the launch can only come from this launch
+        self.sole_launch = False
 
     def watch(self, watcher):
         self.tracked = self.launcher = watcher.add(self.launch.pid, self.launch.start_time, self,
@@ -76,6 +87,7 @@ class Settling:
                              if m.start_time >= since and procfs.alive(m.pid, m.start_time)]
         tail = spawn.log_tail(self.program, self.offsets)
         self.error = why + ("\n  last lines of the log:\n    " + "\n    ".join(tail) if tail else "")
+        self.error += _tilde_hint(self.program)
 
     def _since(self):
         return (self.launch.start_time or 0) - procfs.TICK
@@ -102,6 +114,10 @@ class Settling:
         members = table.top_most([m for m in members if m.start_time >= since and m.pid != self.launch.pid])
         if len(members) == 1:
             return members[0], "session"
+        if not members and self.sole_launch:
+            members = self._orphans(table, since)
+            if len(members) == 1:
+                return members[0], "orphan"
         if members:
             return None, "it left %d processes in its session, none matching proctitle_re '%s':\n%s\n" \
                 "  set proctitle_re to the one that is the service, e.g.%s" % (
@@ -109,6 +125,15 @@ class Settling:
                     "\n".join("    pid %d: %s" % (m.pid, m.cmdline_text[:200]) for m in members),
                     _suggest(members[0], True))
         return None, None
+
+    def _orphans(self, table, since):  # the table has only live processes of ours
+        """Top-most processes of ours handed to us (usrsvc is the subreaper)
+        since the launch: what a daemon that forked and left the launch's
+        session (setsid: redis --daemonize yes, php-fpm) left behind."""
+        launched = (self.launch.pid, self.launch.middle)
+        handed = (table.procs.get(pid) for pid in table.children.get(os.getpid(), ()))
+        return table.top_most([i for i in handed if i is not None and i.pid not in launched
+                               and i.start_time >= (self.launch.start_time or since)])
 
     def exited(self, watcher, table_factory=identity.ProcessTable):
         """The tracked process ended inside the window."""
@@ -137,6 +162,11 @@ class Settling:
             elif kind:
                 self._fail("pid %d %s within success_seconds (%gs), and %s" % (
                     pid, how or "exited", self.program.success_seconds, kind), table_factory)
+                return
+            else:
+                self._fail("pid %d %s within success_seconds (%gs) and left no process that is"
+                           " the program%s" % (pid, how or "exited", self.program.success_seconds,
+                                                BACKGROUND_HINT), table_factory)
                 return
         self._fail("pid %d %s within success_seconds (%gs)"
                    % (pid, how or "exited", self.program.success_seconds), table_factory)
@@ -182,21 +212,21 @@ class Settling:
             if child.pid in matching:
                 self._accept(child, "proctitle")
                 return
-        if self.program.title_suffix is None and self.how not in ("pidfile", "session"):
+        if self.program.title_suffix is None and self.how not in LEFT_BY_LAUNCHER:
             # proctitle_re was set by hand: it is a promise of what the service
             # looks like, and this is not it. Stop what we launched, or the
             # next start would run a second copy beside it.
             self.leftover = [info] + table.descendants(info.pid)
-            self._fail("pid %d is alive but runs %r, which does not match proctitle_re '%s';"
+            self._fail("pid %d is alive but runs %s, which does not match proctitle_re '%s';"
                        " if it is the service, set:%s"
-                       % (info.pid, info.cmdline_text[:200], self.program.proctitle_re,
+                       % (info.pid, _quoted(info), self.program.proctitle_re,
                           _suggest(info, True)))
             return
         # Alive, yet its title does not match the default proctitle_re: it
         # retitled itself (redis, gunicorn, node...). It is the process we
         # launched (or the one its launcher left), so its launch record
         # identifies it from now on.
-        self._accept(info, self.how if self.how in ("pidfile", "session") else "record")
+        self._accept(info, self.how if self.how in LEFT_BY_LAUNCHER else "record")
         self.note = "pid %d %s; tracked by its launch record%s" % (
             info.pid, _retitled(self.program, info), _suggest(info))
 
@@ -228,24 +258,63 @@ class Settling:
         return notes
 
 
+def _tilde_hint(program):
+    """A program that failed with a ``~`` in its arguments (no useshell): it got
+    the ``~`` as it is, which is likely why (``redis-server ~/redis.conf``)."""
+    if program.useshell:
+        return ""
+    words = [w for w in program.argv[1:] if w.startswith("~")]
+    if not words:
+        return ""
+    return ("\n  '~' is not expanded in a command without useshell: the program got %s as it is"
+            " (%s: [Program:%s] command = %s). Fix: write the full path (%s), or set"
+            " useshell = True" % (" and ".join(words), program.source, program.name,
+                                  program.command, os.path.expanduser(words[0])))
+
+
 def _retitled(program, info):
     """How the accepted process looks, said without guessing why it differs."""
-    text = info.cmdline_text[:200]
-    if ": " in text or (len(info.cmdline) == 1 and " " in info.cmdline[0]):
-        return "retitled itself to %r" % text  # gunicorn: master [...], nginx: ..., redis ...
-    return "shows itself as %r, which the default proctitle_re '%s' does not match" % (
+    text = _quoted(info)
+    if ": " in info.cmdline_text or (len(info.cmdline) == 1 and " " in info.cmdline[0]):
+        return "retitled itself to %s" % text  # gunicorn: master [...], nginx: ..., redis ...
+    return "shows itself as %s, which the default proctitle_re '%s' does not match" % (
         text, program.proctitle_re)
+
+
+def _quoted(info):
+    """The command line in single quotes, as it is (no doubled backslashes);
+    the front ends escape control characters when they print it."""
+    text = info.cmdline_text
+    return "'%s'" % (text if len(text) <= TITLE_SHOWN else text[:TITLE_SHOWN] + "...")
 
 
 def _suggest(info, bare=False):
     """A proctitle_re matching ``info``, as it would be pasted into the config."""
-    import re
-
-    text = re.escape(info.cmdline_text[:200]).replace("\\ ", " ").replace("\\-", "-")
-    line = "proctitle_re = ^%s$" % text
+    line = "proctitle_re = " + title_re(info.cmdline_text)
     if bare:
         return "\n    " + line
     return " (set %s to find it by its title as well)" % line
+
+
+def title_re(text):
+    """A regular expression matching exactly the command line ``text``, written
+    so that it survives being pasted after ``proctitle_re = `` in a config
+    file: no ``#`` (a comment there: written ``\\x23``), no control character
+    (``.``), spaces and dashes left alone. A very long line is matched by its
+    first TITLE_SHOWN characters (no ``$``), so the suggestion stays readable."""
+    import re
+
+    out = []
+    for char in text[:TITLE_SHOWN]:
+        if char == "#":
+            out.append("\\x23")
+        elif not char.isprintable():
+            out.append(".")
+        elif char in " -":
+            out.append(char)
+        else:
+            out.append(re.escape(char))
+    return "^" + "".join(out) + ("$" if len(text) <= TITLE_SHOWN else "")
 
 
 def settle_all(settlings, clock=time.monotonic, on_done=None):

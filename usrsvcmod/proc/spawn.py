@@ -404,9 +404,16 @@ def _begin(program, env, nofile, streams=None):
             err_fd = out_fd if program.stderr is None else open_log(program.stderr, program,
                                                                     "stderr")
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        first = os.fork()
-        if first == 0:
-            _middle(program, env, out_fd, err_fd, null_fd, write_fd, nofile)
+        from .zygote import current
+
+        zygote = current()
+        if zygote is not None and zygote.send(program, env, out_fd, err_fd, null_fd, write_fd,
+                                              nofile):
+            first = None  # the zygote's child, not ours (see zygote.py)
+        else:
+            first = os.fork()
+            if first == 0:
+                _middle(program, env, out_fd, err_fd, null_fd, write_fd, nofile)
         pending, read_fd = (first, read_fd), -1
     finally:
         for fd in {out_fd, err_fd, null_fd, read_fd, write_fd}:
@@ -432,7 +439,7 @@ def _finish(program, pending):
                 break
     finally:
         os.close(read_fd)
-        got, _ = os.waitpid(first, os.WNOHANG)
+        got = first if first is None else os.waitpid(first, os.WNOHANG)[0]
     launch = _outcome(program, b"".join(chunks))
     if got != first:
         launch.middle = first  # the caller reaps it (see reap)

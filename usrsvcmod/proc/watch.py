@@ -56,11 +56,28 @@ class ExitWatcher:
         self._polled = []
         self._wakeup = None
         self.woken = False
+        self._io = {}  # fd -> callback(revents): sockets of the API (add_io)
+        self.io_ready = []  # (callback, revents) seen by the last wait(), for the loop to run
 
     def add_wakeup(self, fd):
         """Also return from wait() when ``fd`` (a non-blocking pipe) is readable; drain it."""
         self._wakeup = fd
         self._poll.register(fd, select.POLLIN)
+
+    def add_io(self, fd, mask, callback):
+        """Also wake for ``fd`` (``mask``: select.POLLIN/POLLOUT); the next wait()
+        puts ``(callback, revents)`` in ``io_ready``. The caller owns the fd and
+        calls remove_io() before closing it."""
+        self._io[fd] = callback
+        self._poll.register(fd, mask)
+
+    def modify_io(self, fd, mask):
+        if fd in self._io:
+            self._poll.modify(fd, mask)
+
+    def remove_io(self, fd):
+        if self._io.pop(fd, None) is not None:
+            self._poll.unregister(fd)
 
     def add(self, pid, start_time, key=None, keep=False):
         """Watch ``pid`` (which must have started at ``start_time``).
@@ -133,7 +150,7 @@ class ExitWatcher:
         """Block up to ``timeout`` seconds (None: forever); return exited Watched."""
         if self._polled and (timeout is None or timeout > self.poll_interval):
             timeout = self.poll_interval
-        if not self._by_fd and not self._polled and self._wakeup is None:
+        if not self._by_fd and not self._polled and self._wakeup is None and not self._io:
             if timeout:
                 time.sleep(timeout)
             return []
@@ -143,9 +160,13 @@ class ExitWatcher:
         except InterruptedError:
             events = []
         done = []
-        for fd, _ in events:
+        for fd, revents in events:
             if fd == self._wakeup:
                 self._drain()
+                continue
+            callback = self._io.get(fd)
+            if callback is not None:
+                self.io_ready.append((callback, revents))
                 continue
             watched = self._by_fd.get(fd)
             if watched is not None:
