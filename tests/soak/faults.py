@@ -182,6 +182,11 @@ class Faults:
             # 11 ("locked by another usrsvc for over 30 s; try again") is a documented
             # answer when several shells queue on one program on a slow machine
             for op in ops:
+                if op[0] == "api":
+                    # 409: another action holds the lock; 503: 8 actions under way
+                    self.api("POST", "/api/v1/programs/%s/%s" % (op[2], op[1]),
+                             expect=(200, 409, 503), missing_ok=True)
+                    continue
                 args = ("start", "all", "-P") if op[0] == "start_all" else op
                 proc = self.cli(*args, expect=(0, 11))
                 if proc is not None and proc.returncode == 11:
@@ -235,36 +240,60 @@ class Faults:
 
     def do_api(self, fault):
         """GETs over usrsvcd's API socket, when this usrsvcd has one (docs/api.md)."""
+        for path in fault.get("paths"):
+            self.api("GET", path, expect=(200,))
+
+    def api(self, method, path, expect, missing_ok=False):
+        """One request over usrsvcd's API socket; its status, or None. No socket: nothing
+        (this usrsvcd has no API). Hangs, tracebacks and other statuses are counted;
+        ``missing_ok``: a socket that refuses, vanished or hung up (the daemon restarting
+        in a storm) is not counted."""
         import http.client
         import socket
 
         sockets = [os.path.join(root, "api.sock") for root, _, files
                    in os.walk(self.environ["XDG_RUNTIME_DIR"]) if "api.sock" in files]
         if not sockets:
-            self.log("  no API socket: nothing to call")
-            return
-        for path in fault.get("paths"):
-            conn = http.client.HTTPConnection("localhost", timeout=20)
-            conn.sock = socket.socket(socket.AF_UNIX)
-            conn.sock.settimeout(20)
-            try:
-                conn.sock.connect(sockets[0])
-                conn.request("GET", path)
-                reply = conn.getresponse()
-                body = reply.read().decode("utf-8", "replace")
-            except socket.timeout:
-                self.count("hung_commands", "API GET %s: no answer in 20 s" % path)
-                continue
-            except OSError as err:
-                self.count("command_errors", "API GET %s: %s" % (path, err))
-                continue
-            finally:
-                conn.close()
-            self.log("  API GET %s -> %d" % (path, reply.status))
-            if "Traceback" in body:
-                self.count("tracebacks", "API GET %s:\n%s" % (path, body[-2000:]))
-            if reply.status != 200:
-                self.count("command_errors", "API GET %s -> %d: %s" % (path, reply.status, body[:500]))
+            self.log("  no API socket: no %s %s" % (method, path))
+            return None
+        what = "API %s %s" % (method, path)
+        conn = http.client.HTTPConnection("localhost", timeout=60)
+        conn.sock = socket.socket(socket.AF_UNIX)
+        conn.sock.settimeout(60)
+        try:
+            # the socket's path can be longer than sun_path allows: reach it through a
+            # descriptor of its directory (docs/api.md)
+            dirfd = os.open(os.path.dirname(sockets[0]), os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            conn.close()
+            return None
+        try:
+            conn.sock.connect("/proc/self/fd/%d/api.sock" % dirfd)
+            conn.request(method, path)
+            reply = conn.getresponse()
+            body = reply.read().decode("utf-8", "replace")
+        except socket.timeout:
+            self.count("hung_commands", "%s: no answer in 60 s" % what)
+            return None
+        except (ConnectionRefusedError, FileNotFoundError, ConnectionResetError,
+                BrokenPipeError, http.client.RemoteDisconnected) as err:
+            if not missing_ok:
+                self.count("command_errors", "%s: %s" % (what, err))
+            else:
+                self.log("  %s: %r (usrsvcd restarting)" % (what, err))
+            return None
+        except (OSError, http.client.HTTPException) as err:
+            self.count("command_errors", "%s: %s" % (what, err))
+            return None
+        finally:
+            conn.close()
+            os.close(dirfd)
+        self.log("  %s -> %d" % (what, reply.status))
+        if "Traceback" in body:
+            self.count("tracebacks", "%s:\n%s" % (what, body[-2000:]))
+        if reply.status not in expect:
+            self.count("command_errors", "%s -> %d: %s" % (what, reply.status, body[:500]))
+        return reply.status
 
     def do_user_stop(self, fault):
         self.cli("stop", fault.targets[0])

@@ -137,9 +137,12 @@ class Schedule:
         for _ in range(self.rng.randint(3, 5)):
             ops = []
             for _ in range(self.rng.randint(1, 3)):
-                if self.rng.random() < 0.08:
+                draw = self.rng.random()
+                if draw < 0.08:
                     ops.append(("start_all",))
                     start_all = True
+                elif draw < 0.2:  # the same through usrsvcd's API (a no-op without one)
+                    ops.append(("api", self.rng.choice(CONCURRENT_OPS), self.rng.choice(subset)))
                 else:
                     ops.append((self.rng.choice(CONCURRENT_OPS), self.rng.choice(subset)))
             shells.append(tuple(ops))
