@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 
-from . import api, install, measure, peers, procs, report
+from . import api, install, measure, peers, procs, report, soak_section
 from .world import BenchError, World
 
 BENCH_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -458,8 +458,14 @@ def write_outputs(results, outdir, args):
     charts = []
     if not args.smoke and not args.no_charts:
         charts = draw_charts(outdir)
-    with open(os.path.join(outdir, "RESULTS.md"), "w") as handle:
-        handle.write(report.markdown(results, charts))
+    path = os.path.join(outdir, "RESULTS.md")
+    try:  # bench/soak's section is not ours to drop
+        with open(path) as handle:
+            kept = soak_section.extract(handle.read())
+    except OSError:
+        kept = ""
+    with open(path, "w") as handle:
+        handle.write(report.markdown(results, charts) + ("\n" + kept if kept else ""))
     log(f"wrote {outdir}/RESULTS.md and results.json")
 
 

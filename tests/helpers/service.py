@@ -4,6 +4,10 @@
   service.py TOKEN [--ignore-term] [--children N] [--exit CODE] [--after SECONDS]
                    [--fork] [--port PORT] [--touch FILE] [--every SECONDS]
                    [--rss-mb MB] [--pidfile PATH] [--report FILE] [--title TITLE]
+                   [--spew LINES]
+
+--spew LINES writes LINES numbered lines ("PID N", one write(2) each) to
+stdout every 0.1 s, for log rotation under load.
 
 --report FILE writes what the service inherited: ignored signals (Python
 itself ignores SIGPIPE, left out, and SIGXFSZ), blocked signals, ppid/sid,
@@ -34,6 +38,7 @@ def main():
     parser.add_argument("--pidfile", default=None)
     parser.add_argument("--report", default=None, help="write signal dispositions/mask here")
     parser.add_argument("--title", default=None, help="setproctitle() to this (padded like redis)")
+    parser.add_argument("--spew", type=int, default=0, help="numbered lines to write every 0.1 s")
     args = parser.parse_args()
     # descriptors as exec'd, before this script opens anything of its own
     inherited = []
@@ -89,6 +94,8 @@ def main():
         listener.listen(5)
     print("service %s up pid %d" % (args.token, os.getpid()), flush=True)
     started = time.monotonic()
+    if args.spew:
+        spew(args.spew)
     while True:
         if args.exit is not None and time.monotonic() - started >= args.after:
             print("service %s exiting with %d" % (args.token, args.exit), flush=True)
@@ -97,6 +104,17 @@ def main():
             with open(args.touch, "a"):
                 os.utime(args.touch)
         time.sleep(args.every if (args.touch or args.exit is not None) else 0.5)
+
+
+def spew(lines):
+    """Numbered lines, one write(2) each, so a reader can check none was lost or doubled."""
+    pid, number = os.getpid(), 0
+    pad = b"." * 60
+    while True:
+        for _ in range(lines):
+            number += 1
+            os.write(1, b"%d %d %s\n" % (pid, number, pad))
+        time.sleep(0.1)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,24 @@ def test_services_survive_daemon_kill_stop_and_restart(env, daemon):
     assert all(alive(pid) for pid in pids.values())
 
 
+def test_stop_ends_a_sigstopped_daemon_cleanly_not_by_sigkill(env, daemon):
+    # found by the chaos soak: a stopped daemon never saw the SIGTERM and was
+    # SIGKILLed at the timeout, its exit never logged
+    config(env, env.program("a", env.service()))
+    proc = daemon.start()
+    pid = new_pid(env, "a", None)
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        result = daemon.cmd("stop")
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+    assert result.returncode == 0, result.stderr
+    assert proc.wait(timeout=10) == 0, "usrsvcd was killed instead of exiting"
+    assert daemon.logged("usrsvcd exited"), daemon.text()
+    assert alive(pid)
+
+
 def test_single_instance(env, daemon):
     config(env, env.program("a", env.service()))
     proc = daemon.start()

@@ -226,3 +226,28 @@ def test_a_gap_in_the_backups_is_filled_not_shifted_past(tmp_path):
 def test_fs_type_reads_mountinfo():
     assert rotate.fs_type("/proc/self") == "proc"
     assert rotate.fs_type("/nonexistent/dir") == rotate.fs_type("/")
+
+
+def test_the_older_backups_are_shifted_before_the_cut_so_only_a_rename_follows_it(
+        tmp_path, state, monkeypatch):
+    # found by the chaos soak: usrsvcd SIGKILLed while it shifted 200 backups after
+    # the cut left the rotated bytes in a hidden temp file only
+    if not can_collapse(tmp_path):
+        pytest.skip("%s cannot collapse" % tmp_path)
+    log = str(tmp_path / "app.log")
+    rotator = rotate.Rotator(state)
+    write(log, lines(1, 2000))
+    rotator.rotate(log, 8192, 3)
+    write(log, lines(2001, 4000), "ab")
+    seen, real = [], rotate.collapse
+
+    def spy(fd, length):
+        seen.append(sorted(os.listdir(tmp_path)))
+        real(fd, length)
+
+    monkeypatch.setattr(rotate, "collapse", spy)
+    rotator.rotate(log, 8192, 3)
+    assert "app.log.2" in seen[0] and "app.log.1" not in seen[0]
+    kept = read(log + ".2") + read(log + ".1") + read(log)
+    assert kept == lines(1, 4000)
+    assert sorted(os.listdir(tmp_path)) == ["app.log", "app.log.1", "app.log.2", "xdg"]

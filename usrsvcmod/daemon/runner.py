@@ -193,9 +193,14 @@ def _wait_gone(info, timeout):
 
 
 def stop(info, timeout=STOP_TIMEOUT):
-    """SIGTERM to the daemon ``info`` (find_daemon's), SIGKILL after ``timeout``: it owns no service."""
+    """SIGTERM to the daemon ``info`` (find_daemon's), SIGKILL after ``timeout``: it owns no service.
+
+    SIGCONT follows the SIGTERM: a daemon stopped by SIGSTOP (or Ctrl-Z in --foreground)
+    would otherwise never act on it and be killed at the timeout, with no clean exit
+    (in init mode, no ordered stop of its programs)."""
     try:
         os.kill(info.pid, signal.SIGTERM)
+        os.kill(info.pid, signal.SIGCONT)
         if not _wait_gone(info, timeout):
             os.kill(info.pid, signal.SIGKILL)
             _wait_gone(info, 5.0)

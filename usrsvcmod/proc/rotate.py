@@ -14,8 +14,9 @@ warns about it (``collapse_problem``).
 
 Backups are ``NAME.1`` (newest) ... ``NAME.N``, written to a temp file made
 with O_EXCL|O_NOFOLLOW in the log's checked directory, synced, and renamed
-into place only after the head was removed, so a crash leaves the bytes at
-worst twice, never nowhere. The rotation holds the log's lock from the copy
+into place only after the head was removed (the older backups are shifted
+before that, so the rename is all that follows the cut), so a crash leaves the
+bytes at worst twice, never nowhere. The rotation holds the log's lock from the copy
 to the record and records the bytes removed (logstate.py), so a follower
 keeps its place.
 """
@@ -235,6 +236,11 @@ class Rotator:
                 return Outcome(path, "collapse", 0, None, "")
             temp = _copy_head(fd, dir_fd, name, cut) if backups else None
             try:
+                if temp:
+                    # before the cut, so that after it only the rename of ``temp`` is
+                    # left: a SIGKILL in between leaves the bytes in a hidden temp
+                    # file, and shifting 200 backups took long enough to be hit
+                    _make_room(dir_fd, name, backups)
                 if collapsing:
                     collapse(fd, cut)
                 else:
@@ -244,7 +250,7 @@ class Rotator:
                 if temp:
                     os.unlink(temp, dir_fd=dir_fd)
                 raise
-            backup = _install(dir_fd, name, temp, backups, path)
+            backup = _install(dir_fd, name, temp, path)
             previous = logstate.read(self.state, path)
             total = cut
             if previous and previous[:2] == (st.st_dev, st.st_ino):
@@ -353,13 +359,13 @@ def _catch_up(fd, dir_fd, temp, copied):
     return copied
 
 
-def _install(dir_fd, name, temp, backups, path):
-    """Shift NAME.1..NAME.N-1 up one (dropping NAME.N) and rename ``temp`` to NAME.1;
-    the new backup's path, or None without backups."""
+def _install(dir_fd, name, temp, path):
+    """Rename ``temp`` to NAME.1 (the room was made before the cut); the new backup's
+    path, or None without backups."""
     if not temp:
         return None
     try:
-        _shift(dir_fd, name, temp, backups)
+        os.rename(temp, name + ".1", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except OSError as err:
         kept = os.path.join(os.path.dirname(path), temp)
         raise OSError(err.errno, "%s; the rotated part is kept in %s" % (err.strerror, kept),
@@ -368,9 +374,15 @@ def _install(dir_fd, name, temp, backups, path):
 
 
 def _shift(dir_fd, name, source, backups):
+    """Make room for a new NAME.1 (see _make_room), then rename ``source`` to it."""
+    _make_room(dir_fd, name, backups)
+    os.rename(source, name + ".1", src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def _make_room(dir_fd, name, backups):
     """Move NAME.1..NAME.k up one, where NAME.k+1 is the first missing (so a big
-    count costs nothing until it is reached), NAME.N being dropped; then rename
-    ``source`` to NAME.1."""
+    count costs nothing until it is reached), NAME.N being dropped: NAME.1 is then
+    free."""
     names = backup_names(name, backups)
     count = 0
     while count < backups and _exists(dir_fd, names[count]):
@@ -380,7 +392,6 @@ def _shift(dir_fd, name, source, backups):
         count -= 1
     for number in range(count, 0, -1):
         os.rename(names[number - 1], names[number], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    os.rename(source, names[0], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 
 
 def _ident(dir_fd, name):
