@@ -52,6 +52,28 @@ def test_readiness_under_the_daemon_waits_starting_then_running(env, daemon):
         pass
 
 
+def test_while_it_waits_to_be_ready_status_shows_the_probes_last_error(env, daemon):
+    port = free_port()  # nothing listens there: the probe keeps failing
+    env.write(MAIN + env.program("svc", env.service())
+              + "  [[Readiness]]\n  tcp = 127.0.0.1:%d\n  timeout = 120\n  interval = 0.2\n" % port)
+    daemon.start()
+
+    def entry():
+        result = env.run("--json", "status", "svc")
+        try:
+            return json.loads(result.stdout)[0]
+        except (ValueError, LookupError):
+            return {}
+
+    assert wait_for(lambda: "waiting to be ready" in (entry().get("reason") or ""),
+                    timeout=20), (entry(), daemon.text())
+    found = entry()
+    assert found["state"] == "starting"
+    assert "tcp = 127.0.0.1:%d" % port in found["reason"] and "refused" in found["reason"]
+    shown = env.run("status", "svc").stdout
+    assert "waiting to be ready" in shown and "refused" in shown, shown
+
+
 def test_readiness_timeout_under_the_daemon_fails_the_start_and_retries(env, daemon):
     port = free_port()
     env.write(MAIN + env.program("svc", env.service(), restart_delay="0.5")

@@ -554,6 +554,10 @@ class Daemon:
             self.log.error(None, "state_error", "cannot write %s in %s: %s" % (
                 name, self.state.path, getattr(err, "message", None) or err.strerror or err))
 
+    def publish(self):
+        """A state's reason changed without an event (a readiness probe's last error)."""
+        self._publish()
+
     def _publish(self):
         """Soon, once: a burst of events (a `stop all`) writes one snapshot, not one per event."""
         if self.status_timer is None:

@@ -163,6 +163,13 @@ class ProbeWatch:
             return
         left = self.launched + probe.timeout - self.w.clock()
         if left > 0:
+            reason = "waiting to be ready: [[Readiness]] %s = %s: %s" % (probe.kind, probe.target,
+                                                                       error)
+            if state.reason != reason:  # what status shows meanwhile: the probe's last error
+                state.reason = reason
+                publish = getattr(self.w, "publish", None)
+                if publish is not None:
+                    publish()
             self._later(min(probe.interval, left), self._probe_ready)
             return
         why = "[[Readiness]] %s = %s: not ready: %s after %gs" % (
