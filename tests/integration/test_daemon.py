@@ -271,7 +271,8 @@ def test_json_log_lines_and_sighup_reopens(env, daemon):
     records = [json.loads(line) for line in open(log)]
     started = [r for r in records if r["program"] == "a" and r["event"] == "started"]
     assert started and started[0]["pid"] == pid
-    assert set(started[0]) >= {"ts", "program", "event", "reason", "pid"}
+    assert set(started[0]) >= {"time", "ts", "program", "event", "reason", "pid"}
+    assert started[0]["time"].endswith("Z") and "T" in started[0]["time"]
     os.rename(log, log + ".1")  # what logrotate does
     proc.send_signal(signal.SIGHUP)
     assert wait_for(lambda: os.path.exists(log) and "logs_reopened" in open(log).read(), timeout=10)

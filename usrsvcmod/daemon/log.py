@@ -101,8 +101,10 @@ class EventLog:
     def _write(self, stream, program, event, reason, pid, extra):
         now = time.time()
         if self.fmt == "json":
-            record = {"ts": round(now, 3), "program": program, "event": event,
-                      "reason": reason, "pid": pid}
+            # "time" as the lines of stdout = - have it (one stream, one time field to
+            # sort on); "ts", the epoch seconds, kept for readers of earlier versions
+            record = {"time": _iso(now), "ts": round(now, 3), "program": program,
+                      "event": event, "reason": reason, "pid": pid}
             record.update(extra)
             line = json.dumps(record, sort_keys=False)
         else:
@@ -129,9 +131,7 @@ class EventLog:
         a JSON object of its own, or ``NAME | line`` (control characters escaped)."""
         now = time.time()
         if self.fmt == "json":
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (
-                now % 1 * 1000)
-            line = json.dumps({"program": program, "stream": stream, "time": stamp,
+            line = json.dumps({"program": program, "stream": stream, "time": _iso(now),
                                "message": message})
         else:
             line = "%s | %s" % (program, one_line(message))
@@ -151,3 +151,7 @@ class EventLog:
         """Log the current exception with its traceback; the loop goes on."""
         self.error(None, "internal_error", "%s: %s" % (where, traceback.format_exc().rstrip()))
 
+
+def _iso(now):
+    """ISO 8601 in UTC with milliseconds: 2026-11-30T20:49:17.218Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (now % 1 * 1000)
