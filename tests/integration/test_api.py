@@ -508,3 +508,78 @@ def test_reread_through_the_api(env, daemon):
     assert answer.status == 422 and answer.json()["problems"], answer
     assert call(sock, "GET", "/api/v1/programs/more").status == 200  # the old config stays
     assert "reload_rejected" not in daemon.text()  # checked first: never applied
+
+
+def test_browser_credentials_cannot_be_used_from_another_site(env, daemon):
+    """The login cookie and remembered basic credentials are sent by a browser on its
+    own, even for a form on another page: a POST authenticated that way needs the
+    page's token in X-CSRF-Token; a bearer token does not."""
+    import base64
+
+    hashed = subprocess.run([daemon.usrsvcd, "passwd"], input="correct horse\n", env=env.env,
+                            capture_output=True, text=True, timeout=30)
+    main, token = _tcp_main(env)
+    env.write(main + hashed.stdout + env.program("web", env.service()))
+    daemon.start()
+    where = wait_for(lambda: _tcp_address(daemon))
+    first = new_pid(env, "web", None)
+    assert first
+    cookie = call(where, "GET", "/login?token=" + token).headers["Set-Cookie"].split(";")[0]
+    basic = "Basic " + base64.b64encode(b"me:correct horse").decode()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for creds in ({"Cookie": cookie}, {"Authorization": basic}):
+        for extra in ({}, {"Origin": "http://127.0.0.1:8080"}, {"X-CSRF-Token": "guess"}):
+            answer = call(where, "POST", "/api/v1/programs/web/stop", body="x=1",
+                          headers=dict(form, **creds, **extra))
+            assert answer.status == 403, (creds, extra, answer)
+        assert call(where, "POST", "/api/v1/reread", headers=creds).status == 403
+    assert alive(first) and env.pid_of("web") == first  # nothing was stopped
+    # the page's token, from the page itself, lets the page's own scripts act
+    page = call(where, "GET", "/", headers={"Cookie": cookie}).body.decode()
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    answer = call(where, "POST", "/api/v1/programs/web/stop",
+                  headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+    assert answer.status == 200, answer
+    assert wait_for(lambda: not alive(first))
+    answer = call(where, "POST", "/api/v1/programs/web/start",
+                  headers={"Authorization": "Bearer " + token})
+    assert answer.status == 200, answer
+
+
+def test_odd_bytes_get_a_400_and_no_traceback(env, daemon):
+    sock = _start(env, daemon)
+    # U+00B2 is a digit to str.isdigit, not to int()
+    head = "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: \u00b2\r\n\r\n".encode("utf-8")
+    assert status_of(raw(sock, head)) == 400
+    nested = b"[" * 60000
+    answer = raw(sock, b"POST /api/v1/programs/web/signal HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                 % (len(nested), nested))
+    assert status_of(answer) == 400
+    events = raw(sock, "GET /api/v1/events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: \u00b2\r\n\r\n"
+                 .encode("utf-8"))
+    assert status_of(events) == 400
+    for sig in ("--help", "-h", "--no-deps", "-cevil"):
+        assert call(sock, "POST", "/api/v1/programs/web/signal?signal=" + sig).status == 400
+    assert "Traceback" not in daemon.text()
+
+
+def test_a_full_tcp_table_leaves_the_unix_socket_to_its_owner(env, daemon):
+    import socket
+
+    main, _ = _tcp_main(env)
+    env.write(main + env.program("web", env.service()))
+    daemon.start()
+    where = wait_for(lambda: _tcp_address(daemon))
+    sock = socket_path(env)
+    held = []
+    try:
+        for _ in range(260):  # half requests that never end, as another local user could
+            conn = socket.create_connection(where, timeout=5)
+            conn.sendall(b"GET / HTTP/1.1\r\n")
+            held.append(conn)
+        assert wait_for(lambda: call(where, "GET", "/healthz").status == 503, timeout=10)
+        assert call(sock, "GET", "/healthz").status == 200
+    finally:
+        for conn in held:
+            conn.close()

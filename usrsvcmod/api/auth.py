@@ -17,7 +17,7 @@ except ImportError:  # another Python: the public name
     from hmac import compare_digest as same
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 1 << 14, 8, 1
-MAX_CHECKS = 2
+MAX_CHECKS = 1  # scrypt takes 16 MB a check: one at a time bounds the memory
 COOKIE = "usrsvc_token"
 
 
@@ -101,6 +101,12 @@ class Gate:
         if cookie is not None and self.token:
             return "token", same(cookie.encode(), self.token.encode())
         return None, None
+
+    def from_browser(self, request):
+        """Whether the request was let in by what a browser sends on its own (the
+        login cookie, remembered basic credentials), not by a bearer token."""
+        scheme = request.header("authorization", "").partition(" ")[0].lower()
+        return scheme != "bearer"
 
     def check(self, request, done):
         """Calls ``done(True | False | None)`` now or later on the loop (None: busy)."""

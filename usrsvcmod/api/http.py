@@ -36,7 +36,8 @@ class HttpError(Exception):
 
 
 class Request:
-    __slots__ = ("method", "target", "path", "parts", "query", "headers", "body", "peer")
+    __slots__ = ("method", "target", "path", "parts", "query", "headers", "body", "peer",
+                 "browser")
 
     def __init__(self, method, target, headers):
         self.method = method
@@ -49,6 +50,7 @@ class Request:
         self.headers = headers  # lower-case name -> value (str, latin-1)
         self.body = b""
         self.peer = None
+        self.browser = False  # authenticated the way a browser does on its own (routes)
 
     def header(self, name, default=None):
         return self.headers.get(name, default)
@@ -111,7 +113,7 @@ def body_length(request):
     text = request.headers.get("content-length")
     if text is None:
         return 0
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:  # '\u00b2' is a digit to Python
         raise HttpError(400, "malformed Content-Length")
     length = int(text)
     if length > MAX_BODY:
@@ -175,3 +177,10 @@ def json_response(status, data, headers=()):
 
 def error_response(status, message, headers=()):
     return json_response(status, {"error": message, "status": status}, headers)
+
+
+def same_text(a, b):
+    """Compare two secrets in constant time."""
+    from hmac import compare_digest
+
+    return compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))

@@ -263,6 +263,6 @@ def split_address(text):
     host, sep, port = text.strip().rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9001 or [::1]:9001")
     return host, int(port)

@@ -20,7 +20,8 @@ ACTIONS = ("start", "stop", "restart", "signal")
 MAX_ACTIONS = 8  # actions under way at once (each is a usrsvc process)
 ACTION_TIMEOUT = 600.0
 MAX_WAIT = 300.0  # /readyz?wait=N is bounded
-_SIGNAL = re.compile(r"^-?(SIG)?[A-Z0-9+-]{1,12}$", re.I)
+# HUP, SIGUSR1, RTMIN+3, 10: never anything a command line would read as an option
+_SIGNAL = re.compile(r"^(?:(?:SIG)?[A-Z][A-Z0-9]{0,10}(?:[+-][0-9]{1,2})?|[0-9]{1,2})$", re.I)
 _CLI = "import sys; sys.argv[0] = 'usrsvc'; from usrsvcmod.cli import main; main()"
 SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
             b"Connection: close\r\nX-Accel-Buffering: no\r\n\r\nretry: 2000\n\n")
@@ -54,6 +55,7 @@ class Router:
                                                      " token, or basic auth)",
                                                      self.gate.challenge()))
                 else:
+                    request.browser = self.gate.from_browser(request)
                     self._route(conn, request)
 
             self.gate.check(request, then)
@@ -65,6 +67,9 @@ class Router:
             response = self._handle(conn, request)
         except HttpError as err:
             response = http.error_response(err.status, err.message, err.headers)
+        except Exception as err:  # noqa: BLE001 - a bug: a 500 to the client, one log line
+            self.server.bug("API %s %s" % (request.method, _short(request.path)), err)
+            response = http.error_response(500, "internal error: %s" % type(err).__name__)
         if response is not None:
             self.server.respond(conn, response)
 
@@ -194,13 +199,15 @@ class Router:
         return None
 
     def events(self, conn, request):
+        if request.method == "HEAD":  # the head of a stream, not a stream
+            return http.Response(200, b"", "text/event-stream", [("Cache-Control", "no-store")])
         program = request.query.get("program")
         if program is not None:
             conn.stream = lambda event: event.program == program
         last = request.header("last-event-id", request.query.get("last_event_id"))
         replay = []
         if last is not None:
-            if not last.strip().isdigit():
+            if not (last.strip().isascii() and last.strip().isdigit()):
                 raise HttpError(400, "Last-Event-ID expects an event id (a number)")
             after = int(last)
             ring = self.api.ring
@@ -221,6 +228,8 @@ class Router:
         form = _body(request, ui)
         if ui and not (self.api.csrf and form.get("csrf") == self.api.csrf):
             raise HttpError(403, "missing or wrong csrf field (reload the page)")
+        if not ui:
+            self._not_forged(request)
         programs = self.daemon.config.programs
         if name != "all" and name not in programs:
             raise HttpError(404, "no program named %s" % _short(name))
@@ -235,7 +244,7 @@ class Router:
                 raise HttpError(400, "signal expects a name or number, e.g. HUP, SIGUSR1, 10")
         if name == "all" and action != "signal":
             argv.append("--parallel")
-        argv += [verb, name]
+        argv += [verb, "--", name]  # a name or a signal is never read as an option
         if action == "signal" and verb == "signal":
             argv.append(sig)
         if (name == "all" and self.busy) or "all" in self.busy or name in self.busy:
@@ -263,7 +272,25 @@ class Router:
         run_cli(self.daemon, argv, done)
         return None
 
+    def _not_forged(self, request):
+        """A POST authenticated the way a browser does it on its own (the login cookie,
+        remembered basic credentials) could come from a form on any page the user
+        visits: it must carry the page's csrf token in X-CSRF-Token, and an Origin,
+        when sent, must be this address. A bearer token or the unix socket cannot be
+        sent by a browser on its own: they need neither."""
+        if not request.browser:
+            return
+        origin = request.header("origin")
+        if origin is not None and origin.partition("://")[2] != request.header("host"):
+            raise HttpError(403, "a request from another site (Origin: %s) is refused"
+                            % _short(origin))
+        token = request.header("x-csrf-token")
+        if not (self.api.csrf and token is not None and http.same_text(token, self.api.csrf)):
+            raise HttpError(403, "with the login cookie or basic auth, a POST needs the page's"
+                            " token in X-CSRF-Token (or use a bearer token)")
+
     def reread(self, conn, request):
+        self._not_forged(request)
         daemon = self.daemon
         if self.running >= MAX_ACTIONS:
             raise HttpError(503, "%d actions are under way; try again" % MAX_ACTIONS)
@@ -369,7 +396,7 @@ def _body(request, ui):
         raise HttpError(415, "expected an application/x-www-form-urlencoded form")
     try:
         data = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a body of 60,000 nested lists
         raise HttpError(400, "the body must be a JSON object, e.g. {\"signal\": \"HUP\"}") from None
     if not isinstance(data, dict):
         raise HttpError(400, "the body must be a JSON object, e.g. {\"signal\": \"HUP\"}")

@@ -19,7 +19,11 @@ import time
 from . import http
 from .http import HttpError
 
-MAX_CONNS = 256
+MAX_CONNS = 256  # TCP connections at once
+MAX_UNIX = 64  # and the unix socket's own: another local user filling the TCP table
+               # never locks the owner out of api.sock
+BUG_QUIET = 60.0  # seconds between two log lines about unexpected request errors
+WAIT_LIMIT = 900.0  # seconds a deferred answer (an action, a /readyz?wait) may take at most
 ACCEPTS_PER_TURN = 64
 HEAD_TIMEOUT = 10.0  # seconds for the whole request (head and body) to arrive
 WRITE_TIMEOUT = 30.0  # seconds for a client to take the answer
@@ -65,6 +69,7 @@ class Server:
         self.router = routes.Router(api, self)
         self.served = 0
         self.refused = 0
+        self.bug_said = -BUG_QUIET
 
     # -- accepting -----------------------------------------------------------------
     def accept(self, listener, kind, context):
@@ -78,10 +83,11 @@ class Server:
                     return
                 continue
             sock.setblocking(False)
-            if len(self.conns) >= MAX_CONNS:
+            limit = MAX_UNIX if kind == "unix" else MAX_CONNS
+            if sum(1 for c in self.conns.values() if c.kind == kind) >= limit:
                 self.refused += 1
                 _send_now(sock, http.error_response(503, "too many connections (%d); try again"
-                                                    % MAX_CONNS))
+                                                    % limit))
                 continue
             uid = None
             if kind == "unix":
@@ -114,8 +120,9 @@ class Server:
     def _late_request(self, conn):
         if conn.phase == "read":
             self.fail(conn, HttpError(408, "the request did not arrive within %gs" % HEAD_TIMEOUT))
-        elif conn.phase == "wait":
-            pass  # an action under way: its own bound answers
+        elif conn.phase == "wait":  # an action under way: its own bound answers, else this
+            self._deadline(conn, WAIT_LIMIT, lambda c: self.fail(c, HttpError(
+                504, "no answer within %gs" % WAIT_LIMIT)) if c.phase == "wait" else None)
         else:
             self.close(conn)
 
@@ -186,6 +193,18 @@ class Server:
             self._parse(conn)
         except HttpError as err:
             self.fail(conn, err)
+        except Exception as err:  # noqa: BLE001 - a bug: a 400, one log line, never a hang
+            self.bug("API request", err)
+            self.fail(conn, HttpError(400, "malformed request"))
+
+    def bug(self, where, err):
+        """An unexpected error serving a request: one line in the log (not a traceback
+        that any local user could repeat to fill the disk), at most once a minute."""
+        now = monotonic()
+        if now - self.bug_said >= BUG_QUIET:
+            self.bug_said = now
+            self.daemon.log.error(None, "api_error", "%s: %s: %s (said once a minute at most)"
+                                  % (where, type(err).__name__, err))
 
     def _parse(self, conn):
         if conn.request is None:
