@@ -339,6 +339,8 @@ def test_a_token_file_others_can_read_is_refused(env, daemon):
     main, _ = _tcp_main(env)
     os.chmod(os.path.join(env.home, "token"), 0o644)
     env.write(main + env.program("web", env.service()))
+    checked = daemon.cmd("checkconfig")  # said before the start, not only in the log
+    assert "http_token_file" in checked.stderr and "chmod 600" in checked.stderr, checked
     daemon.start()
     daemon.wait_logged("api_error")
     assert "chmod 600" in daemon.text()
@@ -583,3 +585,16 @@ def test_a_full_tcp_table_leaves_the_unix_socket_to_its_owner(env, daemon):
     finally:
         for conn in held:
             conn.close()
+
+
+def test_a_password_hash_others_can_read_is_a_warning(env, daemon):
+    hashed = subprocess.run([daemon.usrsvcd, "passwd"], input="correct horse\n", env=env.env,
+                            capture_output=True, text=True, timeout=30)
+    env.write(MAIN + "http_listen = 127.0.0.1:0\n" + hashed.stdout
+              + env.program("web", env.service()))
+    os.chmod(env.cfg, 0o644)
+    checked = daemon.cmd("checkconfig")
+    assert checked.returncode == 0, checked
+    assert "http_password_hash" in checked.stderr and "chmod 600 %s" % env.cfg in checked.stderr
+    os.chmod(env.cfg, 0o600)
+    assert "http_password_hash" not in daemon.cmd("checkconfig").stderr

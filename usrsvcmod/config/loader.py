@@ -491,6 +491,36 @@ def _check_http(values, where, report):
     if bool(values["http_tls_cert"]) != bool(values["http_tls_key"]):
         report.error("%s: [Main] http_tls_cert and http_tls_key go together: set both or"
                      " neither" % where)
+    _warn_http_files(values, where, report)
+
+
+def _warn_http_files(values, where, report):
+    """What usrsvcd would refuse at start, or what others could read, said at load
+    time (checkconfig, usrsvcd start) rather than only in usrsvcd's log."""
+    import stat
+
+    if values["http_password_hash"]:
+        try:
+            mode = os.stat(where).st_mode
+        except OSError:
+            mode = 0
+        if mode & 0o044:
+            report.warn("%s: [Main] http_password_hash is in a file other users can read (mode"
+                        " %04o): they could try passwords against the hash at leisure. Fix:"
+                        " chmod 600 %s" % (where, mode & 0o7777, where))
+    token = values["http_token_file"]
+    if token:
+        try:
+            st = os.lstat(token)
+        except OSError as err:
+            report.warn("%s: [Main] http_token_file = %s: %s; usrsvcd will not open its TCP"
+                        " listener (make it: head -c 32 /dev/urandom | base64 > %s; chmod 600"
+                        " %s)" % (where, token, err.strerror, token, token))
+            return
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            report.warn("%s: [Main] http_token_file = %s must be a regular file of yours that"
+                        " only you can read (not a symlink); usrsvcd will not open its TCP"
+                        " listener. Fix: chmod 600 %s" % (where, token, token))
 
 
 def _warn_same_titles(programs, report):
