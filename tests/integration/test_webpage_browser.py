@@ -326,3 +326,22 @@ def test_a_button_without_the_page_csrf_token_does_nothing(env, daemon, webpage)
     status, headers, _ = _get(base, "/ui/programs/beta/stop", form, "POST", "csrf=" + token)
     assert status == 303 and headers["Location"] == "/"
     assert wait_for(lambda: not alive(pid), timeout=WAIT)
+
+
+def test_a_button_whose_action_fails_says_why(env, daemon, webpage):
+    base, secret = webpage
+    status, _, page = _get(base, "/", {"Authorization": "Bearer " + secret})
+    token = re.search(rb'name="csrf" value="([^"]+)"', page).group(1).decode()
+    form = {"Authorization": "Bearer " + secret,
+            "Content-Type": "application/x-www-form-urlencoded"}
+    pid = env.pid_of("beta")
+    status, _, _ = _get(base, "/ui/programs/beta/stop", form, "POST", "csrf=" + token)
+    assert status == 303 and wait_for(lambda: not alive(pid), timeout=WAIT)
+    # the buttons run usrsvc, which reads the file: a command that cannot run
+    with open(env.cfg) as handle:
+        text = handle.read()
+    env.write(text.replace(env.service("--tag", "beta"), "/nonexistent/%s/beta" % env.token))
+    status, headers, body = _get(base, "/ui/programs/beta/start", form, "POST", "csrf=" + token)
+    assert status == 500 and headers["Content-Type"].startswith("text/html"), (status, body)
+    assert b"start beta failed (exit 137)" in body and b"/nonexistent/" in body, body
+    assert b'href="/"' in body

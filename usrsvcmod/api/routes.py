@@ -258,12 +258,16 @@ class Router:
             self.busy.discard(name)
             self.running -= 1
             self.daemon.look_again(names)
+            status = {0: 200, 11: 409, 132: 409, 133: 404}.get(code, 500)
             if ui:
                 conn.after = None
-                self.server.respond(conn, http.Response(
-                    303, b"", "text/plain", [("Location", "/")]))
+                if code == 0:
+                    self.server.respond(conn, http.Response(
+                        303, b"", "text/plain", [("Location", "/")]))
+                else:  # say what failed, as usrsvc would have, not a page that looks fine
+                    self.server.respond(conn, _failed_page(status, action, name, code,
+                                                           results, error))
                 return
-            status = {0: 200, 11: 409, 132: 409, 133: 404}.get(code, 500)
             body = {"action": action, "program": name, "exit_code": code, "results": results}
             if error:
                 body["error"] = error
@@ -495,3 +499,18 @@ def run_cli(daemon, argv, done):
         daemon.submit(done, code, results, error)
 
     threading.Thread(target=work, name="api-action", daemon=True).start()
+
+
+def _failed_page(status, action, name, code, results, error):
+    """A button's action that failed: a short page with usrsvc's messages and a link back."""
+    from .page import CSP, _e
+
+    lines = [str(r.get("message") or r.get("state") or "") for r in results or ()
+             if isinstance(r, dict)] or [str(error or "no answer")]
+    body = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>%s %s failed</title>"
+            "</head><body><h1>%s %s failed (exit %s)</h1><pre>%s</pre>"
+            "<p><a href=\"/\">Back to the status page</a></p></body></html>"
+            % (_e(action), _e(name), _e(action), _e(name), _e(code),
+               _e("\n".join(lines)))).encode("utf-8")
+    return http.Response(status, body, "text/html; charset=utf-8",
+                         [("Content-Security-Policy", CSP), ("Cache-Control", "no-store")])
