@@ -147,6 +147,15 @@ class ProgramState:
         self._timer = None
 
     # -- the periodic look (reconcile) --------------------------------------------
+    def quiet(self):
+        """True when a periodic look would find nothing to do but read its
+        descendants: it runs (its exit comes by pidfd), no stop or start is under
+        way, and its logger, if any, is watched (its pidfile's changes come by
+        inotify: the caller checks that)."""
+        return (self.state == "running" or self.state == "unhealthy") and self.stopping is None \
+            and self.watched is not None and not self.watched.exited and self.program.enabled \
+            and (self.logger is None or self.logger.watched is not None)
+
     def sync(self, table):
         """Look at the program as it is now; returns True if anything changed."""
         program = self.program
@@ -252,6 +261,7 @@ class ProgramState:
         self.watched = self.w.watcher.add(info.pid, info.start_time, (self, "main"), keep=True)
         self.info, self.seen = info, True
         self.pidfile_stamp = _stamp(self.program.pidfile)
+        self.w.watch_pidfile(self.name)  # its directory may exist only now
         self.note_family()
         waiting = probing.attached(self, how)  # [[Readiness]]: stays "starting" until ready
         self._to("starting" if waiting else "running", info.cmdline_text[:200], how, info.pid)

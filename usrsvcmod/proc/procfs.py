@@ -182,8 +182,17 @@ def children(pid):
     found = []
     try:
         for task in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/children" % (pid, task), "rb") as handle:
-                found.extend(int(p) for p in handle.read().split())
+            fd = os.open("/proc/%d/task/%s/children" % (pid, task), os.O_RDONLY | os.O_CLOEXEC)
+            try:  # os calls, not open(): a third of the cost (the daemon reads thousands)
+                data = os.read(fd, 1 << 16)
+                while len(data) % (1 << 16) == 0 and data:
+                    more = os.read(fd, 1 << 16)
+                    if not more:
+                        break
+                    data += more
+            finally:
+                os.close(fd)
+            found.extend(map(int, data.split()))
     except (OSError, ValueError):
         pass
     return found
