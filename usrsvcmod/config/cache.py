@@ -179,8 +179,8 @@ def _program(name, blob):
     if not _fits(values, Program, PROGRAM_SHAPE) or values[0] != name:
         return None
     values = dict(zip(Program.__slots__, values))
-    values["monitoring"] = Monitoring(**dict(zip(Monitoring.__slots__, values["monitoring"])))
-    values["hooks"] = Hooks(**dict(zip(Hooks.__slots__, values["hooks"])))
+    values["monitoring"] = Monitoring.shared(**dict(zip(Monitoring.__slots__, values["monitoring"])))
+    values["hooks"] = Hooks.shared(**dict(zip(Hooks.__slots__, values["hooks"])))
     for field in ("readiness", "liveness"):
         if values[field] is not None:
             values[field] = Probe(**dict(zip(Probe.__slots__, values[field])))

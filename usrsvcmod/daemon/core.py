@@ -36,6 +36,7 @@ STATUS_DELAY = 0.2  # seconds: usrsvcd.status trails events by at most this
 # programs every one each pass; above, in turns (each every N/FAMILY_SLICE passes)
 FAMILY_SLICE = 256
 IO_BUDGET = 0.005  # seconds of API work per turn of the loop (then exits and timers again)
+TRIM_PROGRAMS = 1000  # from this many programs, every snapshot gives its heap back
 TRIM_BATCH = 32  # launches in one turn after which the heap is given back once all settle
 
 
@@ -430,7 +431,7 @@ class Daemon:
         turn = min(count, FAMILY_SLICE)
         first = self._family_cursor % count if count else 0
         for at, program in enumerate(programs):
-            if watch is not None and program.quiet() and program.name in watch.covered:
+            if watch is not None and program.quiet() and program.name not in watch.uncovered:
                 if (at - first) % count < turn:
                     self._guard(program.note_family, "descendants of %s" % program.name)
                 continue
@@ -458,7 +459,7 @@ class Daemon:
 
     def watch_pidfile(self, name):
         """A program runs: its pidfile's directory exists now; watch it if not yet."""
-        if self.pidwatch is not None and name not in self.pidwatch.covered:
+        if self.pidwatch is not None and name in self.pidwatch.uncovered:
             self.pidwatch.refresh()
 
     def _check_state(self):
@@ -626,7 +627,9 @@ class Daemon:
         statefiles.write_status(self._state_writer, snapshot)
         if self.api is not None:
             self._guard(self.api.published, "API", snapshot)
-        if self.trim_pending and not any(p.state == "starting" for p in self.programs.values()):
+        if len(self.programs) >= TRIM_PROGRAMS or self.trim_pending and not any(
+                p.state == "starting" for p in self.programs.values()):
+            # a snapshot of thousands of programs is megabytes made and dropped
             self.trim_pending = False
             malloc_trim()
 

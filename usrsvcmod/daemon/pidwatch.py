@@ -30,15 +30,20 @@ _HEAD = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (th
 
 
 class PidfileWatch:
-    """One inotify descriptor for every pidfile directory of the config."""
+    """One inotify descriptor for every pidfile directory of the config.
+
+    Kept small at 10,000 programs: the programs' own path strings are the keys,
+    and what is remembered per program is only the exception (``uncovered``: the
+    names whose directory is not watched, usually none)."""
 
     def __init__(self, ino, on_change):
         self.ino = ino  # inotify.Inotify (its libc and fd)
         self.on_change = on_change  # (set of program names) -> None
-        self.wanted = {}  # directory -> {file name: [program names]}
+        self.paths = {}  # pidfile path -> program name (a tuple of names if shared)
+        self.wanted = {}  # directory -> [pidfile paths in it]
         self.wds = {}  # watch descriptor -> directory
         self.dirs = {}  # directory -> watch descriptor
-        self.covered = set()  # names of the programs whose pidfile's directory is watched
+        self.uncovered = set()  # names of the programs whose pidfile's directory is not watched
 
     @classmethod
     def open(cls, on_change):
@@ -51,17 +56,31 @@ class PidfileWatch:
 
     def configure(self, pidfiles):
         """``pidfiles``: (program name, pidfile path) of every program; watches follow."""
-        wanted = {}
+        paths, wanted = {}, {}
         for name, path in pidfiles:
-            if path:
-                head, tail = os.path.split(os.path.abspath(path))
-                wanted.setdefault(head, {}).setdefault(tail, []).append(name)
+            if not path:
+                continue
+            if not os.path.isabs(path):
+                path = os.path.abspath(path)
+            had = paths.get(path)
+            paths[path] = name if had is None else (had if isinstance(had, tuple) else (had,)) + (name,)
+            wanted.setdefault(os.path.dirname(path), []).append(path)
         for directory in [d for d in self.dirs if d not in wanted]:
             self._drop(directory, remove=True)
-        self.wanted = wanted
-        self.covered = {name for directory in self.dirs
-                        for programs in wanted[directory].values() for name in programs}
+        self.paths, self.wanted = paths, wanted
+        self.uncovered = set()
+        for directory in wanted:
+            if directory not in self.dirs:
+                self.uncovered.update(self._names(directory))
         self.refresh()
+
+    def _names(self, directory):
+        for path in self.wanted.get(directory, ()):
+            names = self.paths.get(path)
+            if isinstance(names, tuple):
+                yield from names
+            elif names is not None:
+                yield names
 
     def refresh(self):
         """Watch every wanted directory not watched yet (each pass: one may have
@@ -72,8 +91,7 @@ class PidfileWatch:
                 if wd >= 0:
                     self.dirs[directory] = wd
                     self.wds[wd] = directory
-                    for programs in self.wanted[directory].values():
-                        self.covered.update(programs)
+                    self.uncovered.difference_update(self._names(directory))
 
     def readable(self, _revents=None):
         """The descriptor has events: the programs whose pidfile changed are looked at."""
@@ -96,26 +114,24 @@ class PidfileWatch:
                 directory = self.wds.get(wd)
                 if directory is None:
                     continue
-                files = self.wanted.get(directory, {})
                 if mask & GONE:  # the directory itself went: poll until it is back
                     self._drop(directory, remove=False)
-                    for programs in files.values():
-                        names.update(programs)
+                    names.update(self._names(directory))
                     continue
-                programs = files.get(os.fsdecode(name))
-                if programs:
-                    names.update(programs)
+                found = self.paths.get(os.path.join(directory, os.fsdecode(name)))
+                if isinstance(found, tuple):
+                    names.update(found)
+                elif found is not None:
+                    names.add(found)
         if everything:
-            for files in self.wanted.values():
-                for programs in files.values():
-                    names.update(programs)
+            for directory in self.wanted:
+                names.update(self._names(directory))
         if names:
             self.on_change(names)
 
     def _drop(self, directory, remove):
         wd = self.dirs.pop(directory, None)
-        for programs in self.wanted.get(directory, {}).values():
-            self.covered.difference_update(programs)
+        self.uncovered.update(self._names(directory))
         if wd is not None:
             self.wds.pop(wd, None)
             if remove:
@@ -123,4 +139,4 @@ class PidfileWatch:
 
     def close(self):
         self.ino.close()
-        self.dirs, self.wds, self.covered = {}, {}, set()
+        self.dirs, self.wds = {}, {}

@@ -66,6 +66,9 @@ def trim(cmdline):
     return cmdline[:end] if end != len(cmdline) else cmdline
 
 
+_UIDS = {}
+
+
 def read(pid):
     """ProcInfo for ``pid``, or None if there is no such process."""
     base = "/proc/%d" % pid
@@ -86,6 +89,7 @@ def read(pid):
     cmdline = trim([a.decode("utf-8", "replace") for a in raw.split(b"\0")])
     at = status.find(b"\nUid:")
     uids = tuple(int(u) for u in status[at + 5:status.find(b"\n", at + 5)].split()[:3])
+    uids = _UIDS.setdefault(uids, uids)  # one tuple per distinct triple, not per process
     return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(), start, uids[1], cmdline,
                     uids, int(fields[19]))
 
@@ -198,6 +202,9 @@ def children(pid):
     return found
 
 
+_NO_PROCS = ()
+
+
 def descendants(pid):
     """ProcInfo of every live descendant of ``pid``, read down the tree (no scan)."""
     found, queue = [], children(pid)
@@ -207,4 +214,4 @@ def descendants(pid):
         if info is not None and not info.zombie:
             found.append(info)
             queue.extend(children(child))
-    return found
+    return found or _NO_PROCS  # most services have none: no empty list each
