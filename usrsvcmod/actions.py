@@ -300,7 +300,7 @@ def _parallel(session, programs, body, preload, launches=False):
     by its locks, a lazy import failing for EMFILE would end the command
     half-way, every lock taken and nothing done.
     """
-    from .proc import fdlimit
+    from .proc import fdlimit, paths
 
     if len(programs) > 1:
         preload()
@@ -310,11 +310,12 @@ def _parallel(session, programs, body, preload, launches=False):
 
         zygote = zygotes.start() if zygotes.wanted(len(programs)) else None
     try:
-        room = (fdlimit.free() - fdlimit.RESERVE) // BATCH_COST
+        room = (fdlimit.free() - fdlimit.RESERVE - paths.HELD_MAX) // BATCH_COST
         size = max(1, room)
         results = []
-        for at in range(0, len(programs), size):
-            results += _locked(session, programs[at:at + size], body)
+        with paths.held_dirs():  # the pidfile and log directories walked once, not per program
+            for at in range(0, len(programs), size):
+                results += _locked(session, programs[at:at + size], body)
         return results
     finally:
         if zygote is not None:

@@ -175,3 +175,28 @@ def test_dying_tells_a_killed_process_from_a_live_one(children):
     assert procfs.dying(child.pid)
     child.wait()
     assert procfs.dying(child.pid)  # gone altogether
+
+
+def test_restat_gives_the_session_and_keeps_what_the_scan_read(children):
+    child = _sleeper(children, "restat")
+    full = procfs.read(child.pid)
+    again = procfs.restat(full)
+    assert again is not None
+    for field in ("pid", "ppid", "sid", "state", "uid", "uids", "ticks", "cmdline"):
+        assert getattr(again, field) == getattr(full, field), field
+    assert abs(again.start_time - full.start_time) < procfs.TICK
+
+
+def test_restat_refuses_a_reused_pid_a_zombie_and_a_gone_process(children):
+    child = _sleeper(children, "restat-reused")
+    full = procfs.read(child.pid)
+    earlier = procfs.ProcInfo(full.pid, full.ppid, None, "S", full.start_time - 5, full.uid,
+                              full.cmdline, full.uids)
+    assert procfs.restat(earlier) is None  # same pid, another start: not that process
+    child.kill()
+    deadline = time.monotonic() + 10
+    while procfs.restat(full) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert procfs.restat(full) is None  # a zombie (not reaped yet) counts as gone
+    child.wait()
+    assert procfs.restat(full) is None

@@ -145,12 +145,13 @@ class ProcessTable:
 
     def session(self, sid):
         """Live processes of this user in session ``sid`` (read from /proc once
-        per table: psutil does not report session ids)."""
+        per table: psutil does not report session ids). Only /proc/PID/stat is
+        read again: the table already holds each one's uids and command line."""
         if self._sessions is None:
             self._sessions = {}
             for pid in sorted(self.procs):
-                info = procfs.read(pid)
-                if info is not None and not info.zombie and info.owned_by(self.uid):
+                info = procfs.restat(self.procs[pid])
+                if info is not None:
                     self._sessions.setdefault(info.sid, []).append(info)
         return self._sessions.get(sid, [])
 

@@ -90,6 +90,27 @@ def read(pid):
                     uids, int(fields[19]))
 
 
+def restat(known):
+    """``known`` (a ProcInfo from a scan) with the session id, state and start
+    ticks of /proc/PID/stat now; None when that pid is gone, a zombie, or no
+    longer the process that started at ``known.start_time`` (reused). One file
+    read, where ``read`` takes three: a scan already has the command line and
+    the uids of every process of ours."""
+    try:
+        with open("/proc/%d/stat" % known.pid, "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2:].split()
+    consts = _constants()
+    start = consts["btime"] + int(fields[19]) / consts["tick"]
+    state = fields[0].decode()
+    if state in ("Z", "X") or abs(start - known.start_time) >= TICK:
+        return None
+    return ProcInfo(known.pid, int(fields[1]), int(fields[3]), state, start, known.uid,
+                    known.cmdline, known.uids, int(fields[19]))
+
+
 def uptime_ticks():
     """Clock ticks since boot now (/proc/uptime): comparable with ProcInfo.ticks,
     with no wall clock or whole-second btime in between."""
