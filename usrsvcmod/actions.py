@@ -328,8 +328,6 @@ def _preload_common():
     import re  # noqa: F401
     import signal  # noqa: F401
 
-    import psutil  # noqa: F401 (the process table of a scan)
-
     from . import atomic  # noqa: F401
     from .proc import exitinfo, kill, record  # noqa: F401
 

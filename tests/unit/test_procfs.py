@@ -177,26 +177,36 @@ def test_dying_tells_a_killed_process_from_a_live_one(children):
     assert procfs.dying(child.pid)  # gone altogether
 
 
-def test_restat_gives_the_session_and_keeps_what_the_scan_read(children):
-    child = _sleeper(children, "restat")
-    full = procfs.read(child.pid)
-    again = procfs.restat(full)
-    assert again is not None
-    for field in ("pid", "ppid", "sid", "state", "uid", "uids", "ticks", "cmdline"):
-        assert getattr(again, field) == getattr(full, field), field
-    assert abs(again.start_time - full.start_time) < procfs.TICK
+
+def test_scan_agrees_with_psutil_on_our_processes(children):
+    """The one scan (ProcessTable's) against psutil's process_iter, as it was done before."""
+    mine = [_sleeper(children, "scan%d" % i) for i in range(3)]
+    for child in mine:
+        _ready(child, child.args[-1])
+    uid = os.geteuid()
+    ours = {i.pid: i for i in procfs.scan(uid)}
+    for child in mine:
+        info = ours[child.pid]
+        assert info.sid == os.getsid(child.pid) and not info.zombie
+        _agree(child.pid)
+    theirs = {}
+    for proc in psutil.process_iter(["pid", "uids", "cmdline", "status"]):
+        uids = proc.info["uids"]
+        if uids and uids.real == uids.effective == uids.saved == uid and proc.info["cmdline"] \
+                and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            theirs[proc.info["pid"]] = proc
+    for pid in set(ours) & set(theirs):  # processes come and go between the two passes
+        if procfs.alive(pid, ours[pid].start_time):
+            assert ours[pid].cmdline_text == " ".join(procfs.trim(theirs[pid].cmdline()))
+    started = {c.pid for c in mine}
+    assert started <= set(ours) and started <= set(theirs)
 
 
-def test_restat_refuses_a_reused_pid_a_zombie_and_a_gone_process(children):
-    child = _sleeper(children, "restat-reused")
-    full = procfs.read(child.pid)
-    earlier = procfs.ProcInfo(full.pid, full.ppid, None, "S", full.start_time - 5, full.uid,
-                              full.cmdline, full.uids)
-    assert procfs.restat(earlier) is None  # same pid, another start: not that process
-    child.kill()
+def test_scan_leaves_out_zombies_and_other_users(children):
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    children.append(zombie)
     deadline = time.monotonic() + 10
-    while procfs.restat(full) is not None and time.monotonic() < deadline:
+    while procfs.read(zombie.pid).state != "Z" and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert procfs.restat(full) is None  # a zombie (not reaped yet) counts as gone
-    child.wait()
-    assert procfs.restat(full) is None
+    assert zombie.pid not in {i.pid for i in procfs.scan(os.geteuid())}
+    assert not list(procfs.scan(54321))  # a uid nobody on the test machine uses

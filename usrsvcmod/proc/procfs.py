@@ -1,8 +1,10 @@
 """Direct /proc reads for one known pid: the CLI's hot path.
 
 ``import psutil`` costs more than a whole ``usrsvc status NAME`` may take,
-so checking one pid reads /proc here; scans and everything else use psutil.
-tests/unit/test_procfs.py checks these answers against psutil's.
+so checking one pid reads /proc here, and so does the one scan of every process
+(``scan``: measured 2.4x cheaper than psutil's process_iter at 10,000 processes);
+everything else uses psutil. tests/unit/test_procfs.py checks these answers
+against psutil's.
 """
 
 import os
@@ -68,47 +70,61 @@ def trim(cmdline):
 
 def read(pid):
     """ProcInfo for ``pid``, or None if there is no such process."""
+    return _read(pid)
+
+
+def _read(pid, uid=None):
+    """``read``; with ``uid``, None as soon as the process shows it is not a live
+    one of that user's (a zombie, or another uid): nothing more is read."""
     base = "/proc/%d" % pid
     try:
         with open(base + "/stat", "rb") as handle:
             stat = handle.read()
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if uid is not None and fields[0] in (b"Z", b"X"):
+            return None
         with open(base + "/status", "rb") as handle:
             status = handle.read()
+        at = status.find(b"\nUid:")
+        uids = tuple(int(u) for u in status[at + 5:status.find(b"\n", at + 5)].split()[:3])
+        if uid is not None and uids != (uid, uid, uid):
+            return None
         with open(base + "/cmdline", "rb") as handle:
             raw = handle.read()
     except (FileNotFoundError, ProcessLookupError, NotADirectoryError):
         return None
     except PermissionError:
         return None
-    fields = stat[stat.rfind(b")") + 2:].split()
     consts = _constants()
     start = consts["btime"] + int(fields[19]) / consts["tick"]
     cmdline = trim([a.decode("utf-8", "replace") for a in raw.split(b"\0")])
-    at = status.find(b"\nUid:")
-    uids = tuple(int(u) for u in status[at + 5:status.find(b"\n", at + 5)].split()[:3])
     return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(), start, uids[1], cmdline,
                     uids, int(fields[19]))
 
 
-def restat(known):
-    """``known`` (a ProcInfo from a scan) with the session id, state and start
-    ticks of /proc/PID/stat now; None when that pid is gone, a zombie, or no
-    longer the process that started at ``known.start_time`` (reused). One file
-    read, where ``read`` takes three: a scan already has the command line and
-    the uids of every process of ours."""
-    try:
-        with open("/proc/%d/stat" % known.pid, "rb") as handle:
-            stat = handle.read()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(b")") + 2:].split()
-    consts = _constants()
-    start = consts["btime"] + int(fields[19]) / consts["tick"]
-    state = fields[0].decode()
-    if state in ("Z", "X") or abs(start - known.start_time) >= TICK:
-        return None
-    return ProcInfo(known.pid, int(fields[1]), int(fields[3]), state, start, known.uid,
-                    known.cmdline, known.uids, int(fields[19]))
+def scan(uid):
+    """ProcInfo of every live process whose real, effective and saved uids are
+    all ``uid`` and that has a command line (no kernel threads), in pid order.
+
+    The one scan of the machine's processes (identity.ProcessTable). It reads
+    the same three files per process as ``read``, where psutil's process_iter
+    took 2.4x the CPU for them (1.5 to 2 s for a machine of 10,000 processes,
+    paid by every start and stop of a batch). Another user's process is
+    passed over on the owner of its /proc directory alone when it is neither
+    ours nor root's (root: a process of ours that is not dumpable shows as root's).
+    """
+    pids = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
+    for pid in pids:
+        if uid != 0:
+            try:
+                owner = os.stat("/proc/%d" % pid).st_uid
+            except OSError:
+                continue
+            if owner not in (uid, 0):
+                continue
+        info = _read(pid, uid)
+        if info is not None and info.cmdline:
+            yield info
 
 
 def uptime_ticks():
