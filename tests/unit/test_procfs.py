@@ -210,3 +210,12 @@ def test_scan_leaves_out_zombies_and_other_users(children):
         time.sleep(0.01)
     assert zombie.pid not in {i.pid for i in procfs.scan(os.geteuid())}
     assert not list(procfs.scan(54321))  # a uid nobody on the test machine uses
+
+
+def test_stat_all_gives_the_tree_and_sessions(children):
+    child = _sleeper(children, "stat-all")
+    _ready(child, "stat-all")
+    rows = {pid: (ppid, sid, ticks) for pid, ppid, sid, ticks in procfs.stat_all()}
+    info = procfs.read(child.pid)
+    assert rows[child.pid] == (os.getpid(), os.getsid(child.pid), info.ticks)
+    assert rows[os.getpid()][0] == os.getppid()

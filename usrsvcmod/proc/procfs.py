@@ -127,6 +127,24 @@ def scan(uid):
             yield info
 
 
+def stat_all():
+    """(pid, ppid, sid, start ticks) of every live process on the machine, from
+    /proc/PID/stat alone (one file each, where ``scan`` reads three): the
+    shape of the process tree and its sessions, with nothing else known."""
+    found = []
+    for pid in sorted(int(name) for name in os.listdir("/proc") if name.isdigit()):
+        try:
+            with open("/proc/%d/stat" % pid, "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if fields[0] in (b"Z", b"X"):
+            continue
+        found.append((pid, int(fields[1]), int(fields[3]), int(fields[19])))
+    return found
+
+
 def uptime_ticks():
     """Clock ticks since boot now (/proc/uptime): comparable with ProcInfo.ticks,
     with no wall clock or whole-second btime in between."""
