@@ -90,8 +90,10 @@ def one(args, n, settle):
     home = tempfile.mkdtemp(prefix="ss1k-", dir=args.base)
     os.chmod(home, 0o700)
     cfg = write_world(home, n, settle, token, autostart=not args.daemon)
-    env = dict(os.environ, HOME=home, XDG_RUNTIME_DIR=os.path.join(home, "xdg"),
-               USRSVC_CONFIG=cfg)
+    xdg = os.path.join(home, "xdg")
+    if args.xdg_tmpfs:  # as /run/user/UID is on a real machine
+        xdg = tempfile.mkdtemp(prefix="ss1k-xdg-", dir="/dev/shm")
+    env = dict(os.environ, HOME=home, XDG_RUNTIME_DIR=xdg, USRSVC_CONFIG=cfg)
     if args.zygote is not None:
         env["USRSVC_ZYGOTE"] = args.zygote
     base = cli_argv(args.usrsvc)
@@ -131,6 +133,8 @@ def one(args, n, settle):
         if left:
             print("killed %d leftovers" % len(left))
         shutil.rmtree(home, ignore_errors=True)
+        if args.xdg_tmpfs:
+            shutil.rmtree(xdg, ignore_errors=True)
     return rows
 
 
@@ -142,6 +146,8 @@ def main():
     ap.add_argument("--daemon", action="store_true")
     ap.add_argument("--zygote", choices=("0", "1"))
     ap.add_argument("--profile")
+    ap.add_argument("--xdg-tmpfs", action="store_true",
+                    help="the runtime state directory on tmpfs (/dev/shm), not in the HOME")
     ap.add_argument("--base", help="where the temporary HOMEs go (default: $TMPDIR or /tmp);"
                     " /tmp of one test machine created files at 0.7 ms each, /var/tmp at 40 us")
     args = ap.parse_args()
