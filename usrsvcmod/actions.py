@@ -73,14 +73,21 @@ class Session:
         self.nofile = None  # the open-files limit services get, if ours was raised
         self.progress = progress or NoProgress()
         self._table = None
+        self._tree = None
 
     def table(self):
         if self._table is None:
             self._table = identity.ProcessTable()
         return self._table
 
+    def tree(self):
+        """The table if one was built, else the cheaper ProcessTree (family's needs)."""
+        if self._table is None and self._tree is None:
+            self._tree = identity.ProcessTree()
+        return self._table if self._table is not None else self._tree
+
     def forget_table(self):
-        self._table = None
+        self._table = self._tree = None
 
     def find(self, program):
         """Look the program up; nothing is written (see identity.Found.repairs)."""
@@ -300,7 +307,7 @@ def _parallel(session, programs, body, preload, launches=False):
     by its locks, a lazy import failing for EMFILE would end the command
     half-way, every lock taken and nothing done.
     """
-    from .proc import fdlimit
+    from .proc import fdlimit, paths
 
     if len(programs) > 1:
         preload()
@@ -310,11 +317,12 @@ def _parallel(session, programs, body, preload, launches=False):
 
         zygote = zygotes.start() if zygotes.wanted(len(programs)) else None
     try:
-        room = (fdlimit.free() - fdlimit.RESERVE) // BATCH_COST
+        room = (fdlimit.free() - fdlimit.RESERVE - paths.HELD_MAX) // BATCH_COST
         size = max(1, room)
         results = []
-        for at in range(0, len(programs), size):
-            results += _locked(session, programs[at:at + size], body)
+        with paths.held_dirs():  # the pidfile and log directories walked once, not per program
+            for at in range(0, len(programs), size):
+                results += _locked(session, programs[at:at + size], body)
         return results
     finally:
         if zygote is not None:
@@ -326,8 +334,6 @@ def _preload_common():
     import fcntl  # noqa: F401
     import re  # noqa: F401
     import signal  # noqa: F401
-
-    import psutil  # noqa: F401 (the process table of a scan)
 
     from . import atomic  # noqa: F401
     from .proc import exitinfo, kill, record  # noqa: F401
@@ -416,8 +422,16 @@ def _start_batch(session, programs):
         settlings[0].sole_launch = True
     for result in results:  # settled before any wait: running, disabled, refused, exec failed
         session.progress.settled(result.name, result.ok)
-    settle.settle_all(settlings, on_done=lambda item: session.progress.settled(
-        item.program.name, not item.error))
+    confirmed = {}
+
+    def settled(item):
+        # confirmed while the others' windows still run, not all in a row after
+        # the last one: the pidfile and record writes of 1,000 starts took seconds
+        if not item.error and item.program.readiness is None:
+            confirmed[item.program.name] = item.confirm(session.state)
+        session.progress.settled(item.program.name, not item.error)
+
+    settle.settle_all(settlings, on_done=settled)
     spawn.reap([item.launch.middle for item in settlings if item.launch.middle], block=True)
     session.forget_table()
     if listeners or any(p.readiness is not None for p in todo):
@@ -435,9 +449,11 @@ def _start_batch(session, programs):
             results.append(Result(program, "failed", None, "failed to start: " + item.error,
                                   exitcodes.FAILED_TO_LAUNCH))
             continue
+        confirm = confirmed.get(program.name)
+        if confirm is None:
+            confirm = item.confirm(session.state)  # after its readiness
         results.append(_with_logger(session, program, Result(
-            program, "running", item.info, "started",
-            notes=notes[program.name] + item.confirm(session.state))))
+            program, "running", item.info, "started", notes=notes[program.name] + confirm)))
         _hook_note(program, "post_start", item.info.pid, results[-1].notes)
     return results
 
@@ -577,7 +593,7 @@ def _stop_batch(session, programs, user):
         descendants = ()
         if program.kill_descendants:
             record = found.record if found.how in ("record", "session") else None
-            descendants = identity.family(session.table(), program, found.pid, record)
+            descendants = identity.family(session.tree(), program, found.pid, record)
         _hook_note(program, "pre_stop", found.pid, found.notes)
         targets.append(kill.StopTarget(program, found.info, program.stop_signal,
                                        program.term_to_kill_seconds, descendants))

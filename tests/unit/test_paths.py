@@ -266,3 +266,45 @@ def test_pidfile_through_our_own_symlink_is_read_trusted_and_removed(tmp_path):
     assert pidfile.read(path)[0] == 4242 and pidfile.trusted(path)
     assert pidfile.remove(path, expected_pid=4242) is None
     assert os.listdir(real) == []
+
+
+def test_held_dirs_walk_a_directory_once_and_hand_out_copies(tmp_path, monkeypatch):
+    walks = []
+    real = paths._walk
+    monkeypatch.setattr(paths, "_walk", lambda d, c: walks.append(d) or real(d, c))
+    before = _open_fds()
+    with paths.held_dirs():
+        first = paths.open_dir(str(tmp_path))
+        second = paths.open_dir(str(tmp_path))
+        assert first != second  # each caller owns (and closes) its own fd
+        assert _same(first, tmp_path) and _same(second, tmp_path)
+        assert walks == [str(tmp_path)]
+        with paths.held_dirs():  # nested: the outer one stays in charge
+            assert _same(paths.open_dir(str(tmp_path)), tmp_path)
+        assert walks == [str(tmp_path)]
+    assert _open_fds() == before  # the held copies are closed with the block
+    assert _same(paths.open_dir(str(tmp_path)), tmp_path)
+    assert walks == [str(tmp_path)] * 2  # outside the block: walked every time
+
+
+def test_held_dirs_hold_a_few_and_walk_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "HELD_MAX", 2)
+    dirs = [tmp_path / str(i) for i in range(4)]
+    for each in dirs:
+        each.mkdir()
+    before = _open_fds()
+    with paths.held_dirs():
+        for _ in range(2):
+            for each in dirs:
+                assert _same(paths.open_dir(str(each)), each)
+        assert _open_fds() == before + 2
+    assert _open_fds() == before
+
+
+def test_held_dirs_never_hold_a_refused_directory(tmp_path):
+    _need_root()
+    bad = _theirs(str(tmp_path / "theirs"))
+    with paths.held_dirs():
+        for _ in range(2):
+            with pytest.raises(paths.Refused):
+                paths.open_dir(bad)

@@ -175,3 +175,47 @@ def test_dying_tells_a_killed_process_from_a_live_one(children):
     assert procfs.dying(child.pid)
     child.wait()
     assert procfs.dying(child.pid)  # gone altogether
+
+
+
+def test_scan_agrees_with_psutil_on_our_processes(children):
+    """The one scan (ProcessTable's) against psutil's process_iter, as it was done before."""
+    mine = [_sleeper(children, "scan%d" % i) for i in range(3)]
+    for child in mine:
+        _ready(child, child.args[-1])
+    uid = os.geteuid()
+    ours = {i.pid: i for i in procfs.scan(uid)}
+    for child in mine:
+        info = ours[child.pid]
+        assert info.sid == os.getsid(child.pid) and not info.zombie
+        _agree(child.pid)
+    theirs = {}
+    for proc in psutil.process_iter(["pid", "uids", "cmdline", "status"]):
+        uids = proc.info["uids"]
+        if uids and uids.real == uids.effective == uids.saved == uid and proc.info["cmdline"] \
+                and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            theirs[proc.info["pid"]] = proc
+    for pid in set(ours) & set(theirs):  # processes come and go between the two passes
+        if procfs.alive(pid, ours[pid].start_time):
+            assert ours[pid].cmdline_text == " ".join(procfs.trim(theirs[pid].cmdline()))
+    started = {c.pid for c in mine}
+    assert started <= set(ours) and started <= set(theirs)
+
+
+def test_scan_leaves_out_zombies_and_other_users(children):
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    children.append(zombie)
+    deadline = time.monotonic() + 10
+    while procfs.read(zombie.pid).state != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert zombie.pid not in {i.pid for i in procfs.scan(os.geteuid())}
+    assert not list(procfs.scan(54321))  # a uid nobody on the test machine uses
+
+
+def test_stat_all_gives_the_tree_and_sessions(children):
+    child = _sleeper(children, "stat-all")
+    _ready(child, "stat-all")
+    rows = {pid: (ppid, sid, ticks) for pid, ppid, sid, ticks in procfs.stat_all()}
+    info = procfs.read(child.pid)
+    assert rows[child.pid] == (os.getpid(), os.getsid(child.pid), info.ticks)
+    assert rows[os.getpid()][0] == os.getppid()

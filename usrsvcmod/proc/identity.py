@@ -115,46 +115,28 @@ class ProcessTable:
     """One pass over this user's live processes, shared by every lookup."""
 
     def __init__(self, uid=None):
-        import psutil
-
         uid = os.geteuid() if uid is None else uid
         self.uid = uid
         self.procs = {}
         self.children = {}
         me = os.getpid()
-        attrs = ["pid", "ppid", "uids", "cmdline", "create_time", "status"]
-        for proc in psutil.process_iter(attrs):
-            # psutil keeps a Process for every pid on the machine between calls
-            # (process_iter's cache); its ``info`` (command line and all) is ours,
-            # read once here: left on it, a long-lived usrsvcd would hold a copy
-            # of every process's (about 0.6 KB each) until that process exits
-            data = proc.info
-            del proc.info
-            uids = data["uids"]
-            if uids is None or not uids.real == uids.effective == uids.saved == uid or data["pid"] == me:
+        for info in procfs.scan(uid):  # psutil's process_iter cost 2.4x (see procfs.scan)
+            if info.pid == me:
                 continue
-            if data["status"] in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD) or not data["cmdline"]:
-                continue
-            info = procfs.ProcInfo(data["pid"], data["ppid"], None, "S", data["create_time"],
-                                   uid, procfs.trim(data["cmdline"]))
             self.procs[info.pid] = info
             self.children.setdefault(info.ppid, []).append(info.pid)
-        clear = getattr(psutil.process_iter, "cache_clear", None)
-        if clear is not None:  # its Process per pid on the machine: 3 MB at 10,000, for good
-            clear()
         self._suffixes = None
         self._sessions = None
         self._claims = None
 
     def session(self, sid):
-        """Live processes of this user in session ``sid`` (read from /proc once
-        per table: psutil does not report session ids)."""
+        """Live processes of this user in session ``sid`` (the scan read every
+        one's session id)."""
         if self._sessions is None:
             self._sessions = {}
             for pid in sorted(self.procs):
-                info = procfs.read(pid)
-                if info is not None and not info.zombie and info.owned_by(self.uid):
-                    self._sessions.setdefault(info.sid, []).append(info)
+                info = self.procs[pid]
+                self._sessions.setdefault(info.sid, []).append(info)
         return self._sessions.get(sid, [])
 
     def claims(self, records):
@@ -192,6 +174,10 @@ class ProcessTable:
                 notes.extend(unknown)
         return [i for i in candidates if not is_self(i.cmdline) and not is_wrapper(program, i.cmdline)]
 
+    def info(self, pid):
+        """The ProcInfo of ``pid`` if it is a live process of ours, else None."""
+        return self.procs.get(pid)
+
     def descendants(self, pid):
         """Every live descendant of ``pid`` in this table, parents first."""
         found, queue = [], list(self.children.get(pid, ()))
@@ -214,6 +200,51 @@ class ProcessTable:
             if parent not in pids:
                 tops.append(info)
         return sorted(tops, key=lambda i: (i.start_time, i.pid))
+
+
+class ProcessTree:
+    """The parent and the session of every process, from one file per process
+    (procfs.stat_all), where ProcessTable reads three and every command line:
+    all that ending a program's descendants needs (``family``). A process is
+    read in full (uids, command line) only when asked for, and only if it is
+    still the one the pass saw (same start ticks)."""
+
+    def __init__(self, uid=None):
+        self.uid = os.geteuid() if uid is None else uid
+        self.children, self._sessions, self._ticks, self._infos = {}, {}, {}, {}
+        me = os.getpid()
+        for pid, ppid, sid, ticks in procfs.stat_all():
+            if pid == me:
+                continue
+            self._ticks[pid] = ticks
+            self.children.setdefault(ppid, []).append(pid)
+            self._sessions.setdefault(sid, []).append(pid)
+
+    def info(self, pid):
+        """The ProcInfo of ``pid`` if it is a live process of ours, else None."""
+        if pid not in self._infos:
+            info = procfs.read(pid) if pid in self._ticks else None
+            if info is not None and (info.zombie or not info.owned_by(self.uid)
+                                     or info.ticks != self._ticks[pid] or not info.cmdline):
+                info = None  # not ours, or no longer the process the pass saw
+            self._infos[pid] = info
+        return self._infos[pid]
+
+    def descendants(self, pid):
+        """Every live descendant of ``pid`` of ours, parents first."""
+        found, queue = [], list(self.children.get(pid, ()))
+        while queue:
+            child = queue.pop(0)
+            info = self.info(child)
+            if info is not None:
+                found.append(info)
+            queue.extend(self.children.get(child, ()))
+        return found
+
+    def session(self, sid, besides=()):
+        """Live processes of ours in session ``sid`` (pids in ``besides`` not read)."""
+        return [i for i in (self.info(p) for p in sorted(self._sessions.get(sid, ()))
+                            if p not in besides) if i is not None]
 
 
 def _table(table):
@@ -424,16 +455,19 @@ def repair(program, found, records):
 def family(table, program, pid, record=None):
     """Descendants to end with the program: of its wrapping shell, if it has one,
     and (``record``: its launch) every other process of its launch session that
-    started since the launch."""
+    started since the launch. ``table``: a ProcessTable or a ProcessTree."""
     root = pid
-    parent = table.procs.get(table.procs[pid].ppid) if pid in table.procs else None
+    main = table.info(pid)
+    parent = table.info(main.ppid) if main is not None else None
     if parent is not None and is_wrapper(program, parent.cmdline):
         root = parent.pid
     family = [i for i in table.descendants(root) if i.pid != pid]
     if root != pid:
-        family.insert(0, table.procs[root])
+        family.insert(0, parent)
     if record is not None and _genuine_session(record):
         have = {i.pid for i in family} | {pid}
-        family.extend(i for i in table.session(record.sid) if i.pid not in have
+        members = table.session(record.sid, have) if isinstance(table, ProcessTree) \
+            else table.session(record.sid)
+        family.extend(i for i in members if i.pid not in have
                       and _started_since(i, record.launched_ticks, record.launched_at))
     return family

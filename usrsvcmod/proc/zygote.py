@@ -132,6 +132,19 @@ class _Spec:
         self.argv, self.directory, self.umask = argv, directory, umask
 
 
+def _preload():
+    """What every first child imports, imported once here: fcntl and resource
+    are shared libraries, which each child would otherwise load again (about
+    0.5 ms of a launch's 3 ms). Then the heap is frozen, so the children's
+    garbage collector never walks (and copies) the pages of our objects."""
+    import fcntl  # noqa: F401
+    import gc
+    import resource  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+
+
 def serve(fd):
     """The zygote's loop: one first child per request, until end of file."""
     import marshal
@@ -144,6 +157,7 @@ def serve(fd):
     sock = socket.socket(fileno=fd)
     os.closerange(4, 1 << 16)
     spawn.cspawn.available()  # libc's spawn loaded once here, not in every child
+    _preload()
     middles = []
     while True:
         try:
