@@ -37,9 +37,12 @@ class Result:
         self.pid = info.pid if info else None
         self.started_at = round(info.start_time, 2) if info else None
         self.uptime_s = round(max(0.0, time.time() - info.start_time), 1) if info else None
-        self.rss_kb = procfs.rss_kb(info.pid) if info else None
+        # read with the process when it was (procfs.glance), else now
+        rss = getattr(info, "rss_kb", None)
+        self.rss_kb = (rss if rss is not None else procfs.rss_kb(info.pid)) if info else None
         # with its descendants (a master's workers): what the program costs in all
-        self.rss_tree = procfs.tree_rss_kb(info.pid) if info else None
+        self.rss_tree = procfs.tree_rss_kb(info.pid, self.rss_kb, getattr(info, "threads", None)) \
+            if info and self.rss_kb is not None else None
         self.stopped_pid = None  # the pid a stop ended (restart says which)
         self.cmdline = info.cmdline_text if info else None
         # {"command", "pid", "state"} of its logger (logger = COMMAND), else None
@@ -82,9 +85,10 @@ class Session:
     def forget_table(self):
         self._table = None
 
-    def find(self, program):
-        """Look the program up; nothing is written (see identity.Found.repairs)."""
-        return identity.find(program, self.table, self.state)
+    def find(self, program, dirs=None):
+        """Look the program up; nothing is written (see identity.Found.repairs).
+        ``dirs``: a pidfile.Dirs shared by the lookups of one command."""
+        return identity.find(program, self.table, self.state, dirs=dirs)
 
     def find_and_repair(self, program, stopping=False):
         """Look up and repair the pidfile and launch record: only under the program's lock.
@@ -118,35 +122,44 @@ def status(session, programs, health=False):
     code answers "is everything up that should be?". When usrsvcd runs, its
     last snapshot adds its state, restarts, last exit and next retry.
     """
-    view = daemon_view(session.state)
+    view = daemon_view(session.state, whole=len(programs) > 1)
     results = []
-    for program in programs:
-        if program.oneshot:
-            from . import oneshot
-
-            results.append(oneshot.status_result(session, program, health))
-            continue
-        found = session.find(program)
-        user_stopped = session.state is not None and session.state.is_stopped(program.name)
-        if found.pid:
-            result = Result(program, "running", found.info, "running" + _changed(found),
-                            notes=found.notes, found=found)
-        elif not program.enabled:
-            result = Result(program, "disabled", None, "not running (disabled)",
-                            exitcodes.SUCCESS if health else exitcodes.FAILURE, found.notes, found)
-        elif user_stopped:
-            result = Result(program, "stopped_by_user", None, "not running (stopped with usrsvc stop)",
-                            exitcodes.SUCCESS if health else exitcodes.FAILURE, found.notes, found)
-        else:
-            message = "not running"
-            if found.leftovers:
-                message += "; %s (usrsvc stop ends them)" % _leftovers(found)
-            result = Result(program, "stopped", None, message, exitcodes.FAILURE, found.notes, found)
+    dirs = pidfile.Dirs()  # each pidfile directory walked and checked once
+    known = getattr(getattr(session, "config", None), "digests", None) or {}
+    try:
+        for program in programs:
+            results.append(_status_one(session, program, health, view, dirs, known))
+    finally:
+        dirs.close()
         if view is not None:
-            with_daemon(result, view.get(program.name))
-        _with_logger(session, program, result)
-        results.append(result)
+            view.close()
     return results
+
+
+def _status_one(session, program, health, view, dirs, known):
+    if program.oneshot:
+        from . import oneshot
+
+        return oneshot.status_result(session, program, health)
+    found = session.find(program, dirs)
+    found.digests = known.get(program.name)
+    if found.pid:
+        result = Result(program, "running", found.info, "running" + _changed(found),
+                        notes=found.notes, found=found)
+    elif not program.enabled:
+        result = Result(program, "disabled", None, "not running (disabled)",
+                        exitcodes.SUCCESS if health else exitcodes.FAILURE, found.notes, found)
+    elif session.state is not None and session.state.is_stopped(program.name):
+        result = Result(program, "stopped_by_user", None, "not running (stopped with usrsvc stop)",
+                        exitcodes.SUCCESS if health else exitcodes.FAILURE, found.notes, found)
+    else:
+        message = "not running"
+        if found.leftovers:
+            message += "; %s (usrsvc stop ends them)" % _leftovers(found)
+        result = Result(program, "stopped", None, message, exitcodes.FAILURE, found.notes, found)
+    if view is not None:
+        with_daemon(result, view.get(program.name))
+    return _with_logger(session, program, result)
 
 
 def _with_logger(session, program, result, info=None):
@@ -163,42 +176,68 @@ def _with_logger(session, program, result, info=None):
 
 
 class DaemonView:
-    """usrsvcd's last snapshot, one program unpacked at a time (see statefiles)."""
+    """usrsvcd's last snapshot (usrsvcd.view, see statefiles.view): its index,
+    and one program's entry read and unpacked at a time, from ``data`` (the
+    blobs read at once) or else from ``fd`` (held open: close())."""
 
-    def __init__(self, blobs):
-        self.blobs = blobs
+    def __init__(self, index, data=None, fd=None, base=0):
+        self.index, self.data, self.fd, self.base = index, data, fd, base
 
     def get(self, name):
         import marshal
 
-        blob = self.blobs.get(name)
+        where = self.index.get(name)
+        if type(where) is not tuple or len(where) != 2:
+            return None
+        offset, length = where
         try:
-            return marshal.loads(blob) if isinstance(blob, bytes) else None
-        except (ValueError, EOFError, TypeError):
+            blob = self.data[offset:offset + length] if self.data is not None \
+                else os.pread(self.fd, length, self.base + offset)
+            return marshal.loads(blob)
+        except (ValueError, EOFError, TypeError, OSError):
             return None
 
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
-def daemon_view(state):
+
+def daemon_view(state, whole=False):
     """usrsvcd's last snapshot if a usrsvcd runs for this config, else None.
 
     Read only if it is a file of ours that nobody else can write, from our
-    private state directory (it is marshal data)."""
+    private state directory (it is marshal data). ``whole``: every program
+    will be asked for (one read); else the file stays open (the caller
+    closes the view) and each entry is read when asked for."""
     if state is None:
         return None
     import marshal
 
-    data = state.read("usrsvcd.view", limit=1 << 26)
-    if data is None:
+    got = state.open_own("usrsvcd.view")
+    if got is None:
         return None
+    fd, size = got
+    keep = False
     try:
-        view = marshal.loads(data)
-        info = procfs.read(int(view["pid"]))
-        blobs = view["programs"]
+        length = int.from_bytes(os.pread(fd, 8, 0), "little")
+        if not 0 < length <= size - 8:
+            return None
+        head = marshal.loads(os.pread(fd, length, 8))
+        info = procfs.read(int(head["pid"]))
+        index = head["index"]
+        if info is None or info.zombie or not info.cmdline \
+                or not info.cmdline[0].startswith("usrsvcd:") or not isinstance(index, dict):
+            return None  # the daemon that wrote it is gone
+        if whole:
+            return DaemonView(index, data=os.pread(fd, size - 8 - length, 8 + length))
+        keep = True
+        return DaemonView(index, fd=fd, base=8 + length)
     except (OSError, ValueError, EOFError, KeyError, TypeError):
         return None
-    if info is None or info.zombie or not info.cmdline or not info.cmdline[0].startswith("usrsvcd:"):
-        return None  # the daemon that wrote it is gone
-    return DaemonView(blobs) if isinstance(blobs, dict) else None
+    finally:
+        if not keep:
+            os.close(fd)
 
 
 def with_daemon(result, entry):

@@ -121,14 +121,40 @@ def _good(cfg):
         return handle.read()
 
 
+def _unpack(good):
+    """(header, payload, [(name, program blob)]) of a cache file (see cache._write)."""
+    import marshal
+
+    length = int.from_bytes(good[:8], "little")
+    header, payload = marshal.loads(good[8:8 + length])
+    base = 8 + length
+    blobs = [(name, good[base + offset:base + offset + size])
+             for name, offset, size in payload["programs"]]
+    return header, payload, blobs
+
+
+def _pack(header, payload, blobs=None):
+    """A cache file of ``header``, ``payload`` and ``blobs`` (index made for them)."""
+    import marshal
+
+    if blobs is not None:
+        index, at = [], 0
+        for name, blob in blobs:
+            index.append((name, at, len(blob)))
+            at += len(blob)
+        payload = dict(payload, programs=index)
+    head = marshal.dumps((header, payload))
+    return len(head).to_bytes(8, "little") + head + b"".join(b for _, b in blobs or ())
+
+
 def _hostile(good):
     """Blobs that are not what this version writes, each a way a cache goes wrong."""
     import marshal
     import sys
 
-    header, payload = marshal.loads(good)
-    name, blob = payload["programs"][0]
-    fields = marshal.loads(blob)
+    header, payload, blobs = _unpack(good)
+    name, blob = blobs[0]
+    fields, known = marshal.loads(blob)
     older = dict(payload, version=4)  # what 2.0.0 wrote before the header
     other_python = (header[:3] + ((sys.version_info[0], sys.version_info[1] - 1),) + header[4:])
     argv_list = fields[:2] + (list(fields[2]),) + fields[3:]
@@ -137,37 +163,41 @@ def _hostile(good):
         "an older dict with wrong types": marshal.dumps({"version": 4, "main": {}, "programs": 7,
                                                          "stamps": "x", "env": None}),
         "an older version's dict": marshal.dumps(older),
+        "the unindexed format of version 6": marshal.dumps((header, payload)),
         "a truncated blob": good[:len(good) // 2],
         "an empty file": b"",
         "not marshal at all": b"\x00\xffgarbage\x00",
-        "header only": marshal.dumps((header,)),
-        "header and a garbage payload": marshal.dumps((header, "garbage")),
-        "header and every value None": marshal.dumps((header, dict.fromkeys(payload))),
-        "header and a missing field": marshal.dumps(
-            (header, {k: v for k, v in payload.items() if k != "env"})),
-        "header and an extra field": marshal.dumps((header, dict(payload, extra=1))),
-        "main as a dict": marshal.dumps(
-            (header, dict(payload, main=dict(enumerate(payload["main"]))))),
-        "main of the wrong arity": marshal.dumps(
-            (header, dict(payload, main=payload["main"][:-1]))),
-        "a program of the wrong arity": marshal.dumps(
-            (header, dict(payload, programs=[(name, marshal.dumps(fields[:-1]))]))),
-        "a program with argv as a list": marshal.dumps(
-            (header, dict(payload, programs=[(name, marshal.dumps(argv_list))]))),
-        "a program blob that is garbage": marshal.dumps(
-            (header, dict(payload, programs=[(name, b"\x01\x02")]))),
-        "a program under another name": marshal.dumps(
-            (header, dict(payload, programs=[("b", blob)]))),
-        "a string where bytes are expected": marshal.dumps(
-            (header, dict(payload, programs=[(name, "blob")]))),
-        "stamps as a dict": marshal.dumps((header, dict(payload, stamps={"a": 1}))),
-        "no stamps": marshal.dumps((header, dict(payload, stamps=[]))),
-        "a stamp path with a NUL": marshal.dumps(
-            (header, dict(payload, stamps=[("/x\0y", 1, 2, 3, 4, 5)]))),
-        "another package version": marshal.dumps(((header[0], header[1], "0.0.1") + header[3:],
-                                                  payload)),
-        "another Python version": marshal.dumps((other_python, payload)),
-        "another cache format": marshal.dumps(((header[0], header[1] - 1) + header[2:], payload)),
+        "a head longer than the file": (len(good) * 2).to_bytes(8, "little") + good[8:],
+        "header only": _pack(header, {}),
+        "header and a garbage payload": _pack(header, "garbage"),
+        "header and every value None": _pack(header, dict.fromkeys(payload)),
+        "header and a missing field": _pack(
+            header, {k: v for k, v in payload.items() if k != "env"}, blobs),
+        "header and an extra field": _pack(header, dict(payload, extra=1), blobs),
+        "main as a dict": _pack(header, dict(payload, main=dict(enumerate(payload["main"]))),
+                                blobs),
+        "main of the wrong arity": _pack(header, dict(payload, main=payload["main"][:-1]), blobs),
+        "a program of the wrong arity": _pack(header, payload,
+                                              [(name, marshal.dumps((fields[:-1], known)))]),
+        "a program with argv as a list": _pack(header, payload,
+                                               [(name, marshal.dumps((argv_list, known)))]),
+        "a program blob that is garbage": _pack(header, payload, [(name, b"\x01\x02")]),
+        "a program blob without its digests": _pack(header, payload,
+                                                    [(name, marshal.dumps(fields))]),
+        "digests as a list": _pack(header, payload,
+                                   [(name, marshal.dumps((fields, list(known or ()))))]),
+        "a program under another name": _pack(header, payload, [("b", blob)]),
+        "an index entry that is not a triple": _pack(header, dict(payload, programs=[(name, 0)])),
+        "an index past the end of the file": _pack(
+            header, dict(payload, programs=[(name, 0, 1 << 20)])),
+        "stamps as a dict": _pack(header, dict(payload, stamps={"a": 1}), blobs),
+        "no stamps": _pack(header, dict(payload, stamps=[]), blobs),
+        "a stamp path with a NUL": _pack(
+            header, dict(payload, stamps=[("/x\0y", 1, 2, 3, 4, 5)]), blobs),
+        "another package version": _pack((header[0], header[1], "0.0.1") + header[3:],
+                                         payload, blobs),
+        "another Python version": _pack(other_python, payload, blobs),
+        "another cache format": _pack((header[0], header[1] - 1) + header[2:], payload, blobs),
     }
 
 
@@ -189,10 +219,9 @@ def test_a_bad_program_blob_is_no_cache_even_when_only_it_is_asked_for(setup):
     import marshal
 
     tmp_path, cfg = setup
-    header, payload = marshal.loads(_good(cfg))
-    payload["programs"] = [("a", marshal.dumps((1, 2)))]
+    header, payload, _ = _unpack(_good(cfg))
     with open(_file(cfg), "wb") as handle:
-        handle.write(marshal.dumps((header, payload)))
+        handle.write(_pack(header, payload, [("a", marshal.dumps(((1, 2), None)))]))
     assert cache._read(str(cfg), DirStore(_dir(cfg)), {"a"}) is None
     assert cached(cfg, {"a"}).programs["a"].command == "sleep 1"
 

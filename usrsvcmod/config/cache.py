@@ -11,6 +11,12 @@ environment variables its paths used. The next run checks those stamps
 difference means a full load. Only ``usrsvc`` uses it; the daemon and
 ``checkconfig`` always parse.
 
+The file is indexed, so ``usrsvc status NAME`` of one program among ten
+thousand reads the head (stamps and an index of offsets) and that one
+program's blob, not the whole file: an 8-byte length, the head (marshal),
+then each program's blob (marshal of its fields and its launch digests,
+worked out once here, not by every ``status all``).
+
 A cache is a hint, never a source of errors: a blob that is not exactly
 what this version of usrsvc, on this Python, writes (another version's
 fields, another marshal format, a truncated or garbled file) is "no
@@ -27,7 +33,7 @@ from .. import __version__
 from . import main_config_path
 from .model import Config, Hooks, Main, Monitoring, Probe, Program
 
-VERSION = 6
+VERSION = 7
 NAME = "config.cache"
 RACY = 2.0  # seconds: files modified more recently than this are not cached
 # what this usrsvc on this Python writes: anything else is another format
@@ -38,7 +44,11 @@ _UNDECODABLE = (EOFError, ValueError, TypeError, OverflowError)
 
 
 def _kinds(*kinds):
-    return lambda value: type(value) in kinds
+    def check(value):
+        return type(value) in kinds
+
+    check.kinds = frozenset(kinds)  # what _fits tests inline
+    return check
 
 
 def _tuple_of(check):
@@ -63,7 +73,20 @@ PROBE_SHAPE = {"section": _STR, "kind": _STR, "target": _STR,
                                         and all(map(_INT, r))),
                "interval": _SECONDS, "probe_timeout": _SECONDS, "timeout": _SECONDS,
                "failures": _INT, "after": _SECONDS}
-_OPT_PROBE = lambda value: value is None or _fits(value, Probe, PROBE_SHAPE)  # noqa: E731
+def _shaped(record, shape):
+    """A check that ``value`` fits ``shape`` (its checks compiled at first use)."""
+    compiled = []
+
+    def check(value):
+        if not compiled:
+            compiled.append(_compiled(record, shape))
+        return _fits(value, record, shape, compiled[0])
+
+    return check
+
+
+_PROBE_FITS = _shaped(Probe, PROBE_SHAPE)
+_OPT_PROBE = lambda value: value is None or _PROBE_FITS(value)  # noqa: E731
 # the type of every field as the loader makes it (a test keeps these tables
 # in step with the model's slots)
 PROGRAM_SHAPE = {
@@ -76,10 +99,10 @@ PROGRAM_SHAPE = {
     "directory": _STR, "umask": _OPT_INT, "stop_signal": _INT, "kill_descendants": _BOOL,
     "stdout_maxbytes": _INT, "stdout_backups": _INT, "stderr_maxbytes": _INT,
     "stderr_backups": _INT,
-    "env": _ENV, "monitoring": lambda value: _fits(value, Monitoring, MONITORING_SHAPE),
+    "env": _ENV, "monitoring": _shaped(Monitoring, MONITORING_SHAPE),
     "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
     "reload_signal": _INT, "group": _OPT_STR, "logger": _OPT_STR,
-    "restart_every": _SECONDS, "hooks": lambda value: _fits(value, Hooks, HOOKS_SHAPE),
+    "restart_every": _SECONDS, "hooks": _shaped(Hooks, HOOKS_SHAPE),
     "readiness": _OPT_PROBE, "liveness": _OPT_PROBE,
     "type": _STR, "timeout": _SECONDS, "requires": _ENV,
     "env_file": _STRS, "env_pass": _STRS,
@@ -108,23 +131,36 @@ def _env_shape(item):
     return type(item) is tuple and len(item) == 2 and _STR(item[0]) and _OPT_STR(item[1])
 
 
-def _named_blob(item):
-    return type(item) is tuple and len(item) == 2 and _STR(item[0]) and type(item[1]) is bytes
+def _indexed(item):
+    """(name, offset, length) of a program's blob after the head."""
+    return type(item) is tuple and len(item) == 3 and _STR(item[0]) and _INT(item[1]) \
+        and _INT(item[2]) and item[1] >= 0 and item[2] > 0
 
 
-def _fits(values, record, shape):
+def _compiled(record, shape):
+    """The slot-order checks of ``shape``: a set of types for a plain field (one
+    ``in`` test), else its check."""
+    return tuple(getattr(shape[name], "kinds", shape[name]) for name in record.__slots__)
+
+
+def _fits(values, record, shape, checks=None):
     """Whether ``values`` (a tuple in ``record``'s slot order) has ``shape``."""
-    return type(values) is tuple and len(values) == len(record.__slots__) and all(
-        shape[name](value) for name, value in zip(record.__slots__, values))
+    if type(values) is not tuple or len(values) != len(record.__slots__):
+        return False
+    for value, check in zip(values, checks or _compiled(record, shape)):
+        if not (type(value) in check if type(check) is frozenset else check(value)):
+            return False
+    return True
 
 
 def _list_of(value, check):
     return type(value) is list and all(check(item) for item in value)
 
 
+_PROGRAM_CHECKS = _compiled(Program, PROGRAM_SHAPE)
 PAYLOAD_SHAPE = {
     "main": lambda value: _fits(value, Main, MAIN_SHAPE),
-    "programs": lambda value: _list_of(value, _named_blob),
+    "programs": lambda value: type(value) is list,  # each entry checked when used (_indexed)
     "files": _STRS, "warnings": _STRS, "env_used": _STRS,
     "stamps": lambda value: _list_of(value, _stamp_shape) and bool(value),
     "env": lambda value: _list_of(value, _env_shape),
@@ -148,10 +184,11 @@ def _env(config):
     return [(name, os.environ.get(name)) for name in names]
 
 
-def _records(config):
-    """Plain data for marshal. Each program is its own marshal blob, so a run
-    that needs one program of thousands unpacks one (bytes load in no time)."""
-    programs = []
+def _records(config, digests=None):
+    """Plain data for marshal, and each program's blob: (fields, launch digests).
+    ``digests(program)``: the store's (usrsvc: proc.record's), a dict of strings,
+    or None (none, or they depend on more than the config: an env file's content)."""
+    programs, blobs = [], []
     for program in config.programs.values():
         values = [getattr(program, name) for name in Program.__slots__]
         values[Program.__slots__.index("monitoring")] = tuple(
@@ -160,8 +197,11 @@ def _records(config):
         for field in ("readiness", "liveness"):
             probe = getattr(program, field)
             values[Program.__slots__.index(field)] = None if probe is None else probe._values()
-        programs.append((program.name, marshal.dumps(tuple(values))))
-    return {
+        known = digests(program) if digests is not None else None
+        blob = marshal.dumps((tuple(values), known))
+        programs.append((program.name, sum(map(len, blobs)), len(blob)))
+        blobs.append(blob)
+    return blobs, {
         "main": tuple(getattr(config.main, name) for name in Main.__slots__),
         "programs": programs,
         "files": config.files,
@@ -170,27 +210,39 @@ def _records(config):
     }
 
 
+_MONITORING = Program.__slots__.index("monitoring")
+_HOOKS = Program.__slots__.index("hooks")
+_PROBES = (Program.__slots__.index("readiness"), Program.__slots__.index("liveness"))
+
+
 def _program(name, blob):
-    """The Program in ``blob``, or None when it is not one this version wrote."""
+    """(the Program in ``blob``, its launch digests or None), or None when it is
+    not one this version wrote."""
     try:
-        values = marshal.loads(blob)
+        values, known = marshal.loads(blob)
     except _UNDECODABLE:
         return None
-    if not _fits(values, Program, PROGRAM_SHAPE) or values[0] != name:
+    if not _fits(values, Program, PROGRAM_SHAPE, _PROGRAM_CHECKS) or values[0] != name:
         return None
-    values = dict(zip(Program.__slots__, values))
-    values["monitoring"] = Monitoring(**dict(zip(Monitoring.__slots__, values["monitoring"])))
-    values["hooks"] = Hooks(**dict(zip(Hooks.__slots__, values["hooks"])))
-    for field in ("readiness", "liveness"):
-        if values[field] is not None:
-            values[field] = Probe(**dict(zip(Probe.__slots__, values[field])))
-    return Program(**values)
+    if known is not None and not (type(known) is dict and all(map(_STR, known))
+                                  and all(map(_STR, known.values()))):
+        return None
+    values = list(values)
+    values[_MONITORING] = Monitoring._from_values(values[_MONITORING])
+    values[_HOOKS] = Hooks._from_values(values[_HOOKS])
+    for at in _PROBES:
+        if values[at] is not None:
+            values[at] = Probe._from_values(values[at])
+    return Program._from_values(values), known
 
 
-def _decode(blob):
-    """The payload of a cache blob, or None unless it is exactly what _write makes."""
+_LENGTH = 8  # bytes of the head's length, first in the file
+
+
+def _decode(head):
+    """The payload of a cache head, or None unless it is exactly what _write makes."""
     try:
-        data = marshal.loads(blob)
+        data = marshal.loads(head)
     except _UNDECODABLE:
         return None
     if type(data) is not tuple or len(data) != 2 or data[0] != HEADER:
@@ -213,23 +265,99 @@ def _fresh(path, data):
     return data["env"] == [(name, os.environ.get(name)) for name, _ in data["env"]]
 
 
+class _Whole:
+    """The cache file read at once (a store with ``read(name)`` only)."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def size(self):
+        return len(self.data)
+
+    def get(self, offset, length):
+        return self.data[offset:offset + length]
+
+    def close(self):
+        pass
+
+
+class _Opened:
+    """The cache file as an open descriptor: only the parts asked for are read
+    (``status NAME`` needs the head and one program of thousands)."""
+
+    def __init__(self, fd, size):
+        self.fd, self._size, self.data = fd, size, None
+
+    def size(self):
+        return self._size
+
+    def get(self, offset, length):
+        if self.data is not None:
+            return self.data[offset:offset + length]
+        return os.pread(self.fd, length, offset)
+
+    def whole(self):
+        """Every program will be read: one read of the file."""
+        self.data = os.pread(self.fd, self._size, 0)
+
+    def close(self):
+        os.close(self.fd)
+
+
+def _open(store):
+    opener = getattr(store, "open_own", None)
+    if opener is None:
+        data = store.read(NAME)
+        return None if data is None else _Whole(data)
+    got = opener(NAME)
+    return None if got is None else _Opened(*got)
+
+
 def _read(path, store, only=None):
     """The cached Config, or None when absent, unreadable, stale or not of this version."""
     try:
-        blob = store.read(NAME)
-        data = _decode(blob) if blob is not None else None
-        if data is None or not _fresh(path, data):
-            return None
+        source = _open(store)
     except (OSError, ValueError):  # ValueError: a path with a NUL byte
         return None
-    programs = {}
-    for name, blob in data["programs"]:
+    if source is None:
+        return None
+    try:
+        return _load(path, source, only)
+    except (OSError, ValueError):
+        return None
+    finally:
+        source.close()
+
+
+def _load(path, source, only):
+    size = source.size()
+    length = int.from_bytes(source.get(0, _LENGTH), "little") if size >= _LENGTH else 0
+    if not 0 < length <= size - _LENGTH:
+        return None
+    data = _decode(source.get(_LENGTH, length))
+    if data is None or not _fresh(path, data):
+        return None
+    base = _LENGTH + length
+    index = data["programs"]
+    if only is None and hasattr(source, "whole"):
+        source.whole()
+    programs, digests = {}, {}
+    for entry in index:
+        if type(entry) is not tuple or len(entry) != 3:
+            return None
+        name, offset, size_of = entry
         if only is None or name in only:
-            programs[name] = _program(name, blob)
-            if programs[name] is None:
+            if not _indexed((name, offset, size_of)) or base + offset + size_of > size:
                 return None
+            got = _program(name, source.get(base + offset, size_of))
+            if got is None:
+                return None
+            programs[name], known = got
+            if known is not None:
+                digests[name] = known
     return Config(main=Main(**dict(zip(Main.__slots__, data["main"]))), programs=programs,
-                  files=data["files"], warnings=data["warnings"], env_used=data["env_used"])
+                  files=data["files"], warnings=data["warnings"], env_used=data["env_used"],
+                  digests=digests)
 
 
 def _write(config, store):
@@ -238,10 +366,11 @@ def _write(config, store):
     stamps = _stamps(config)
     if any(stamp[3] > (time.time() - RACY) * 1e9 for stamp in stamps):
         return  # mtimes are coarse: a file this fresh could change unseen (git's "racy" rule)
-    data = _records(config)
+    blobs, data = _records(config, getattr(store, "digests", None))
     data["stamps"] = stamps
     data["env"] = _env(config)
-    store.write(NAME, marshal.dumps((HEADER, data)))
+    head = marshal.dumps((HEADER, data))
+    store.write(NAME, len(head).to_bytes(_LENGTH, "little") + head + b"".join(blobs))
 
 
 def cached(path=None, only=None, store=None):

@@ -14,11 +14,28 @@ def write_status(write, snapshot):
     for ``import json`` nor for parsing a thousand programs to show one: marshal
     data with one blob per program (as the config cache)."""
     write("usrsvcd.status", _json(snapshot))
+    write("usrsvcd.view", view(snapshot))
+
+
+VIEW_LENGTH = 8  # bytes of the head's length, first in usrsvcd.view
+
+
+def view(snapshot):
+    """``usrsvcd.view``: indexed, so ``status NAME`` reads its head and one
+    program's blob (pread), never ten thousand: an 8-byte little-endian length,
+    the head (marshal of {"pid": the daemon's pid, "index": {name: (offset,
+    length)}}), then each program's entry (marshal), offsets counted from the
+    end of the head. actions.daemon_view reads it."""
     import marshal
 
-    view = {"pid": snapshot["pid"], "programs": {
-        name: marshal.dumps(entry) for name, entry in snapshot["programs"].items()}}
-    write("usrsvcd.view", marshal.dumps(view))
+    index, blobs, at = {}, [], 0
+    for name, entry in snapshot["programs"].items():
+        blob = marshal.dumps(entry)
+        index[name] = (at, len(blob))
+        blobs.append(blob)
+        at += len(blob)
+    head = marshal.dumps({"pid": snapshot["pid"], "index": index})
+    return len(head).to_bytes(VIEW_LENGTH, "little") + head + b"".join(blobs)
 
 
 def _json(snapshot):
