@@ -126,10 +126,14 @@ def status(session, programs, health=False):
     results = []
     dirs = pidfile.Dirs()  # each pidfile directory walked and checked once
     known = getattr(getattr(session, "config", None), "digests", None) or {}
+    if session.state is not None and len(programs) > 1:
+        session.state.pin()
     try:
         for program in programs:
             results.append(_status_one(session, program, health, view, dirs, known))
     finally:
+        if session.state is not None:
+            session.state.unpin()
         dirs.close()
         if view is not None:
             view.close()
