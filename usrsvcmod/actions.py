@@ -37,9 +37,7 @@ class Result:
         self.pid = info.pid if info else None
         self.started_at = round(info.start_time, 2) if info else None
         self.uptime_s = round(max(0.0, time.time() - info.start_time), 1) if info else None
-        # read with the process when it was (procfs.glance), else now
-        rss = getattr(info, "rss_kb", None)
-        self.rss_kb = (rss if rss is not None else procfs.rss_kb(info.pid)) if info else None
+        self.rss_kb = procfs.rss_kb(info.pid) if info else None
         # with its descendants (a master's workers): what the program costs in all
         self.rss_tree = procfs.tree_rss_kb(info.pid, self.rss_kb, getattr(info, "threads", None)) \
             if info and self.rss_kb is not None else None

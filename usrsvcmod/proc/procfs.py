@@ -27,10 +27,10 @@ class ProcInfo:
     """What usrsvc needs to know of one process, read once."""
 
     __slots__ = ("pid", "ppid", "sid", "state", "start_time", "uid", "cmdline", "uids", "ticks",
-                 "rss_kb", "threads")
+                 "threads")
 
     def __init__(self, pid, ppid, sid, state, start_time, uid, cmdline, uids=None, ticks=None,
-                 rss_kb=None, threads=None):
+                 threads=None):
         self.pid = pid
         self.ppid = ppid
         self.sid = sid
@@ -40,8 +40,7 @@ class ProcInfo:
         self.cmdline = cmdline
         self.uids = (uid, uid, uid) if uids is None else uids  # real, effective, saved
         self.ticks = ticks  # start time in clock ticks since boot, exact (None: not read)
-        self.rss_kb = rss_kb  # read with it (glance), else None: ask rss_kb()
-        self.threads = threads
+        self.threads = threads  # its thread count when read with it (glance), else None
 
     def owned_by(self, uid):
         """A process is ours only when its real, effective and saved uids all are."""
@@ -98,8 +97,10 @@ _STAT_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 
 
 def glance(pid):
-    """ProcInfo of ``pid`` from /proc/PID/stat alone (one open), with its rss and
-    thread count, or None; its command line is not read (``cmdline`` is None).
+    """ProcInfo of ``pid`` from /proc/PID/stat alone (one open), with its thread
+    count, or None; its command line is not read (``cmdline`` is None). (Its
+    rss there is the kernel's approximate per-CPU sum; statm's, what rss_limit
+    and status count, is exact: rss_kb() reads that.)
 
     Its uids are all taken as the owner of that file: the effective uid of a
     dumpable process, root otherwise. That is the full rule (real, effective
@@ -125,7 +126,7 @@ def glance(pid):
         ticks = int(fields[19])
         return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(),
                         consts["btime"] + ticks / consts["tick"], owner, None, None, ticks,
-                        int(fields[21]) * consts["page_kb"], int(fields[17]))
+                        int(fields[17]))
     except (IndexError, ValueError):
         return None
 
