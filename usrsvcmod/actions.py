@@ -178,31 +178,25 @@ def _with_logger(session, program, result, info=None):
 
 
 class DaemonView:
-    """usrsvcd's last snapshot (usrsvcd.view, see statefiles.view): its index,
-    and one program's entry read and unpacked at a time, from ``data`` (the
-    blobs read at once) or else from ``fd`` (held open: close())."""
+    """usrsvcd's last snapshot (usrsvcd.view, see statefiles.view), one program's
+    entry read and unpacked when asked for; ``close()`` lets its file go."""
 
-    def __init__(self, index, data=None, fd=None, base=0):
-        self.index, self.data, self.fd, self.base = index, data, fd, base
+    def __init__(self, reader, close, index=None):
+        self.reader, self._close = reader, close
+        self.index = index  # every entry's place, when all of them will be asked for
 
     def get(self, name):
         import marshal
 
-        where = self.index.get(name)
-        if type(where) is not tuple or len(where) != 2:
-            return None
-        offset, length = where
         try:
-            blob = self.data[offset:offset + length] if self.data is not None \
-                else os.pread(self.fd, length, self.base + offset)
-            return marshal.loads(blob)
+            blob = self.reader.blob(name, self.index)
+            return marshal.loads(blob) if blob is not None else None
         except (ValueError, EOFError, TypeError, OSError):
             return None
 
     def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        self._close()
+        self._close = lambda: None
 
 
 def daemon_view(state, whole=False):
@@ -210,11 +204,11 @@ def daemon_view(state, whole=False):
 
     Read only if it is a file of ours that nobody else can write, from our
     private state directory (it is marshal data). ``whole``: every program
-    will be asked for (one read); else the file stays open (the caller
-    closes the view) and each entry is read when asked for."""
+    will be asked for (the file is read at once); else it stays open (the
+    caller closes the view) and each entry is read when asked for."""
     if state is None:
         return None
-    import marshal
+    from . import indexed
 
     got = state.open_own("usrsvcd.view")
     if got is None:
@@ -222,20 +216,20 @@ def daemon_view(state, whole=False):
     fd, size = got
     keep = False
     try:
-        length = int.from_bytes(os.pread(fd, 8, 0), "little")
-        if not 0 < length <= size - 8:
-            return None
-        head = marshal.loads(os.pread(fd, length, 8))
-        info = procfs.read(int(head["pid"]))
-        index = head["index"]
+        if whole:
+            data = os.pread(fd, size, 0)
+            reader = indexed.Reader(lambda offset, length: data[offset:offset + length], size)
+        else:
+            reader = indexed.Reader(lambda offset, length: os.pread(fd, length, offset), size)
+        info = procfs.read(int(reader.head["pid"]))
         if info is None or info.zombie or not info.cmdline \
-                or not info.cmdline[0].startswith("usrsvcd:") or not isinstance(index, dict):
+                or not info.cmdline[0].startswith("usrsvcd:"):
             return None  # the daemon that wrote it is gone
         if whole:
-            return DaemonView(index, data=os.pread(fd, size - 8 - length, 8 + length))
+            return DaemonView(reader, lambda: None, reader.index())
         keep = True
-        return DaemonView(index, fd=fd, base=8 + length)
-    except (OSError, ValueError, EOFError, KeyError, TypeError):
+        return DaemonView(reader, lambda: os.close(fd))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
     finally:
         if not keep:

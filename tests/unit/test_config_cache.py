@@ -106,11 +106,12 @@ def test_the_config_package_imports_nothing_above_it():
                 assert node.module in ("errors", None), "%s imports ..%s" % (path.name, node.module)
                 if node.module is None:  # from .. import atomic: a leaf, below every layer;
                     # __version__: the package's one line, what the cache is keyed by
-                    assert [alias.name for alias in node.names] in (["atomic"], ["__version__"]), \
-                        path.name
-    atomic = pathlib.Path(package.__file__).parent.parent / "atomic.py"
-    for node in ast.walk(ast.parse(atomic.read_text())):
-        assert not isinstance(node, ast.ImportFrom), "atomic.py must import nothing of usrsvcmod"
+                    assert [alias.name for alias in node.names] in (
+                        ["atomic"], ["__version__"], ["__version__", "indexed"]), path.name
+    for name in ("atomic.py", "indexed.py"):
+        module = pathlib.Path(package.__file__).parent.parent / name
+        for node in ast.walk(ast.parse(module.read_text())):
+            assert not isinstance(node, ast.ImportFrom), "%s must import nothing of usrsvcmod" % name
 
 
 # --- a cache of another shape is no cache ----------------------------------------------------
@@ -123,28 +124,30 @@ def _good(cfg):
 
 def _unpack(good):
     """(header, payload, [(name, program blob)]) of a cache file (see cache._write)."""
+    from usrsvcmod import indexed
+
+    reader = indexed.Reader(lambda offset, length: good[offset:offset + length], len(good))
+    header, payload = reader.head
+    return header, payload, reader.items()
+
+
+def _pack(header, payload, blobs=()):
+    """A cache file of ``header``, ``payload`` and ``blobs``."""
+    from usrsvcmod import indexed
+
+    return indexed.pack((header, payload), list(blobs))
+
+
+def _retarget(good, **changes):
+    """``good`` with its head's top tuple changed: bucket spans, order span, base."""
     import marshal
 
     length = int.from_bytes(good[:8], "little")
-    header, payload = marshal.loads(good[8:8 + length])
-    base = 8 + length
-    blobs = [(name, good[base + offset:base + offset + size])
-             for name, offset, size in payload["programs"]]
-    return header, payload, blobs
-
-
-def _pack(header, payload, blobs=None):
-    """A cache file of ``header``, ``payload`` and ``blobs`` (index made for them)."""
-    import marshal
-
-    if blobs is not None:
-        index, at = [], 0
-        for name, blob in blobs:
-            index.append((name, at, len(blob)))
-            at += len(blob)
-        payload = dict(payload, programs=index)
-    head = marshal.dumps((header, payload))
-    return len(head).to_bytes(8, "little") + head + b"".join(b for _, b in blobs or ())
+    head, count, spans, order, base = marshal.loads(good[8:8 + length])
+    top = dict(head=head, count=count, spans=spans, order=order, base=base)
+    top.update(changes)
+    new = marshal.dumps(tuple(top.values()))
+    return len(new).to_bytes(8, "little") + new + good[8 + length:]
 
 
 def _hostile(good):
@@ -164,13 +167,18 @@ def _hostile(good):
                                                          "stamps": "x", "env": None}),
         "an older version's dict": marshal.dumps(older),
         "the unindexed format of version 6": marshal.dumps((header, payload)),
+        "a bucket past the end of the file": _retarget(good, spans=((0, 1 << 30),)),
+        "a bucket that is garbage": _retarget(good, spans=((0, 3),)),
+        "the names past the end of the file": _retarget(good, order=(0, 1 << 30)),
+        "a base past the end of the file": _retarget(good, base=1 << 30),
+        "a head whose base is not a number": _retarget(good, base=None),
         "a truncated blob": good[:len(good) // 2],
         "an empty file": b"",
         "not marshal at all": b"\x00\xffgarbage\x00",
         "a head longer than the file": (len(good) * 2).to_bytes(8, "little") + good[8:],
-        "header only": _pack(header, {}),
-        "header and a garbage payload": _pack(header, "garbage"),
-        "header and every value None": _pack(header, dict.fromkeys(payload)),
+        "header only": _pack(header, {}, blobs),
+        "header and a garbage payload": _pack(header, "garbage", blobs),
+        "header and every value None": _pack(header, dict.fromkeys(payload), blobs),
         "header and a missing field": _pack(
             header, {k: v for k, v in payload.items() if k != "env"}, blobs),
         "header and an extra field": _pack(header, dict(payload, extra=1), blobs),
@@ -187,9 +195,6 @@ def _hostile(good):
         "digests as a list": _pack(header, payload,
                                    [(name, marshal.dumps((fields, list(known or ()))))]),
         "a program under another name": _pack(header, payload, [("b", blob)]),
-        "an index entry that is not a triple": _pack(header, dict(payload, programs=[(name, 0)])),
-        "an index past the end of the file": _pack(
-            header, dict(payload, programs=[(name, 0, 1 << 20)])),
         "stamps as a dict": _pack(header, dict(payload, stamps={"a": 1}), blobs),
         "no stamps": _pack(header, dict(payload, stamps=[]), blobs),
         "a stamp path with a NUL": _pack(

@@ -11,11 +11,11 @@ environment variables its paths used. The next run checks those stamps
 difference means a full load. Only ``usrsvc`` uses it; the daemon and
 ``checkconfig`` always parse.
 
-The file is indexed, so ``usrsvc status NAME`` of one program among ten
-thousand reads the head (stamps and an index of offsets) and that one
-program's blob, not the whole file: an 8-byte length, the head (marshal),
-then each program's blob (marshal of its fields and its launch digests,
-worked out once here, not by every ``status all``).
+The file is indexed (see ``indexed.py``), so ``usrsvc status NAME`` of one
+program among ten thousand reads the head (the stamps and the rest below),
+one bucket of the index and that program's blob, never the whole file. A
+program's blob holds its fields and its launch digests, worked out once
+here, not by every ``status all``.
 
 A cache is a hint, never a source of errors: a blob that is not exactly
 what this version of usrsvc, on this Python, writes (another version's
@@ -29,7 +29,7 @@ import marshal
 import os
 import sys
 
-from .. import __version__
+from .. import __version__, indexed
 from . import main_config_path
 from .model import Config, Hooks, Main, Monitoring, Probe, Program
 
@@ -131,12 +131,6 @@ def _env_shape(item):
     return type(item) is tuple and len(item) == 2 and _STR(item[0]) and _OPT_STR(item[1])
 
 
-def _indexed(item):
-    """(name, offset, length) of a program's blob after the head."""
-    return type(item) is tuple and len(item) == 3 and _STR(item[0]) and _INT(item[1]) \
-        and _INT(item[2]) and item[1] >= 0 and item[2] > 0
-
-
 def _compiled(record, shape):
     """The slot-order checks of ``shape``: a set of types for a plain field (one
     ``in`` test), else its check."""
@@ -160,7 +154,6 @@ def _list_of(value, check):
 _PROGRAM_CHECKS = _compiled(Program, PROGRAM_SHAPE)
 PAYLOAD_SHAPE = {
     "main": lambda value: _fits(value, Main, MAIN_SHAPE),
-    "programs": lambda value: type(value) is list,  # each entry checked when used (_indexed)
     "files": _STRS, "warnings": _STRS, "env_used": _STRS,
     "stamps": lambda value: _list_of(value, _stamp_shape) and bool(value),
     "env": lambda value: _list_of(value, _env_shape),
@@ -188,7 +181,7 @@ def _records(config, digests=None):
     """Plain data for marshal, and each program's blob: (fields, launch digests).
     ``digests(program)``: the store's (usrsvc: proc.record's), a dict of strings,
     or None (none, or they depend on more than the config: an env file's content)."""
-    programs, blobs = [], []
+    blobs = []
     for program in config.programs.values():
         values = [getattr(program, name) for name in Program.__slots__]
         values[Program.__slots__.index("monitoring")] = tuple(
@@ -198,12 +191,9 @@ def _records(config, digests=None):
             probe = getattr(program, field)
             values[Program.__slots__.index(field)] = None if probe is None else probe._values()
         known = digests(program) if digests is not None else None
-        blob = marshal.dumps((tuple(values), known))
-        programs.append((program.name, sum(map(len, blobs)), len(blob)))
-        blobs.append(blob)
+        blobs.append((program.name, marshal.dumps((tuple(values), known))))
     return blobs, {
         "main": tuple(getattr(config.main, name) for name in Main.__slots__),
-        "programs": programs,
         "files": config.files,
         "warnings": config.warnings,
         "env_used": config.env_used,
@@ -236,15 +226,8 @@ def _program(name, blob):
     return Program._from_values(values), known
 
 
-_LENGTH = 8  # bytes of the head's length, first in the file
-
-
-def _decode(head):
+def _decode(data):
     """The payload of a cache head, or None unless it is exactly what _write makes."""
-    try:
-        data = marshal.loads(head)
-    except _UNDECODABLE:
-        return None
     if type(data) is not tuple or len(data) != 2 or data[0] != HEADER:
         return None
     payload = data[1]
@@ -265,96 +248,76 @@ def _fresh(path, data):
     return data["env"] == [(name, os.environ.get(name)) for name, _ in data["env"]]
 
 
-class _Whole:
-    """The cache file read at once (a store with ``read(name)`` only)."""
+def _source(store, whole):
+    """(read(offset, length), size, close()) of the cache file, or None. A store
+    with ``open_own`` (RuntimeState) gives a descriptor to read parts of (all
+    of it at once when ``whole``); else ``read(name)`` gives the bytes."""
+    import os
 
-    def __init__(self, data):
-        self.data = data
-
-    def size(self):
-        return len(self.data)
-
-    def get(self, offset, length):
-        return self.data[offset:offset + length]
-
-    def close(self):
-        pass
-
-
-class _Opened:
-    """The cache file as an open descriptor: only the parts asked for are read
-    (``status NAME`` needs the head and one program of thousands)."""
-
-    def __init__(self, fd, size):
-        self.fd, self._size, self.data = fd, size, None
-
-    def size(self):
-        return self._size
-
-    def get(self, offset, length):
-        if self.data is not None:
-            return self.data[offset:offset + length]
-        return os.pread(self.fd, length, offset)
-
-    def whole(self):
-        """Every program will be read: one read of the file."""
-        self.data = os.pread(self.fd, self._size, 0)
-
-    def close(self):
-        os.close(self.fd)
-
-
-def _open(store):
     opener = getattr(store, "open_own", None)
     if opener is None:
         data = store.read(NAME)
-        return None if data is None else _Whole(data)
+        if data is None:
+            return None
+        return (lambda offset, length: data[offset:offset + length]), len(data), (lambda: None)
     got = opener(NAME)
-    return None if got is None else _Opened(*got)
+    if got is None:
+        return None
+    fd, size = got
+    if whole:
+        try:
+            data = os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
+        return (lambda offset, length: data[offset:offset + length]), len(data), (lambda: None)
+    return (lambda offset, length: os.pread(fd, length, offset)), size, (lambda: os.close(fd))
 
 
 def _read(path, store, only=None):
     """The cached Config, or None when absent, unreadable, stale or not of this version."""
     try:
-        source = _open(store)
+        source = _source(store, only is None)
     except (OSError, ValueError):  # ValueError: a path with a NUL byte
         return None
     if source is None:
         return None
+    read, size, close = source
     try:
-        return _load(path, source, only)
+        return _load(path, indexed.Reader(read, size), only)
     except (OSError, ValueError):
         return None
     finally:
-        source.close()
+        close()
 
 
-def _load(path, source, only):
-    size = source.size()
-    length = int.from_bytes(source.get(0, _LENGTH), "little") if size >= _LENGTH else 0
-    if not 0 < length <= size - _LENGTH:
-        return None
-    data = _decode(source.get(_LENGTH, length))
+def _load(path, reader, only):
+    data = _decode(reader.head)
     if data is None or not _fresh(path, data):
         return None
-    base = _LENGTH + length
-    index = data["programs"]
-    if only is None and hasattr(source, "whole"):
-        source.whole()
+    if only is None:
+        blobs = reader.items()
+    else:
+        names = reader.names() if len(only) > indexed.PER_BUCKET else None
+        blobs = [(name, reader.blob(name)) for name in (names or sorted(only))
+                 if names is None or name in only]
+    if blobs is None:
+        return None
     programs, digests = {}, {}
-    for entry in index:
-        if type(entry) is not tuple or len(entry) != 3:
+    for name, blob in blobs:
+        if blob is None:
+            if only is None:
+                return None  # indexed but unreadable
+            continue  # not a program of this config (select_programs says so)
+        got = _program(name, blob)
+        if got is None:
             return None
-        name, offset, size_of = entry
-        if only is None or name in only:
-            if not _indexed((name, offset, size_of)) or base + offset + size_of > size:
-                return None
-            got = _program(name, source.get(base + offset, size_of))
-            if got is None:
-                return None
-            programs[name], known = got
-            if known is not None:
-                digests[name] = known
+        programs[name], known = got
+        if known is not None:
+            digests[name] = known
+    if only is not None:  # in the order of the config, as a parse gives them
+        order = {name: i for i, name in enumerate(reader.names() or ())} \
+            if len(programs) > 1 else {}
+        programs = dict(sorted(programs.items(), key=lambda item: order.get(item[0], 0)))
     return Config(main=Main(**dict(zip(Main.__slots__, data["main"]))), programs=programs,
                   files=data["files"], warnings=data["warnings"], env_used=data["env_used"],
                   digests=digests)
@@ -369,8 +332,7 @@ def _write(config, store):
     blobs, data = _records(config, getattr(store, "digests", None))
     data["stamps"] = stamps
     data["env"] = _env(config)
-    head = marshal.dumps((HEADER, data))
-    store.write(NAME, len(head).to_bytes(_LENGTH, "little") + head + b"".join(blobs))
+    store.write(NAME, indexed.pack((HEADER, data), blobs))
 
 
 def cached(path=None, only=None, store=None):

@@ -17,49 +17,14 @@ def write_status(write, snapshot):
     write("usrsvcd.view", view(snapshot))
 
 
-VIEW_LENGTH = 8  # bytes of the head's length, first in usrsvcd.view
-
-
 def view(snapshot):
-    """``usrsvcd.view``: indexed, so ``status NAME`` reads its head and one
-    program's blob (pread), never ten thousand: an 8-byte little-endian length,
-    the head (marshal of {"pid": the daemon's pid, "index": {name: (offset,
-    length)}}), then each program's entry (marshal), offsets counted from the
-    end of the head. actions.daemon_view reads it."""
+    """``usrsvcd.view``: indexed (see indexed.py), so ``status NAME`` reads its
+    head and one program's entry, never ten thousand: the head is {"pid": the
+    daemon's pid}, each program's entry its snapshot (marshal). Read by
+    actions.daemon_view."""
     import marshal
 
-    index, blobs, at = {}, [], 0
-    for name, entry in snapshot["programs"].items():
-        blob = marshal.dumps(entry)
-        index[name] = (at, len(blob))
-        blobs.append(blob)
-        at += len(blob)
-    head = marshal.dumps({"pid": snapshot["pid"], "index": index})
-    return len(head).to_bytes(VIEW_LENGTH, "little") + head + b"".join(blobs)
+    from .. import indexed
 
-
-def _json(snapshot):
-    """``json.dumps(snapshot).encode()``, byte for byte, one program at a time.
-
-    json.dumps of the whole snapshot first builds a list of every key, value and
-    separator as a separate string (about seven times the size of the result: 2 MB
-    for 1000 programs), and the daemon's heap kept that high-water mark for good.
-    Each program's entry is encoded on its own here, so only the small pieces and
-    the result are alive at once."""
-    dumps = json.dumps
-    items = []
-    for key, value in snapshot.items():
-        if key == "programs":
-            text = "{%s}" % ", ".join(["%s: %s" % (dumps(name), dumps(entry))
-                                       for name, entry in value.items()])
-        else:
-            text = dumps(value)
-        items.append("%s: %s" % (dumps(key), text))
-    return ("{%s}" % ", ".join(items)).encode()
-
-
-def write_reload(write, generation, status, problems):
-    import os
-
-    write("usrsvcd.reload", json.dumps({"generation": generation, "pid": os.getpid(),
-                                        "status": status, "problems": problems}).encode())
+    return indexed.pack({"pid": snapshot["pid"]}, [
+        (name, marshal.dumps(entry)) for name, entry in snapshot["programs"].items()])
