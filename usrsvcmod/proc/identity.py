@@ -239,15 +239,21 @@ def _recorded(program, record):
 
     Its stat file alone says whether it does (procfs.glance: its uids as that
     file's owner, enough for a process that passed the rule when recorded);
-    the command line is read only then."""
+    the command line is read only then. An undumpable process's files are
+    root's (ssh-agent and others make themselves so): its status says whose
+    it is."""
+    me = os.geteuid()
     info = procfs.glance(record.pid)
-    if info is None or info.zombie or not info.owned_by(os.geteuid()):
+    if info is not None and not info.zombie and not info.owned_by(me):
+        info = procfs.read(record.pid)
+    if info is None or info.zombie or not info.owned_by(me):
         return None
     if not _same_start(info, record.ticks, record.start_time):
         return None  # the pid was reused
-    info.cmdline = procfs.read_cmdline(record.pid)
     if info.cmdline is None:
-        return None  # gone meanwhile
+        info.cmdline = procfs.read_cmdline(record.pid)
+        if info.cmdline is None:
+            return None  # gone meanwhile
     return info
 
 
