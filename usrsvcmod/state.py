@@ -338,12 +338,16 @@ class RuntimeState:
     def pin(self):
         """From now until unpin(), reads (records, stop marks) use the directory
         as opened and checked now, not looked up again by path for each
-        (``status all`` of ten thousand programs). Only for a batch of reads."""
-        self._pinned = None
-        self._pinned = self._existing()
+        (``status all`` of ten thousand programs). Only for a batch of reads.
+        The pin holds its own descriptor (dirfd() may replace the held one)."""
+        self.unpin()
+        fd = self._existing()
+        self._pinned = os.dup(fd) if fd is not None else None
 
     def unpin(self):
-        self._pinned = None
+        if self._pinned is not None:
+            os.close(self._pinned)
+            self._pinned = None
 
     def _existing(self):
         """dirfd() when the state directory exists (status never makes it)."""
