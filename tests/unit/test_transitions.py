@@ -143,6 +143,9 @@ class World:
     def fd_shortage():
         return "waiting for a free file descriptor"
 
+    def watch_pidfile(self, name):
+        pass
+
     def clock(self):
         return self.now
 

@@ -421,8 +421,8 @@ def _program(name, merged, report):
                          " stdout = - has none; use another probe kind (tcp, http, exec)"
                          " or give stdout a file" % (where, probe.section))
             return None
-    return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring(**monitor),
-                   source=item.path, hooks=Hooks(**hooks), requires=(), env_command=None,
+    return Program(name=name, argv=argv, env=tuple(env), monitoring=Monitoring.shared(**monitor),
+                   source=item.path, hooks=Hooks.shared(**hooks), requires=(), env_command=None,
                    **probes, **values)
 
 

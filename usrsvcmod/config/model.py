@@ -5,6 +5,9 @@ Plain slotted records (dataclasses would cost more to import than the whole
 """
 
 
+_SHARED = {}  # see Record.shared
+
+
 class Record:
     """A frozen record: set once by keyword in __init__, compared by value."""
 
@@ -43,6 +46,18 @@ class Record:
     def __repr__(self):
         fields = ", ".join("%s=%r" % (n, getattr(self, n)) for n in self.__slots__)
         return "%s(%s)" % (type(self).__name__, fields)
+
+    @classmethod
+    def shared(cls, **values):
+        """An equal record made before, if any, else this one: 10,000 programs with
+        the default [[Hooks]] and monitoring hold one copy of each, not 10,000."""
+        record = cls(**values)
+        if len(_SHARED) > 4096:  # distinct values (a hook command per program): no gain
+            _SHARED.clear()
+        try:
+            return _SHARED.setdefault(record, record)
+        except TypeError:  # an unhashable value: keep this one
+            return record
 
     def replace(self, **changes):
         values = {name: getattr(self, name) for name in self.__slots__}

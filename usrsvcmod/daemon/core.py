@@ -15,6 +15,7 @@ leaving would kill them all anyway: then they are stopped in order first.
 
 import collections
 import os
+import select
 import signal
 import time
 
@@ -31,7 +32,11 @@ from .timers import Timers
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STATUS_DELAY = 0.2  # seconds: usrsvcd.status trails events by at most this
+# descendants read per reconcile pass (each about 10 us of /proc): below this many
+# programs every one each pass; above, in turns (each every N/FAMILY_SLICE passes)
+FAMILY_SLICE = 256
 IO_BUDGET = 0.005  # seconds of API work per turn of the loop (then exits and timers again)
+TRIM_PROGRAMS = 1000  # from this many programs, every snapshot gives its heap back
 TRIM_BATCH = 32  # launches in one turn after which the heap is given back once all settle
 
 
@@ -69,6 +74,9 @@ class Daemon:
         self.envs = {}  # name -> environment built off the loop for its launch this turn
         self.trim_pending = False  # a big batch of launches left a high heap: give it back
         self.middles = []  # first children of launches, still to be reaped
+        self._turn_table = settle.TableOnce()  # see table()
+        self.pidwatch = None  # inotify on the pidfile directories (pidwatch.py)
+        self._family_cursor = 0  # where the next pass's turn of descendant reads begins
         self.programs = collections.OrderedDict(
             (name, ProgramState(program, self)) for name, program in config.programs.items())
         self._exitinfo = None
@@ -187,16 +195,19 @@ class Daemon:
         return settle.Settling(launch, offsets, self.clock)
 
     stopping = Stopping  # (owner, info, stop_signal, grace, descendants)
-    table = staticmethod(identity.ProcessTable)
+    def table(self):
+        """This turn's process table: built on first use, shared by every start that
+        fails or settles in the turn (a mass crash read /proc once per program)."""
+        return self._turn_table()
+
     descendants = staticmethod(procfs.descendants)
 
     @staticmethod
     def alive(info):
         return procfs.alive(info.pid, info.start_time)
 
-    @staticmethod
-    def family(program, info):
-        return identity.family(identity.ProcessTable(), program, info.pid)
+    def family(self, program, info):
+        return identity.family(self.table(), program, info.pid)
 
     def _exit_module(self):
         if self._exitinfo is None:
@@ -272,6 +283,7 @@ class Daemon:
                        % (os.getpid(), len(self.programs), ", ".join(self.config.files)))
         self._guard(self.alerter.restore, "restoring held alerts")  # before any new alert
         self._guard(self._open_api, "opening the API")
+        self._guard(self._open_pidwatch, "watching pidfile directories")
         self._guard(self.reconcile, "first pass")
         self._flush_launches()
         self._schedule_reconcile()
@@ -293,6 +305,7 @@ class Daemon:
         if self.io_pending:  # API work left over from the last turn: look, do not sleep
             timeout = 0
         exited = self.watcher.wait(timeout)
+        self._turn_table.reset()  # read /proc at most once per turn, after its exits
         if self.middles:
             self.middles = spawn.reap(self.middles)
         if self.flags:
@@ -363,6 +376,9 @@ class Daemon:
         self.alerter.wait()
         if self.api is not None:
             self._guard(self.api.close, "closing the API")
+        if self.pidwatch is not None:
+            self.watcher.remove_io(self.pidwatch.fd)
+            self.pidwatch.close()
         for program in self.programs.values():
             program.forget()
         if self.init_mode:
@@ -397,16 +413,54 @@ class Daemon:
         self.call_later(self.config.main.reconcile_interval, tick)
 
     def reconcile(self):
-        """One look at every program: one /proc scan at most, shared by all."""
+        """One look at every program: one /proc scan at most, shared by all.
+
+        A program that runs, whose exit its pidfd reports and whose pidfile
+        change inotify reports (pidwatch.py), has nothing to look at but its
+        descendants (noted for a crash): those are read for FAMILY_SLICE
+        programs per pass, in turns, so a pass over 10,000 programs costs a few
+        milliseconds, not a stat and a /proc read per program."""
         table = settle.TableOnce()
         started = self.clock()
         self._check_state()
-        for program in list(self.programs.values()):
+        watch = self.pidwatch
+        if watch is not None:
+            watch.refresh()
+        programs = list(self.programs.values())
+        count = len(programs)
+        turn = min(count, FAMILY_SLICE)
+        first = self._family_cursor % count if count else 0
+        for at, program in enumerate(programs):
+            if watch is not None and program.quiet() and program.name not in watch.uncovered:
+                if (at - first) % count < turn:
+                    self._guard(program.note_family, "descendants of %s" % program.name)
+                continue
             self._guard(program.sync, "reconcile of %s" % program.name, table)
+        self._family_cursor = first + turn
         self._repair_own_pidfile()
         self._say_polled()
         self.log.debug(None, "reconciled", "%d program(s) in %.1f ms"
                        % (len(self.programs), (self.clock() - started) * 1000))
+
+    def _open_pidwatch(self):
+        from .pidwatch import PidfileWatch
+
+        self.pidwatch = PidfileWatch.open(self.look_again)
+        if self.pidwatch is None:
+            self.log.debug(None, "pidwatch", "inotify is not available: pidfiles are polled")
+            return
+        self.watcher.add_io(self.pidwatch.fd, select.POLLIN, self.pidwatch.readable)
+        self._configure_pidwatch()
+
+    def _configure_pidwatch(self):
+        if self.pidwatch is not None:
+            self.pidwatch.configure((name, state.program.pidfile)
+                                    for name, state in self.programs.items())
+
+    def watch_pidfile(self, name):
+        """A program runs: its pidfile's directory exists now; watch it if not yet."""
+        if self.pidwatch is not None and name in self.pidwatch.uncovered:
+            self.pidwatch.refresh()
 
     def _check_state(self):
         """The runtime state directory is still the one held (else it is made and
@@ -495,6 +549,7 @@ class Daemon:
         self.emit(events.Event(
             "reloaded", None, "%d added, %d changed, %d removed"
             % (len(added), len(changed), len(removed))))
+        self._configure_pidwatch()
         self._write_reload("ok", [])
         self._publish()
         notify.notify("READY=1")
@@ -572,7 +627,9 @@ class Daemon:
         statefiles.write_status(self._state_writer, snapshot)
         if self.api is not None:
             self._guard(self.api.published, "API", snapshot)
-        if self.trim_pending and not any(p.state == "starting" for p in self.programs.values()):
+        if len(self.programs) >= TRIM_PROGRAMS or self.trim_pending and not any(
+                p.state == "starting" for p in self.programs.values()):
+            # a snapshot of thousands of programs is megabytes made and dropped
             self.trim_pending = False
             malloc_trim()
 

@@ -32,6 +32,8 @@ RESTART_LOOK = 1.0  # seconds after a user's stop, look again (usrsvc restart)
 # a pid seen to exit this recently cannot have been reused (pids are handed out
 # in order, and its zombie holds it until init reaps it): a restart skips it
 GONE_FRESH = 0.1
+_NONE = frozenset()
+_NOT_GONE = (None, float("-inf"))
 
 
 class ProgramState:
@@ -52,7 +54,7 @@ class ProgramState:
         self.info = None  # ProcInfo of the running process
         self.watched = None  # its Watched (keeps its pidfd for the exit status)
         self.pidfile_stamp = None
-        self.family = []  # its descendants, noted while it runs (ended after a crash)
+        self.family = ()  # its descendants, noted while it runs (ended after a crash)
         self.settling = None
         self.stopping = None
         self.after_stop = None  # what to do once self.stopping is done
@@ -76,8 +78,8 @@ class ProgramState:
         self._alerts = {}  # exited pid -> a restart alert waiting for its exit status
         self._launching = None  # the token of a launch asked for and not yet made
         self.changed_while_starting = False  # a reread (restart_on_change) to apply once up
-        self._gone = (None, float("-inf"))  # the pid just seen to exit, and when
-        self._noted = frozenset()  # the notes of the last look (each logged once)
+        self._gone = _NOT_GONE  # the pid just seen to exit, and when
+        self._noted = _NONE  # the notes of the last look (each logged once)
         self._counted = False  # the start under way counts in maxrestarts
         self.logger = None  # its logger's watch (logger = COMMAND), see logger.py
         self.hook_wait = None  # the token of the [[Hooks]] command it waits for (hooks.py)
@@ -147,6 +149,15 @@ class ProgramState:
         self._timer = None
 
     # -- the periodic look (reconcile) --------------------------------------------
+    def quiet(self):
+        """True when a periodic look would find nothing to do but read its
+        descendants: it runs (its exit comes by pidfd), no stop or start is under
+        way, and its logger, if any, is watched (its pidfile's changes come by
+        inotify: the caller checks that)."""
+        return (self.state == "running" or self.state == "unhealthy") and self.stopping is None \
+            and self.watched is not None and not self.watched.exited and self.program.enabled \
+            and (self.logger is None or self.logger.watched is not None)
+
     def sync(self, table):
         """Look at the program as it is now; returns True if anything changed."""
         program = self.program
@@ -224,7 +235,7 @@ class ProgramState:
         (another user's stale pidfile in /tmp, a directory in its place) is
         logged once, not on every reconcile pass."""
         fresh = [note for note in notes if note not in self._noted]
-        self._noted = frozenset(notes)
+        self._noted = frozenset(notes) if notes else _NONE  # an empty one costs 216 bytes
         return fresh
 
     def _start_after(self, leftovers, reason, crashed=False):
@@ -252,6 +263,7 @@ class ProgramState:
         self.watched = self.w.watcher.add(info.pid, info.start_time, (self, "main"), keep=True)
         self.info, self.seen = info, True
         self.pidfile_stamp = _stamp(self.program.pidfile)
+        self.w.watch_pidfile(self.name)  # its directory may exist only now
         self.note_family()
         waiting = probing.attached(self, how)  # [[Readiness]]: stays "starting" until ready
         self._to("starting" if waiting else "running", info.cmdline_text[:200], how, info.pid)
@@ -261,7 +273,7 @@ class ProgramState:
 
     def note_family(self):
         """Remember its descendants: after a crash they would hold its port."""
-        self.family = self.w.descendants(self.info.pid) if self.program.kill_descendants else []
+        self.family = self.w.descendants(self.info.pid) if self.program.kill_descendants else ()
 
     def on_exit(self, watched):
         """The running process is gone (its pidfd said so)."""
@@ -291,7 +303,7 @@ class ProgramState:
             self._to("stopped", "exited; autorestart is off")
             return
         orphans = [i for i in self.family if self.w.alive(i)]
-        self.family = []
+        self.family = ()
         self._start_after(orphans if self.program.kill_descendants else [], "restart", crashed=True)
 
     # -- starting ----------------------------------------------------------------------

@@ -69,6 +69,9 @@ def trim(cmdline):
     return cmdline[:end] if end != len(cmdline) else cmdline
 
 
+_UIDS = {}
+
+
 def read(pid):
     """ProcInfo for ``pid``, or None if there is no such process."""
     base = "/proc/%d" % pid
@@ -89,6 +92,7 @@ def read(pid):
     cmdline = trim([a.decode("utf-8", "replace") for a in raw.split(b"\0")])
     at = status.find(b"\nUid:")
     uids = tuple(int(u) for u in status[at + 5:status.find(b"\n", at + 5)].split()[:3])
+    uids = _UIDS.setdefault(uids, uids)  # one tuple per distinct triple, not per process
     return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(), start, uids[1], cmdline,
                     uids, int(fields[19]))
 
@@ -125,8 +129,8 @@ def glance(pid):
         consts = _constants()
         ticks = int(fields[19])
         return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(),
-                        consts["btime"] + ticks / consts["tick"], owner, None, None, ticks,
-                        int(fields[17]))
+                        consts["btime"] + ticks / consts["tick"], owner, None,
+                        _UIDS.setdefault((owner,) * 3, (owner,) * 3), ticks, int(fields[17]))
     except (IndexError, ValueError):
         return None
 
@@ -249,11 +253,13 @@ def children(pid, threads=None):
     try:
         for task in (str(pid),) if threads == 1 else os.listdir("/proc/%d/task" % pid):
             data = _read_all("/proc/%d/task/%s/children" % (pid, task))
-            if data:
-                found.extend(int(p) for p in data.split())
+            found.extend(map(int, data.split()))
     except (OSError, ValueError):
         pass
     return found
+
+
+_NO_PROCS = ()
 
 
 def descendants(pid):
@@ -265,4 +271,4 @@ def descendants(pid):
         if info is not None and not info.zombie:
             found.append(info)
             queue.extend(children(child))
-    return found
+    return found or _NO_PROCS  # most services have none: no empty list each
