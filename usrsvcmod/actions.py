@@ -39,7 +39,8 @@ class Result:
         self.uptime_s = round(max(0.0, time.time() - info.start_time), 1) if info else None
         self.rss_kb = procfs.rss_kb(info.pid) if info else None
         # with its descendants (a master's workers): what the program costs in all
-        self.rss_tree = procfs.tree_rss_kb(info.pid) if info else None
+        self.rss_tree = procfs.tree_rss_kb(info.pid, self.rss_kb, getattr(info, "threads", None)) \
+            if info and self.rss_kb is not None else None
         self.stopped_pid = None  # the pid a stop ended (restart says which)
         self.cmdline = info.cmdline_text if info else None
         # {"command", "pid", "state"} of its logger (logger = COMMAND), else None
@@ -89,9 +90,10 @@ class Session:
     def forget_table(self):
         self._table = self._tree = None
 
-    def find(self, program):
-        """Look the program up; nothing is written (see identity.Found.repairs)."""
-        return identity.find(program, self.table, self.state)
+    def find(self, program, dirs=None):
+        """Look the program up; nothing is written (see identity.Found.repairs).
+        ``dirs``: a pidfile.Dirs shared by the lookups of one command."""
+        return identity.find(program, self.table, self.state, dirs=dirs)
 
     def find_and_repair(self, program, stopping=False):
         """Look up and repair the pidfile and launch record: only under the program's lock.
@@ -125,35 +127,48 @@ def status(session, programs, health=False):
     code answers "is everything up that should be?". When usrsvcd runs, its
     last snapshot adds its state, restarts, last exit and next retry.
     """
-    view = daemon_view(session.state)
+    view = daemon_view(session.state, whole=len(programs) > 1)
     results = []
-    for program in programs:
-        if program.oneshot:
-            from . import oneshot
-
-            results.append(oneshot.status_result(session, program, health))
-            continue
-        found = session.find(program)
-        user_stopped = session.state is not None and session.state.is_stopped(program.name)
-        if found.pid:
-            result = Result(program, "running", found.info, "running" + _changed(found),
-                            notes=found.notes, found=found)
-        elif not program.enabled:
-            result = Result(program, "disabled", None, "not running (disabled)",
-                            exitcodes.SUCCESS if health else exitcodes.FAILURE, found.notes, found)
-        elif user_stopped:
-            result = Result(program, "stopped_by_user", None, "not running (stopped with usrsvc stop)",
-                            exitcodes.SUCCESS if health else exitcodes.FAILURE, found.notes, found)
-        else:
-            message = "not running"
-            if found.leftovers:
-                message += "; %s (usrsvc stop ends them)" % _leftovers(found)
-            result = Result(program, "stopped", None, message, exitcodes.FAILURE, found.notes, found)
+    dirs = pidfile.Dirs()  # each pidfile directory walked and checked once
+    known = getattr(getattr(session, "config", None), "digests", None) or {}
+    if session.state is not None and len(programs) > 1:
+        session.state.pin()
+    try:
+        for program in programs:
+            results.append(_status_one(session, program, health, view, dirs, known))
+    finally:
+        if session.state is not None:
+            session.state.unpin()
+        dirs.close()
         if view is not None:
-            with_daemon(result, view.get(program.name))
-        _with_logger(session, program, result)
-        results.append(result)
+            view.close()
     return results
+
+
+def _status_one(session, program, health, view, dirs, known):
+    if program.oneshot:
+        from . import oneshot
+
+        return oneshot.status_result(session, program, health)
+    found = session.find(program, dirs)
+    found.digests = known.get(program.name)
+    if found.pid:
+        result = Result(program, "running", found.info, "running" + _changed(found),
+                        notes=found.notes, found=found)
+    elif not program.enabled:
+        result = Result(program, "disabled", None, "not running (disabled)",
+                        exitcodes.SUCCESS if health else exitcodes.FAILURE, found.notes, found)
+    elif session.state is not None and session.state.is_stopped(program.name):
+        result = Result(program, "stopped_by_user", None, "not running (stopped with usrsvc stop)",
+                        exitcodes.SUCCESS if health else exitcodes.FAILURE, found.notes, found)
+    else:
+        message = "not running"
+        if found.leftovers:
+            message += "; %s (usrsvc stop ends them)" % _leftovers(found)
+        result = Result(program, "stopped", None, message, exitcodes.FAILURE, found.notes, found)
+    if view is not None:
+        with_daemon(result, view.get(program.name))
+    return _with_logger(session, program, result)
 
 
 def _with_logger(session, program, result, info=None):
@@ -170,42 +185,62 @@ def _with_logger(session, program, result, info=None):
 
 
 class DaemonView:
-    """usrsvcd's last snapshot, one program unpacked at a time (see statefiles)."""
+    """usrsvcd's last snapshot (usrsvcd.view, see statefiles.view), one program's
+    entry read and unpacked when asked for; ``close()`` lets its file go."""
 
-    def __init__(self, blobs):
-        self.blobs = blobs
+    def __init__(self, reader, close, index=None):
+        self.reader, self._close = reader, close
+        self.index = index  # every entry's place, when all of them will be asked for
 
     def get(self, name):
         import marshal
 
-        blob = self.blobs.get(name)
         try:
-            return marshal.loads(blob) if isinstance(blob, bytes) else None
-        except (ValueError, EOFError, TypeError):
+            blob = self.reader.blob(name, self.index)
+            return marshal.loads(blob) if blob is not None else None
+        except (ValueError, EOFError, TypeError, OSError):
             return None
 
+    def close(self):
+        self._close()
+        self._close = lambda: None
 
-def daemon_view(state):
+
+def daemon_view(state, whole=False):
     """usrsvcd's last snapshot if a usrsvcd runs for this config, else None.
 
     Read only if it is a file of ours that nobody else can write, from our
-    private state directory (it is marshal data)."""
+    private state directory (it is marshal data). ``whole``: every program
+    will be asked for (the file is read at once); else it stays open (the
+    caller closes the view) and each entry is read when asked for."""
     if state is None:
         return None
-    import marshal
+    from . import indexed
 
-    data = state.read("usrsvcd.view", limit=1 << 26)
-    if data is None:
+    got = state.open_own("usrsvcd.view")
+    if got is None:
         return None
+    fd, size = got
+    keep = False
     try:
-        view = marshal.loads(data)
-        info = procfs.read(int(view["pid"]))
-        blobs = view["programs"]
-    except (OSError, ValueError, EOFError, KeyError, TypeError):
+        if whole:
+            data = os.pread(fd, size, 0)
+            reader = indexed.Reader(lambda offset, length: data[offset:offset + length], size)
+        else:
+            reader = indexed.Reader(lambda offset, length: os.pread(fd, length, offset), size)
+        info = procfs.read(int(reader.head["pid"]))
+        if info is None or info.zombie or not info.cmdline \
+                or not info.cmdline[0].startswith("usrsvcd:"):
+            return None  # the daemon that wrote it is gone
+        if whole:
+            return DaemonView(reader, lambda: None, reader.index())
+        keep = True
+        return DaemonView(reader, lambda: os.close(fd))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    if info is None or info.zombie or not info.cmdline or not info.cmdline[0].startswith("usrsvcd:"):
-        return None  # the daemon that wrote it is gone
-    return DaemonView(blobs) if isinstance(blobs, dict) else None
+    finally:
+        if not keep:
+            os.close(fd)
 
 
 def with_daemon(result, entry):

@@ -298,9 +298,7 @@ def render(results, as_json, several, action="status", width=None, logs=False):
     ``logs``: one program's log files on a line of their own (status; the
     table stays as narrow)."""
     if as_json:
-        import json
-
-        return json.dumps([r.as_dict() for r in results], indent=2)
+        return json_list([r.as_dict() for r in results])
     out = []
     for r in results:
         for note in r.notes:
@@ -310,6 +308,35 @@ def render(results, as_json, several, action="status", width=None, logs=False):
     else:
         out.extend(_line(r) + (_log_paths(r) if logs else "") for r in results)
     return printable("\n".join(out))
+
+
+def json_list(items):
+    """``json.dumps(items, indent=2)`` for a list of dicts, byte for byte, at a
+    fraction of its cost: json's C encoder does not indent, so json.dumps with
+    an indent runs in Python (0.2 s for ``--json status all`` of 10,000).
+    A dict whose values are all scalars or empty (the usual result) goes
+    through the C encoder with the indented separators; any other through
+    json.dumps with its indent, shifted one level in."""
+    import json
+
+    if not items:
+        return "[]"
+    flat = json.JSONEncoder(separators=(",\n    ", ": ")).encode
+    parts = []
+    for item in items:
+        if item and type(item) is dict and _flat(item):
+            parts.append("  {\n    " + flat(item)[1:-1] + "\n  }")
+        else:  # JSON strings hold no raw newline: each "\n" starts a line to shift
+            parts.append("  " + json.dumps(item, indent=2).replace("\n", "\n  "))
+    return "[\n" + ",\n".join(parts) + "\n]"
+
+
+def _flat(item):
+    """No value of ``item`` is a non-empty list or dict."""
+    for value in item.values():
+        if value and type(value) in (dict, list, tuple):
+            return False
+    return True
 
 
 def exit_code(results):

@@ -82,6 +82,7 @@ class RuntimeState:
         self._held = None  # (path, st_dev, st_ino) of it
         self.on_moved = []  # callables run after the directory was made again elsewhere
         self._chosen = None  # (monotonic time, _choose()) of the last look
+        self._pinned = None  # the held fd, while a batch of reads uses it as it is (pinned)
 
     # where ---------------------------------------------------------------------------
     def _choice(self):
@@ -334,8 +335,24 @@ class RuntimeState:
 
         return record.read_file(self._file(kind, name), dir_fd=fd)
 
+    def pin(self):
+        """From now until unpin(), reads (records, stop marks) use the directory
+        as opened and checked now, not looked up again by path for each
+        (``status all`` of ten thousand programs). Only for a batch of reads.
+        The pin holds its own descriptor (dirfd() may replace the held one)."""
+        self.unpin()
+        fd = self._existing()
+        self._pinned = os.dup(fd) if fd is not None else None
+
+    def unpin(self):
+        if self._pinned is not None:
+            os.close(self._pinned)
+            self._pinned = None
+
     def _existing(self):
         """dirfd() when the state directory exists (status never makes it)."""
+        if self._pinned is not None:
+            return self._pinned
         if self._fd is None and not os.path.isdir(self.path):
             return None
         try:
@@ -383,6 +400,26 @@ class RuntimeState:
             return None
         return read_at(fd, name, limit)
 
+    def open_own(self, name):
+        """(fd, size) of our own regular file ``name`` in the state directory, that
+        nobody else can write (as read() checks), for reading parts of it; None.
+        The caller closes the fd."""
+        fd = self._existing()
+        if fd is None:
+            return None
+        return open_at(fd, name)
+
+    @staticmethod
+    def digests(program):
+        """The program's launch digests for the config cache to keep (status
+        compares them with launch records), or None when they depend on more
+        than the config (an env file's content)."""
+        if program.env_file:
+            return None
+        from .proc.record import digests
+
+        return digests(program)
+
     def write(self, name, data):
         """Replace ``name`` atomically (temp file of an unpredictable name, rename)."""
         from . import atomic
@@ -416,6 +453,25 @@ class RuntimeState:
                 raise TryAgain("%s is locked by another usrsvc for over %gs; try again"
                                % (what or filename, timeout), **fields)
             time.sleep(0.02)
+
+
+def open_at(dir_fd, name):
+    """(fd, size) of our own regular file ``name`` under ``dir_fd`` that nobody else
+    can write (never through a symlink), or None."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        os.close(fd)
+        return None
+    return fd, st.st_size
 
 
 def read_at(dir_fd, name, limit=1 << 24):

@@ -24,25 +24,33 @@ def _cache_file(env):
 
 def _hostile_blobs(good):
     """What a cache file may hold after an upgrade, a crash or a disk error."""
-    header, payload = marshal.loads(good)
-    name, blob = payload["programs"][0]
-    fields = marshal.loads(blob)
+    from usrsvcmod import indexed
+
+    reader = indexed.Reader(lambda offset, length: good[offset:offset + length], len(good))
+    header, payload = reader.head
+    (name, blob), = reader.items()
+    fields, known = marshal.loads(blob)
     older_python = header[:3] + ((sys.version_info[0], sys.version_info[1] - 1),) + header[4:]
+
+    def pack(head, program=blob):
+        return indexed.pack(head, [(name, program)])
+
     return [
         marshal.dumps([1, 2, 3]),
         marshal.dumps({"version": 4, "main": "x", "programs": {}, "stamps": 1, "env": None}),
         marshal.dumps(dict(payload, version=4)),  # the format before the header
+        marshal.dumps((header, dict(payload, programs=[(name, blob)]))),  # before the index
         good[:len(good) // 2],
         b"",
         b"\x00\xffnot marshal",
-        marshal.dumps((header, "garbage")),
-        marshal.dumps((header, dict.fromkeys(payload))),
-        marshal.dumps((header, dict(payload, main=dict(enumerate(payload["main"]))))),
-        marshal.dumps((header, dict(payload, programs=[(name, marshal.dumps(fields[:-1]))]))),
-        marshal.dumps((header, dict(payload, programs=[(name, marshal.dumps(fields + (1,)))]))),
-        marshal.dumps((header, dict(payload, programs=[(name, b"\x01")]))),
-        marshal.dumps(((header[0], header[1], "1.5.13") + header[3:], payload)),
-        marshal.dumps((older_python, payload)),
+        pack((header, "garbage")),
+        pack((header, dict.fromkeys(payload))),
+        pack((header, dict(payload, main=dict(enumerate(payload["main"]))))),
+        pack((header, payload), marshal.dumps((fields[:-1], known))),
+        pack((header, payload), marshal.dumps((fields + (1,), known))),
+        pack((header, payload), b"\x01"),
+        pack(((header[0], header[1], "1.5.13") + header[3:], payload)),
+        pack((older_python, payload)),
     ]
 
 

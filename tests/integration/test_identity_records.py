@@ -235,6 +235,12 @@ def test_status_never_touches_a_file(env, case):
         os.kill(dead, signal.SIGKILL)
         assert wait_for(lambda: not alive(dead), timeout=10)
 
+    # any usrsvc may write the config cache once the config is older than cache.RACY
+    # (two seconds: a loaded machine gets there), making the state directory that
+    # holds it; that directory is there from the start here, as after any start
+    from usrsvcmod.state import RuntimeState
+
+    RuntimeState(env.cfg, environ=env.env).ensure()
     before = _snapshot(env)
     for args in (["status", "svc"], ["status", "all"], ["--json", "status", "svc"],
                  ["status", "svc"]):

@@ -106,11 +106,12 @@ def test_the_config_package_imports_nothing_above_it():
                 assert node.module in ("errors", None), "%s imports ..%s" % (path.name, node.module)
                 if node.module is None:  # from .. import atomic: a leaf, below every layer;
                     # __version__: the package's one line, what the cache is keyed by
-                    assert [alias.name for alias in node.names] in (["atomic"], ["__version__"]), \
-                        path.name
-    atomic = pathlib.Path(package.__file__).parent.parent / "atomic.py"
-    for node in ast.walk(ast.parse(atomic.read_text())):
-        assert not isinstance(node, ast.ImportFrom), "atomic.py must import nothing of usrsvcmod"
+                    assert [alias.name for alias in node.names] in (
+                        ["atomic"], ["__version__"], ["__version__", "indexed"]), path.name
+    for name in ("atomic.py", "indexed.py"):
+        module = pathlib.Path(package.__file__).parent.parent / name
+        for node in ast.walk(ast.parse(module.read_text())):
+            assert not isinstance(node, ast.ImportFrom), "%s must import nothing of usrsvcmod" % name
 
 
 # --- a cache of another shape is no cache ----------------------------------------------------
@@ -121,14 +122,42 @@ def _good(cfg):
         return handle.read()
 
 
+def _unpack(good):
+    """(header, payload, [(name, program blob)]) of a cache file (see cache._write)."""
+    from usrsvcmod import indexed
+
+    reader = indexed.Reader(lambda offset, length: good[offset:offset + length], len(good))
+    header, payload = reader.head
+    return header, payload, reader.items()
+
+
+def _pack(header, payload, blobs=()):
+    """A cache file of ``header``, ``payload`` and ``blobs``."""
+    from usrsvcmod import indexed
+
+    return indexed.pack((header, payload), list(blobs))
+
+
+def _retarget(good, **changes):
+    """``good`` with its head's top tuple changed: bucket spans, order span, base."""
+    import marshal
+
+    length = int.from_bytes(good[:8], "little")
+    head, count, spans, order, base = marshal.loads(good[8:8 + length])
+    top = dict(head=head, count=count, spans=spans, order=order, base=base)
+    top.update(changes)
+    new = marshal.dumps(tuple(top.values()))
+    return len(new).to_bytes(8, "little") + new + good[8 + length:]
+
+
 def _hostile(good):
     """Blobs that are not what this version writes, each a way a cache goes wrong."""
     import marshal
     import sys
 
-    header, payload = marshal.loads(good)
-    name, blob = payload["programs"][0]
-    fields = marshal.loads(blob)
+    header, payload, blobs = _unpack(good)
+    name, blob = blobs[0]
+    fields, known = marshal.loads(blob)
     older = dict(payload, version=4)  # what 2.0.0 wrote before the header
     other_python = (header[:3] + ((sys.version_info[0], sys.version_info[1] - 1),) + header[4:])
     argv_list = fields[:2] + (list(fields[2]),) + fields[3:]
@@ -137,37 +166,43 @@ def _hostile(good):
         "an older dict with wrong types": marshal.dumps({"version": 4, "main": {}, "programs": 7,
                                                          "stamps": "x", "env": None}),
         "an older version's dict": marshal.dumps(older),
+        "the unindexed format of version 6": marshal.dumps((header, payload)),
+        "a bucket past the end of the file": _retarget(good, spans=((0, 1 << 30),)),
+        "a bucket that is garbage": _retarget(good, spans=((0, 3),)),
+        "the names past the end of the file": _retarget(good, order=(0, 1 << 30)),
+        "a base past the end of the file": _retarget(good, base=1 << 30),
+        "a head whose base is not a number": _retarget(good, base=None),
         "a truncated blob": good[:len(good) // 2],
         "an empty file": b"",
         "not marshal at all": b"\x00\xffgarbage\x00",
-        "header only": marshal.dumps((header,)),
-        "header and a garbage payload": marshal.dumps((header, "garbage")),
-        "header and every value None": marshal.dumps((header, dict.fromkeys(payload))),
-        "header and a missing field": marshal.dumps(
-            (header, {k: v for k, v in payload.items() if k != "env"})),
-        "header and an extra field": marshal.dumps((header, dict(payload, extra=1))),
-        "main as a dict": marshal.dumps(
-            (header, dict(payload, main=dict(enumerate(payload["main"]))))),
-        "main of the wrong arity": marshal.dumps(
-            (header, dict(payload, main=payload["main"][:-1]))),
-        "a program of the wrong arity": marshal.dumps(
-            (header, dict(payload, programs=[(name, marshal.dumps(fields[:-1]))]))),
-        "a program with argv as a list": marshal.dumps(
-            (header, dict(payload, programs=[(name, marshal.dumps(argv_list))]))),
-        "a program blob that is garbage": marshal.dumps(
-            (header, dict(payload, programs=[(name, b"\x01\x02")]))),
-        "a program under another name": marshal.dumps(
-            (header, dict(payload, programs=[("b", blob)]))),
-        "a string where bytes are expected": marshal.dumps(
-            (header, dict(payload, programs=[(name, "blob")]))),
-        "stamps as a dict": marshal.dumps((header, dict(payload, stamps={"a": 1}))),
-        "no stamps": marshal.dumps((header, dict(payload, stamps=[]))),
-        "a stamp path with a NUL": marshal.dumps(
-            (header, dict(payload, stamps=[("/x\0y", 1, 2, 3, 4, 5)]))),
-        "another package version": marshal.dumps(((header[0], header[1], "0.0.1") + header[3:],
-                                                  payload)),
-        "another Python version": marshal.dumps((other_python, payload)),
-        "another cache format": marshal.dumps(((header[0], header[1] - 1) + header[2:], payload)),
+        "a head longer than the file": (len(good) * 2).to_bytes(8, "little") + good[8:],
+        "header only": _pack(header, {}, blobs),
+        "header and a garbage payload": _pack(header, "garbage", blobs),
+        "header and every value None": _pack(header, dict.fromkeys(payload), blobs),
+        "header and a missing field": _pack(
+            header, {k: v for k, v in payload.items() if k != "env"}, blobs),
+        "header and an extra field": _pack(header, dict(payload, extra=1), blobs),
+        "main as a dict": _pack(header, dict(payload, main=dict(enumerate(payload["main"]))),
+                                blobs),
+        "main of the wrong arity": _pack(header, dict(payload, main=payload["main"][:-1]), blobs),
+        "a program of the wrong arity": _pack(header, payload,
+                                              [(name, marshal.dumps((fields[:-1], known)))]),
+        "a program with argv as a list": _pack(header, payload,
+                                               [(name, marshal.dumps((argv_list, known)))]),
+        "a program blob that is garbage": _pack(header, payload, [(name, b"\x01\x02")]),
+        "a program blob without its digests": _pack(header, payload,
+                                                    [(name, marshal.dumps(fields))]),
+        "digests as a list": _pack(header, payload,
+                                   [(name, marshal.dumps((fields, list(known or ()))))]),
+        "a program under another name": _pack(header, payload, [("b", blob)]),
+        "stamps as a dict": _pack(header, dict(payload, stamps={"a": 1}), blobs),
+        "no stamps": _pack(header, dict(payload, stamps=[]), blobs),
+        "a stamp path with a NUL": _pack(
+            header, dict(payload, stamps=[("/x\0y", 1, 2, 3, 4, 5)]), blobs),
+        "another package version": _pack((header[0], header[1], "0.0.1") + header[3:],
+                                         payload, blobs),
+        "another Python version": _pack(other_python, payload, blobs),
+        "another cache format": _pack((header[0], header[1] - 1) + header[2:], payload, blobs),
     }
 
 
@@ -189,10 +224,9 @@ def test_a_bad_program_blob_is_no_cache_even_when_only_it_is_asked_for(setup):
     import marshal
 
     tmp_path, cfg = setup
-    header, payload = marshal.loads(_good(cfg))
-    payload["programs"] = [("a", marshal.dumps((1, 2)))]
+    header, payload, _ = _unpack(_good(cfg))
     with open(_file(cfg), "wb") as handle:
-        handle.write(marshal.dumps((header, payload)))
+        handle.write(_pack(header, payload, [("a", marshal.dumps(((1, 2), None)))]))
     assert cache._read(str(cfg), DirStore(_dir(cfg)), {"a"}) is None
     assert cached(cfg, {"a"}).programs["a"].command == "sleep 1"
 

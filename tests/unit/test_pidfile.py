@@ -255,3 +255,36 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_dirs_walks_a_directory_once_and_reads_each_pidfile_in_it(tmp_path, monkeypatch):
+    from usrsvcmod.proc import paths as paths_module
+
+    walks = []
+    real = paths_module.open_dir
+    monkeypatch.setattr(paths_module, "open_dir", lambda d, *a: walks.append(d) or real(d, *a))
+    for pid in (11, 12):
+        (tmp_path / ("%d.pid" % pid)).write_text("%d\n" % pid)
+    dirs = pidfile.Dirs()
+    try:
+        assert [pidfile.read(str(tmp_path / ("%d.pid" % p)), dirs)[0] for p in (11, 12)] == [11, 12]
+        assert pidfile.read(str(tmp_path / "none.pid"), dirs) == (None, None, "no pidfile")
+        assert walks == [str(tmp_path)]
+    finally:
+        dirs.close()
+    assert dirs._fds == {}
+
+
+def test_dirs_refuses_every_pidfile_of_a_refused_directory(tmp_path):
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    (open_dir / "p.pid").write_text("1234\n")
+    os.chmod(open_dir, 0o777)
+    dirs = pidfile.Dirs()
+    try:
+        for _ in range(2):  # the first refusal, and the same again from the kept answer
+            pid, _, reason = pidfile.read(str(open_dir / "p.pid"), dirs)
+            assert pid is None and "not sticky" in reason
+            assert pidfile.read(str(open_dir / "p.pid")) == (pid, None, reason)
+    finally:
+        dirs.close()

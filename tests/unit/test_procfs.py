@@ -219,3 +219,50 @@ def test_stat_all_gives_the_tree_and_sessions(children):
     info = procfs.read(child.pid)
     assert rows[child.pid] == (os.getpid(), os.getsid(child.pid), info.ticks)
     assert rows[os.getpid()][0] == os.getppid()
+
+
+def test_glance_agrees_with_read_and_psutil(children):
+    """glance (a launch record's check: one read of /proc/PID/stat) says what read()
+    and psutil say."""
+    child = _sleeper(children, "glance")
+    _ready(child, "glance")
+    for pid in (child.pid, os.getpid(), 1):
+        seen, full, proc = procfs.glance(pid), procfs.read(pid), psutil.Process(pid)
+        assert seen.cmdline is None  # not read
+        assert (seen.pid, seen.ppid, seen.sid, seen.ticks) == (full.pid, full.ppid, full.sid,
+                                                                full.ticks)
+        assert seen.start_time == full.start_time
+        assert seen.uid == proc.uids().effective and seen.owned_by(proc.uids().effective)
+        assert seen.threads == proc.num_threads()
+        assert procfs.read_cmdline(pid) == full.cmdline
+
+
+def test_glance_of_a_gone_process_and_of_a_zombie(children):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    children.append(child)
+    deadline = time.monotonic() + 10
+    while procfs.read(child.pid).state != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert procfs.glance(child.pid).zombie
+    child.wait()
+    assert procfs.glance(child.pid) is None and procfs.read_cmdline(child.pid) is None
+
+
+def test_tree_rss_with_the_thread_count_known_reads_the_same_children(children):
+    code = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c',"
+            " 'import time; time.sleep(60)', 'grandchild']); time.sleep(60)")
+    child = _sleeper(children, "parent", code=code)
+    _ready(child, "parent")
+    deadline = time.monotonic() + 10
+    while not procfs.children(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    grandchild = procfs.children(child.pid)
+    try:
+        assert len(grandchild) == 1
+        seen = procfs.glance(child.pid)
+        assert procfs.children(child.pid, seen.threads) == grandchild
+        rss = procfs.rss_kb(child.pid)
+        assert procfs.tree_rss_kb(child.pid, rss, seen.threads) > rss
+    finally:
+        for pid in grandchild:
+            os.kill(pid, signal.SIGKILL)

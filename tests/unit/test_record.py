@@ -127,3 +127,36 @@ def test_retitled_note_quotes_the_title_as_it_is():
 
     said = _retitled(program(), info(cmdline=("svc:", "C:\\dir", "it's")))
     assert "'svc: C:\\dir it's'" in said
+
+
+def _recorded_with(monkeypatch, glance_uid, read_uids):
+    """identity._recorded of a record of pid 4242 at tick 100, /proc faked: the stat
+    file owned by ``glance_uid``, the status file saying ``read_uids``."""
+    from usrsvcmod.proc import identity, procfs
+
+    read = []
+    monkeypatch.setattr(procfs, "glance", lambda pid: ProcInfo(
+        pid, 1, 4241, "S", 1700000000.25, glance_uid, None, ticks=100, threads=1))
+    monkeypatch.setattr(procfs, "read", lambda pid: read.append(pid) or ProcInfo(
+        pid, 1, 4241, "S", 1700000000.25, read_uids[1], ["redis-server"], read_uids, 100))
+    monkeypatch.setattr(procfs, "read_cmdline", lambda pid: ["redis-server"])
+    made = record.LaunchRecord(4242, 1700000000.25, 4241, 1700000000.25, 1700000000.5, {},
+                               "redis-server", 100, 100, 101)
+    return identity._recorded(program(), made), read
+
+
+def test_a_recorded_process_is_confirmed_from_its_stat_file_alone(monkeypatch):
+    me = os.geteuid()
+    found, read = _recorded_with(monkeypatch, me, (me, me, me))
+    assert found.pid == 4242 and found.cmdline == ["redis-server"] and read == []
+
+
+def test_an_undumpable_recorded_process_is_judged_by_its_status_file(monkeypatch):
+    """Its /proc files are root's (ssh-agent makes itself so): its real, effective
+    and saved uids decide, as for any process."""
+    me, other = os.geteuid(), os.geteuid() + 1
+    stranger = me + 1 if me == 0 else 0
+    found, read = _recorded_with(monkeypatch, stranger, (me, me, me))
+    assert found is not None and found.pid == 4242 and read == [4242]
+    found, read = _recorded_with(monkeypatch, stranger, (other, me, me))
+    assert found is None and read == [4242]

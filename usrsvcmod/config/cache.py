@@ -11,6 +11,12 @@ environment variables its paths used. The next run checks those stamps
 difference means a full load. Only ``usrsvc`` uses it; the daemon and
 ``checkconfig`` always parse.
 
+The file is indexed (see ``indexed.py``), so ``usrsvc status NAME`` of one
+program among ten thousand reads the head (the stamps and the rest below),
+one bucket of the index and that program's blob, never the whole file. A
+program's blob holds its fields and its launch digests, worked out once
+here, not by every ``status all``.
+
 A cache is a hint, never a source of errors: a blob that is not exactly
 what this version of usrsvc, on this Python, writes (another version's
 fields, another marshal format, a truncated or garbled file) is "no
@@ -23,11 +29,11 @@ import marshal
 import os
 import sys
 
-from .. import __version__
+from .. import __version__, indexed
 from . import main_config_path
 from .model import Config, Hooks, Main, Monitoring, Probe, Program
 
-VERSION = 6
+VERSION = 7
 NAME = "config.cache"
 RACY = 2.0  # seconds: files modified more recently than this are not cached
 # what this usrsvc on this Python writes: anything else is another format
@@ -38,7 +44,11 @@ _UNDECODABLE = (EOFError, ValueError, TypeError, OverflowError)
 
 
 def _kinds(*kinds):
-    return lambda value: type(value) in kinds
+    def check(value):
+        return type(value) in kinds
+
+    check.kinds = frozenset(kinds)  # what _fits tests inline
+    return check
 
 
 def _tuple_of(check):
@@ -63,7 +73,20 @@ PROBE_SHAPE = {"section": _STR, "kind": _STR, "target": _STR,
                                         and all(map(_INT, r))),
                "interval": _SECONDS, "probe_timeout": _SECONDS, "timeout": _SECONDS,
                "failures": _INT, "after": _SECONDS}
-_OPT_PROBE = lambda value: value is None or _fits(value, Probe, PROBE_SHAPE)  # noqa: E731
+def _shaped(record, shape):
+    """A check that ``value`` fits ``shape`` (its checks compiled at first use)."""
+    compiled = []
+
+    def check(value):
+        if not compiled:
+            compiled.append(_compiled(record, shape))
+        return _fits(value, record, shape, compiled[0])
+
+    return check
+
+
+_PROBE_FITS = _shaped(Probe, PROBE_SHAPE)
+_OPT_PROBE = lambda value: value is None or _PROBE_FITS(value)  # noqa: E731
 # the type of every field as the loader makes it (a test keeps these tables
 # in step with the model's slots)
 PROGRAM_SHAPE = {
@@ -76,10 +99,10 @@ PROGRAM_SHAPE = {
     "directory": _STR, "umask": _OPT_INT, "stop_signal": _INT, "kill_descendants": _BOOL,
     "stdout_maxbytes": _INT, "stdout_backups": _INT, "stderr_maxbytes": _INT,
     "stderr_backups": _INT,
-    "env": _ENV, "monitoring": lambda value: _fits(value, Monitoring, MONITORING_SHAPE),
+    "env": _ENV, "monitoring": _shaped(Monitoring, MONITORING_SHAPE),
     "source": _STR, "title_suffix": _OPT_STR, "proctitle_risky": _BOOL,
     "reload_signal": _INT, "group": _OPT_STR, "logger": _OPT_STR,
-    "restart_every": _SECONDS, "hooks": lambda value: _fits(value, Hooks, HOOKS_SHAPE),
+    "restart_every": _SECONDS, "hooks": _shaped(Hooks, HOOKS_SHAPE),
     "readiness": _OPT_PROBE, "liveness": _OPT_PROBE,
     "type": _STR, "timeout": _SECONDS, "requires": _ENV,
     "env_file": _STRS, "env_pass": _STRS,
@@ -108,23 +131,29 @@ def _env_shape(item):
     return type(item) is tuple and len(item) == 2 and _STR(item[0]) and _OPT_STR(item[1])
 
 
-def _named_blob(item):
-    return type(item) is tuple and len(item) == 2 and _STR(item[0]) and type(item[1]) is bytes
+def _compiled(record, shape):
+    """The slot-order checks of ``shape``: a set of types for a plain field (one
+    ``in`` test), else its check."""
+    return tuple(getattr(shape[name], "kinds", shape[name]) for name in record.__slots__)
 
 
-def _fits(values, record, shape):
+def _fits(values, record, shape, checks=None):
     """Whether ``values`` (a tuple in ``record``'s slot order) has ``shape``."""
-    return type(values) is tuple and len(values) == len(record.__slots__) and all(
-        shape[name](value) for name, value in zip(record.__slots__, values))
+    if type(values) is not tuple or len(values) != len(record.__slots__):
+        return False
+    for value, check in zip(values, checks or _compiled(record, shape)):
+        if not (type(value) in check if type(check) is frozenset else check(value)):
+            return False
+    return True
 
 
 def _list_of(value, check):
     return type(value) is list and all(check(item) for item in value)
 
 
+_PROGRAM_CHECKS = _compiled(Program, PROGRAM_SHAPE)
 PAYLOAD_SHAPE = {
     "main": lambda value: _fits(value, Main, MAIN_SHAPE),
-    "programs": lambda value: _list_of(value, _named_blob),
     "files": _STRS, "warnings": _STRS, "env_used": _STRS,
     "stamps": lambda value: _list_of(value, _stamp_shape) and bool(value),
     "env": lambda value: _list_of(value, _env_shape),
@@ -148,10 +177,11 @@ def _env(config):
     return [(name, os.environ.get(name)) for name in names]
 
 
-def _records(config):
-    """Plain data for marshal. Each program is its own marshal blob, so a run
-    that needs one program of thousands unpacks one (bytes load in no time)."""
-    programs = []
+def _records(config, digests=None):
+    """Plain data for marshal, and each program's blob: (fields, launch digests).
+    ``digests(program)``: the store's (usrsvc: proc.record's), a dict of strings,
+    or None (none, or they depend on more than the config: an env file's content)."""
+    blobs = []
     for program in config.programs.values():
         values = [getattr(program, name) for name in Program.__slots__]
         values[Program.__slots__.index("monitoring")] = tuple(
@@ -160,39 +190,44 @@ def _records(config):
         for field in ("readiness", "liveness"):
             probe = getattr(program, field)
             values[Program.__slots__.index(field)] = None if probe is None else probe._values()
-        programs.append((program.name, marshal.dumps(tuple(values))))
-    return {
+        known = digests(program) if digests is not None else None
+        blobs.append((program.name, marshal.dumps((tuple(values), known))))
+    return blobs, {
         "main": tuple(getattr(config.main, name) for name in Main.__slots__),
-        "programs": programs,
         "files": config.files,
         "warnings": config.warnings,
         "env_used": config.env_used,
     }
 
 
+_MONITORING = Program.__slots__.index("monitoring")
+_HOOKS = Program.__slots__.index("hooks")
+_PROBES = (Program.__slots__.index("readiness"), Program.__slots__.index("liveness"))
+
+
 def _program(name, blob):
-    """The Program in ``blob``, or None when it is not one this version wrote."""
+    """(the Program in ``blob``, its launch digests or None), or None when it is
+    not one this version wrote."""
     try:
-        values = marshal.loads(blob)
+        values, known = marshal.loads(blob)
     except _UNDECODABLE:
         return None
-    if not _fits(values, Program, PROGRAM_SHAPE) or values[0] != name:
+    if not _fits(values, Program, PROGRAM_SHAPE, _PROGRAM_CHECKS) or values[0] != name:
         return None
-    values = dict(zip(Program.__slots__, values))
-    values["monitoring"] = Monitoring.shared(**dict(zip(Monitoring.__slots__, values["monitoring"])))
-    values["hooks"] = Hooks.shared(**dict(zip(Hooks.__slots__, values["hooks"])))
-    for field in ("readiness", "liveness"):
-        if values[field] is not None:
-            values[field] = Probe(**dict(zip(Probe.__slots__, values[field])))
-    return Program(**values)
+    if known is not None and not (type(known) is dict and all(map(_STR, known))
+                                  and all(map(_STR, known.values()))):
+        return None
+    values = list(values)
+    values[_MONITORING] = Monitoring._from_values(values[_MONITORING])
+    values[_HOOKS] = Hooks._from_values(values[_HOOKS])
+    for at in _PROBES:
+        if values[at] is not None:
+            values[at] = Probe._from_values(values[at])
+    return Program._from_values(values), known
 
 
-def _decode(blob):
-    """The payload of a cache blob, or None unless it is exactly what _write makes."""
-    try:
-        data = marshal.loads(blob)
-    except _UNDECODABLE:
-        return None
+def _decode(data):
+    """The payload of a cache head, or None unless it is exactly what _write makes."""
     if type(data) is not tuple or len(data) != 2 or data[0] != HEADER:
         return None
     payload = data[1]
@@ -213,23 +248,79 @@ def _fresh(path, data):
     return data["env"] == [(name, os.environ.get(name)) for name, _ in data["env"]]
 
 
+def _source(store, whole):
+    """(read(offset, length), size, close()) of the cache file, or None. A store
+    with ``open_own`` (RuntimeState) gives a descriptor to read parts of (all
+    of it at once when ``whole``); else ``read(name)`` gives the bytes."""
+    import os
+
+    opener = getattr(store, "open_own", None)
+    if opener is None:
+        data = store.read(NAME)
+        if data is None:
+            return None
+        return (lambda offset, length: data[offset:offset + length]), len(data), (lambda: None)
+    got = opener(NAME)
+    if got is None:
+        return None
+    fd, size = got
+    if whole:
+        try:
+            data = os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
+        return (lambda offset, length: data[offset:offset + length]), len(data), (lambda: None)
+    return (lambda offset, length: os.pread(fd, length, offset)), size, (lambda: os.close(fd))
+
+
 def _read(path, store, only=None):
     """The cached Config, or None when absent, unreadable, stale or not of this version."""
     try:
-        blob = store.read(NAME)
-        data = _decode(blob) if blob is not None else None
-        if data is None or not _fresh(path, data):
-            return None
+        source = _source(store, only is None)
     except (OSError, ValueError):  # ValueError: a path with a NUL byte
         return None
-    programs = {}
-    for name, blob in data["programs"]:
-        if only is None or name in only:
-            programs[name] = _program(name, blob)
-            if programs[name] is None:
-                return None
+    if source is None:
+        return None
+    read, size, close = source
+    try:
+        return _load(path, indexed.Reader(read, size), only)
+    except (OSError, ValueError):
+        return None
+    finally:
+        close()
+
+
+def _load(path, reader, only):
+    data = _decode(reader.head)
+    if data is None or not _fresh(path, data):
+        return None
+    if only is None:
+        blobs = reader.items()
+    else:
+        names = reader.names() if len(only) > indexed.PER_BUCKET else None
+        blobs = [(name, reader.blob(name)) for name in (names or sorted(only))
+                 if names is None or name in only]
+    if blobs is None:
+        return None
+    programs, digests = {}, {}
+    for name, blob in blobs:
+        if blob is None:
+            if only is None:
+                return None  # indexed but unreadable
+            continue  # not a program of this config (select_programs says so)
+        got = _program(name, blob)
+        if got is None:
+            return None
+        programs[name], known = got
+        if known is not None:
+            digests[name] = known
+    if only is not None:  # in the order of the config, as a parse gives them
+        order = {name: i for i, name in enumerate(reader.names() or ())} \
+            if len(programs) > 1 else {}
+        programs = dict(sorted(programs.items(), key=lambda item: order.get(item[0], 0)))
     return Config(main=Main(**dict(zip(Main.__slots__, data["main"]))), programs=programs,
-                  files=data["files"], warnings=data["warnings"], env_used=data["env_used"])
+                  files=data["files"], warnings=data["warnings"], env_used=data["env_used"],
+                  digests=digests)
 
 
 def _write(config, store):
@@ -238,10 +329,10 @@ def _write(config, store):
     stamps = _stamps(config)
     if any(stamp[3] > (time.time() - RACY) * 1e9 for stamp in stamps):
         return  # mtimes are coarse: a file this fresh could change unseen (git's "racy" rule)
-    data = _records(config)
+    blobs, data = _records(config, getattr(store, "digests", None))
     data["stamps"] = stamps
     data["env"] = _env(config)
-    store.write(NAME, marshal.dumps((HEADER, data)))
+    store.write(NAME, indexed.pack((HEADER, data), blobs))
 
 
 def cached(path=None, only=None, store=None):

@@ -25,6 +25,15 @@ class Record:
     def __setattr__(self, name, value):
         raise AttributeError("%s is immutable" % type(self).__name__)
 
+    @classmethod
+    def _from_values(cls, values):
+        """From every field's value in slot order (the config cache, which checked
+        them): without __init__'s keyword handling, a tenth of its cost."""
+        record = object.__new__(cls)
+        for name, value in zip(cls.__slots__, values):
+            object.__setattr__(record, name, value)
+        return record
+
     def _values(self):
         return tuple(getattr(self, name) for name in self.__slots__)
 
@@ -127,7 +136,14 @@ class Config(Record):
 
     ``programs`` maps name -> Program in the order they were read;
     ``files`` lists every file read; ``warnings`` what 1.5.13 would ignore;
-    ``env_used`` the environment variables its paths were expanded with.
+    ``env_used`` the environment variables its paths were expanded with;
+    ``digests``: name -> launch digests (proc.record.digests) the config cache
+    worked out when it was written, a hint that is no part of the config (not
+    compared); None after a parse.
     """
 
-    __slots__ = ("main", "programs", "files", "warnings", "env_used")
+    __slots__ = ("main", "programs", "files", "warnings", "env_used", "digests")
+    OPTIONAL = {"digests": None}
+
+    def _values(self):
+        return (self.main, self.programs, self.files, self.warnings, self.env_used)

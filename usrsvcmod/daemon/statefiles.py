@@ -14,11 +14,20 @@ def write_status(write, snapshot):
     for ``import json`` nor for parsing a thousand programs to show one: marshal
     data with one blob per program (as the config cache)."""
     write("usrsvcd.status", _json(snapshot))
+    write("usrsvcd.view", view(snapshot))
+
+
+def view(snapshot):
+    """``usrsvcd.view``: indexed (see indexed.py), so ``status NAME`` reads its
+    head and one program's entry, never ten thousand: the head is {"pid": the
+    daemon's pid}, each program's entry its snapshot (marshal). Read by
+    actions.daemon_view."""
     import marshal
 
-    view = {"pid": snapshot["pid"], "programs": {
-        name: marshal.dumps(entry) for name, entry in snapshot["programs"].items()}}
-    write("usrsvcd.view", marshal.dumps(view))
+    from .. import indexed
+
+    return indexed.pack({"pid": snapshot["pid"]}, [
+        (name, marshal.dumps(entry)) for name, entry in snapshot["programs"].items()])
 
 
 def _json(snapshot):

@@ -30,7 +30,7 @@ class Found:
     """
 
     __slots__ = ("pid", "info", "how", "notes", "repairs", "leftovers", "record", "_program",
-                 "_changed")
+                 "_changed", "digests")
 
     def __init__(self, pid=None, info=None, how=None, notes=()):
         self.pid = pid
@@ -42,13 +42,15 @@ class Found:
         self._program = None  # set when ``record`` describes the found process
         self._changed = None
         self.record = None
+        self.digests = None  # the program's launch digests when known (config cache)
 
     @property
     def changed(self):
         """Launch settings edited since the recorded launch (worked out when asked:
         usrsvcd's passes never need it)."""
         if self._changed is None:
-            self._changed = self.record.changed(self._program) if self._program else []
+            self._changed = self.record.changed(self._program, self.digests) \
+                if self._program else []
         return self._changed
 
 
@@ -267,12 +269,25 @@ def _started_since(info, ticks, start_time):
 
 
 def _recorded(program, record):
-    """ProcInfo of the recorded process when it still lives, else None."""
-    info = procfs.read(record.pid)
-    if info is None or info.zombie or not info.owned_by(os.geteuid()):
+    """ProcInfo of the recorded process when it still lives, else None.
+
+    Its stat file alone says whether it does (procfs.glance: its uids as that
+    file's owner, enough for a process that passed the rule when recorded);
+    the command line is read only then. An undumpable process's files are
+    root's (ssh-agent and others make themselves so): its status says whose
+    it is."""
+    me = os.geteuid()
+    info = procfs.glance(record.pid)
+    if info is not None and not info.zombie and not info.owned_by(me):
+        info = procfs.read(record.pid)
+    if info is None or info.zombie or not info.owned_by(me):
         return None
     if not _same_start(info, record.ticks, record.start_time):
         return None  # the pid was reused
+    if info.cmdline is None:
+        info.cmdline = procfs.read_cmdline(record.pid)
+        if info.cmdline is None:
+            return None  # gone meanwhile
     return info
 
 
@@ -301,7 +316,7 @@ def _own_pidfile(program, record, pid):
     return info
 
 
-def find(program, table=None, records=None, scan=True, gone=None):
+def find(program, table=None, records=None, scan=True, gone=None, dirs=None):
     """Locate ``program``: launch record, pidfile, then a scan. Returns a Found.
 
     ``table`` is a ProcessTable or a zero-argument callable making one, so a
@@ -310,7 +325,8 @@ def find(program, table=None, records=None, scan=True, gone=None):
     ``scan=False`` reads only the record and the pidfile (no /proc scan):
     usrsvcd's check before it restarts a program it just saw die; ``gone``
     is that pid, known dead, so a record or pidfile naming it is not read
-    further (crash recovery is a hot path).
+    further (crash recovery is a hot path). ``dirs``: a pidfile.Dirs that keeps
+    pidfile directories open across the programs of one command.
     Nothing is written or removed here (see Found.repairs).
     """
     notes, repairs = [], []
@@ -324,7 +340,7 @@ def find(program, table=None, records=None, scan=True, gone=None):
             found = Found(info.pid, info, "record")
             found.record, found._program = record, program
             if program.autopid:
-                written, _, reason = pidfile.read(program.pidfile)
+                written, _, reason = pidfile.read(program.pidfile, dirs)
                 if written != info.pid:
                     found.repairs.append(("write_pidfile", info.pid))
                 if written is None and reason != "no pidfile":
@@ -334,7 +350,7 @@ def find(program, table=None, records=None, scan=True, gone=None):
                                        " (rewritten by the next start, stop or usrsvcd)"
                                        % (program.pidfile, written, info.pid))
             return found
-    found = _by_pidfile(program, record, notes, repairs, gone)
+    found = _by_pidfile(program, record, notes, repairs, gone, dirs)
     if found is None and program.scan_for_process and scan:
         found = _by_scan(program, _table(table), notes, repairs, records)
     if found is None:
@@ -353,8 +369,8 @@ def find(program, table=None, records=None, scan=True, gone=None):
     return found
 
 
-def _by_pidfile(program, record, notes, repairs, gone=None):
-    pid, written_at, reason = pidfile.read(program.pidfile)
+def _by_pidfile(program, record, notes, repairs, gone=None, dirs=None):
+    pid, written_at, reason = pidfile.read(program.pidfile, dirs)
     if pid is not None and pid == gone:
         return None  # the process we just saw exit
     if pid is None:

@@ -28,9 +28,11 @@ def _constants():
 class ProcInfo:
     """What usrsvc needs to know of one process, read once."""
 
-    __slots__ = ("pid", "ppid", "sid", "state", "start_time", "uid", "cmdline", "uids", "ticks")
+    __slots__ = ("pid", "ppid", "sid", "state", "start_time", "uid", "cmdline", "uids", "ticks",
+                 "threads")
 
-    def __init__(self, pid, ppid, sid, state, start_time, uid, cmdline, uids=None, ticks=None):
+    def __init__(self, pid, ppid, sid, state, start_time, uid, cmdline, uids=None, ticks=None,
+                 threads=None):
         self.pid = pid
         self.ppid = ppid
         self.sid = sid
@@ -40,6 +42,7 @@ class ProcInfo:
         self.cmdline = cmdline
         self.uids = (uid, uid, uid) if uids is None else uids  # real, effective, saved
         self.ticks = ticks  # start time in clock ticks since boot, exact (None: not read)
+        self.threads = threads  # its thread count when read with it (glance), else None
 
     def owned_by(self, uid):
         """A process is ours only when its real, effective and saved uids all are."""
@@ -149,6 +152,67 @@ def stat_all():
     return found
 
 
+_STAT_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+
+
+def glance(pid):
+    """ProcInfo of ``pid`` from /proc/PID/stat alone (one open), with its thread
+    count, or None; its command line is not read (``cmdline`` is None). (Its
+    rss there is the kernel's approximate per-CPU sum; statm's, what rss_limit
+    and status count, is exact: rss_kb() reads that.)
+
+    Its uids are all taken as the owner of that file: the effective uid of a
+    dumpable process, root otherwise. That is the full rule (real, effective
+    and saved uids ours) only for a process already known to have passed it
+    (a launch record's (pid, start time)): from there, an unprivileged process
+    cannot give itself another real or saved uid without an exec that also
+    changes its effective uid or makes it undumpable (root-owned here).
+    """
+    try:
+        fd = os.open("/proc/%d/stat" % pid, _STAT_FLAGS)
+    except OSError:
+        return None
+    try:
+        owner = os.fstat(fd).st_uid
+        stat = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        fields = stat[stat.rfind(b")") + 2:].split()
+        consts = _constants()
+        ticks = int(fields[19])
+        return ProcInfo(pid, int(fields[1]), int(fields[3]), fields[0].decode(),
+                        consts["btime"] + ticks / consts["tick"], owner, None,
+                        _UIDS.setdefault((owner,) * 3, (owner,) * 3), ticks, int(fields[17]))
+    except (IndexError, ValueError):
+        return None
+
+
+def _read_all(path):
+    """The bytes of a /proc file (os calls: a buffered open() costs twice as much)."""
+    fd = os.open(path, _STAT_FLAGS)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def read_cmdline(pid):
+    """The command line of ``pid`` (trimmed, as read() gives it), or None when gone."""
+    try:
+        raw = _read_all("/proc/%d/cmdline" % pid)
+    except OSError:
+        return None
+    return trim([a.decode("utf-8", "replace") for a in raw.split(b"\0")])
+
+
 def uptime_ticks():
     """Clock ticks since boot now (/proc/uptime): comparable with ProcInfo.ticks,
     with no wall clock or whole-second btime in between."""
@@ -176,14 +240,15 @@ def rss_kb(pid):
         return None
 
 
-def tree_rss_kb(pid):
+def tree_rss_kb(pid, rss=None, threads=None):
     """RSS in KiB of ``pid`` and every live descendant, summed (pages they share
     count once per process, as ``ps`` adds them up); None if ``pid`` is gone.
-    Read down the tree through /proc/PID/task/*/children: no scan."""
-    total = rss_kb(pid)
+    Read down the tree through /proc/PID/task/*/children: no scan. ``rss`` and
+    ``threads``: of ``pid``, when already read (glance)."""
+    total = rss_kb(pid) if rss is None else rss
     if total is None:
         return None
-    queue, seen = children(pid), {pid}
+    queue, seen = children(pid, threads), {pid}
     while queue:
         child = queue.pop()
         if child in seen:
@@ -236,21 +301,13 @@ def signal_handled(pid, sig):
     return bool(mask >> (sig - 1) & 1)
 
 
-def children(pid):
-    """Pids of the children of ``pid`` now (/proc/PID/task/*/children)."""
+def children(pid, threads=None):
+    """Pids of the children of ``pid`` now (/proc/PID/task/*/children); ``threads``
+    = 1 (from glance): its one task is itself, no listing."""
     found = []
     try:
-        for task in os.listdir("/proc/%d/task" % pid):
-            fd = os.open("/proc/%d/task/%s/children" % (pid, task), os.O_RDONLY | os.O_CLOEXEC)
-            try:  # os calls, not open(): a third of the cost (the daemon reads thousands)
-                data = os.read(fd, 1 << 16)
-                while len(data) % (1 << 16) == 0 and data:
-                    more = os.read(fd, 1 << 16)
-                    if not more:
-                        break
-                    data += more
-            finally:
-                os.close(fd)
+        for task in (str(pid),) if threads == 1 else os.listdir("/proc/%d/task" % pid):
+            data = _read_all("/proc/%d/task/%s/children" % (pid, task))
             found.extend(map(int, data.split()))
     except (OSError, ValueError):
         pass

@@ -74,9 +74,10 @@ class LaunchRecord:
         self.at_ticks = at_ticks  # the confirmation
         self.boot = boot  # the boot id it belongs to
 
-    def changed(self, program):
-        """Launch settings edited since this launch, in LAUNCH_KEYS order."""
-        now = digests(program)
+    def changed(self, program, known=None):
+        """Launch settings edited since this launch, in LAUNCH_KEYS order;
+        ``known``: the program's digests() when already worked out."""
+        now = known if known is not None else digests(program)
         return [key for key in LAUNCH_KEYS if self.keys.get(key) != now[key]]
 
     def dumps(self):
