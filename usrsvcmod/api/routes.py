@@ -4,14 +4,17 @@ Reads come from the daemon's snapshot (ProgramState.view through
 events.snapshot), never from a program's state itself. Actions are run by
 the ``usrsvc`` command itself in a worker thread (the same locks, identity
 rule and stop marks as a user typing it; usrsvcd is never made a subreaper
-by it), with ``--lock-timeout 0``: a program another action holds is a 409
-at once. The loop then looks at the programs again and answers.
+by it), with ``--lock-timeout 2``: a program another action holds is a 409
+after two seconds (usrsvcd's own look at a program holds its lock for
+milliseconds: never a 409). The loop then looks at the programs again and answers.
 """
 
 import json
 import re
 import sys
 import time
+
+LOCK_WAIT = "2"  # seconds an action waits for a program's lock before its 409
 
 from . import http
 from .http import HttpError
@@ -234,7 +237,7 @@ class Router:
         if name != "all" and name not in programs:
             raise HttpError(404, "no program named %s" % _short(name))
         names = list(programs) if name == "all" else [name]
-        argv = ["--json", "--lock-timeout", "0"]
+        argv = ["--json", "--lock-timeout", LOCK_WAIT]
         verb = action
         if action == "signal":
             sig = str(form.get("signal") or request.query.get("signal") or "")

@@ -35,6 +35,7 @@ STATUS_DELAY = 0.2  # seconds: usrsvcd.status trails events by at most this
 # descendants read per reconcile pass (each about 10 us of /proc): below this many
 # programs every one each pass; above, in turns (each every N/FAMILY_SLICE passes)
 FAMILY_SLICE = 256
+PIDFILE_LOOKS = (0.2, 1.2)  # seconds after an inotify event, the program is looked at
 IO_BUDGET = 0.005  # seconds of API work per turn of the loop (then exits and timers again)
 TRIM_PROGRAMS = 1000  # from this many programs, every snapshot gives its heap back
 TRIM_BATCH = 32  # launches in one turn after which the heap is given back once all settle
@@ -445,12 +446,22 @@ class Daemon:
     def _open_pidwatch(self):
         from .pidwatch import PidfileWatch
 
-        self.pidwatch = PidfileWatch.open(self.look_again)
+        self.pidwatch = PidfileWatch.open(self._pidfiles_changed)
         if self.pidwatch is None:
             self.log.debug(None, "pidwatch", "inotify is not available: pidfiles are polled")
             return
         self.watcher.add_io(self.pidwatch.fd, select.POLLIN, self.pidwatch.readable)
         self._configure_pidwatch()
+
+    def _pidfiles_changed(self, names):
+        """inotify named these programs' pidfiles. Look a moment later (whoever
+        wrote one, a usrsvc start, still holds the program's lock: a look now would
+        find it busy and wait for the next pass) and once more after a second
+        (the look of a program busy the first time)."""
+        names = sorted(names)
+        for delay in PIDFILE_LOOKS:
+            self.call_later(delay, lambda: self.look_again(
+                [n for n in names if n in self.programs]))
 
     def _configure_pidwatch(self):
         if self.pidwatch is not None:
