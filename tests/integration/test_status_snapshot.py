@@ -18,6 +18,8 @@ MAIN = "[Main]\nreconcile_interval = 0.5\n"
 def _setup(env, daemon, names=("a", "b", "c")):
     env.write(MAIN + "".join(env.program(n, env.service("--tag", n)) for n in names))
     proc = daemon.start()
+    for name in names:  # settled: usrsvcd holds a program's lock through its start window
+        daemon.wait_logged("%s started" % name, timeout=30)
     # up, and usrsvcd's snapshot names them all (restarts is only known from it)
     assert wait_for(lambda: all(r["state"] == "running" and r["restarts"] is not None
                                 for r in _status_all(env)), timeout=30), _status_all(env)

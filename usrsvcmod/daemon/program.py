@@ -19,7 +19,7 @@ that passed the identity rule, nothing more.
 import errno
 import os
 
-from ..errors import PermissionProblem, TryAgain, UnsafePathError
+from ..errors import PermissionProblem, TryAgain, UnsafePathError, UsrsvcError
 from . import hooks, policy, probing
 from .events import Event
 
@@ -185,9 +185,13 @@ class ProgramState:
             return True
         if self.state in ("starting", "stopping", "backoff") or self.stopping:
             return False
-        if self.running and _stamp(program.pidfile) == self.pidfile_stamp:
-            self.note_family()
-            return False
+        if self.running:
+            stamp = _stamp(program.pidfile)
+            if stamp != self.pidfile_stamp and self._pidfile_names_it():
+                self.pidfile_stamp = stamp  # rewritten with its pid (by us, by a usrsvc)
+            if stamp == self.pidfile_stamp:
+                self.note_family()
+                return False
         user_stopped = self.w.state.is_stopped(self.name)
         try:  # a usrsvc acting on it right now holds the lock: look next time
             lock_fd = self._lock()
@@ -229,6 +233,16 @@ class ProgramState:
         if first:
             self._to("stopped", "autostart is off", "down")
         return first
+
+    def _pidfile_names_it(self):
+        """The pidfile names the running process: nothing to look at, and no lock
+        to take (a usrsvc just wrote it may be about to act on the program)."""
+        from ..proc import pidfile
+
+        try:
+            return pidfile.read(self.program.pidfile)[0] == self.info.pid
+        except (OSError, ValueError, UsrsvcError):
+            return False
 
     def _fresh(self, notes):
         """The notes not already given at the last look: a problem that stays
