@@ -476,16 +476,12 @@ def open_at(dir_fd, name):
 
 def read_at(dir_fd, name, limit=1 << 24):
     """Our own regular file ``name`` under ``dir_fd`` (never through a symlink), or None."""
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     dir_fd=dir_fd)
-    except OSError:
+    opened = open_at(dir_fd, name)
+    if opened is None:
         return None
+    fd, size = opened
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            return None
-        chunks, left = [], min(st.st_size + 1, limit)
+        chunks, left = [], min(size + 1, limit)
         while left > 0:
             chunk = os.read(fd, left)
             if not chunk:
