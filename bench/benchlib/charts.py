@@ -63,31 +63,43 @@ def median(values):
 
 
 def scaling_chart(results, outdir):
-    recs = results["records"]
-    if not any(r["measure"] in ("status_all", "idle") for r in recs):
-        return False
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    """One log-log panel per figure measured at more than one N (report.scale_curves),
+    every manager on it, and a dotted line of slope 1 (grows as fast as N) for scale."""
+    from .report import Data, scale_curves
+
+    data = Data(results)
+    colors = {key: f"C{i}" for i, key in enumerate(order(results))}
+    panels = {}  # title -> (unit, [(key, points)])
     for key in order(results):
-        points = sorted((r["n"], median(r["samples"]) * 1000) for r in recs
-                        if r["measure"] == "status_all" and r["peer"] == key and r["samples"])
-        if points:
-            left.plot(*zip(*points), marker="o", label=label(results, key))
-        passes = sorted((r["n"], max(b["cpu_ms"] for b in r["bursts"])) for r in recs
-                        if r["measure"] == "idle" and r["peer"] == key and r["bursts"])
-        if passes:
-            right.plot(*zip(*passes), marker="o", label=label(results, key))
-    for ax, title, ylabel in ((left, "status all", "median wall ms"),
-                              (right, "one periodic daemon pass (largest burst)", "CPU ms")):
+        if key == "floor":
+            continue
+        for title, unit, pts in scale_curves(data, key):
+            panels.setdefault(title, (unit, []))[1].append((key, pts))
+    if not panels:
+        return False
+    cols = 3
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax, (title, (unit, lines)) in zip(flat, panels.items()):
+        for key, pts in lines:
+            ax.plot(*zip(*pts), marker="o", label=label(results, key), color=colors[key])
+        first = min(lines, key=lambda item: item[0] != "ours")[1]
+        n0, v0 = first[0]
+        n1 = first[-1][0]
+        ax.plot([n0, n1], [v0, v0 * n1 / n0], linestyle=":", color="grey",
+                label="grows as N")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("N programs")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
+        ax.set_ylabel(unit)
+        ax.set_title(title, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+        ax.legend(fontsize=6)
+    for ax in flat[len(panels):]:
+        ax.set_visible(False)
     fig.tight_layout()
-    fig.savefig(os.path.join(outdir, "scaling.png"), dpi=110)
+    fig.savefig(os.path.join(outdir, "scaling.png"), dpi=100)
     plt.close(fig)
     return True
 

@@ -43,6 +43,7 @@ class Plan:
     mass_ns: list            # mass crash: every service SIGKILLed at once
     mass_trials: int
     mass_wait: float         # extra quiet time (beyond settle) before each mass kill
+    peer_max_n: int = 0      # largest N a peer (not ours, not the floor) is run at; 0: any
 
 
 PLANS = {
@@ -50,8 +51,9 @@ PLANS = {
                   [3], 1, 0.3),
     "quick": Plan("quick", [10, 100], [10, 100], 5, 10, 20, [10, 100], 8.0, [100], 1, [100],
                   4, 1.0, 1.0, (0.2, 1.2), [10, 100], 3, 1.0),
-    "full": Plan("full", [10, 100, 1000], [10, 100], 15, 20, 30, [10, 100, 1000], 60.0,
-                 [10, 100], 3, [10, 100], 10, 1.0, 3.0, (0.2, 2.2), [10, 100], 5, 1.0),
+    "full": Plan("full", [10, 100, 1000, 10000], [10, 100, 10000], 15, 20, 30,
+                 [10, 100, 1000, 10000], 60.0, [10, 100, 1000], 3, [10, 100], 10, 1.0, 3.0,
+                 (0.2, 2.2), [10, 100, 1000], 5, 1.0, 1000),
 }
 
 # --only names -> the measurements they run (bring_up always runs)
@@ -94,6 +96,9 @@ def parse_args(argv):
     parser.add_argument("--out", help="where to write results (default: bench/ for --full, "
                         "bench/.cache/quick for quick, bench/.cache/only-NAMES with --only, "
                         "a temp dir for --smoke)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="copy each world's files (daemon logs, pidfiles, config) "
+                             "into DIR before it is deleted")
     parser.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
     parser.add_argument("--seed", type=int, default=None, help="random seed (kill order)")
     parser.add_argument("--render", metavar="DIR",
@@ -155,6 +160,7 @@ class Runner:
         self.peers = []
         self.skipped = {}
         self.worlds = []
+        self.keep = getattr(args, "keep", None)
         self.ours_python = sys.executable
         self.install_log = os.path.join(CACHE, "install.log")
         self.started = datetime.datetime.now(datetime.timezone.utc)
@@ -169,6 +175,12 @@ class Runner:
     def world_measures(self, peer, n):
         """The measurements a sleep world of this peer and N would run."""
         plan = self.plan
+        if plan.peer_max_n and n > plan.peer_max_n and not peer.is_ours \
+                and not isinstance(peer, peers.Floor):
+            self.skipped.setdefault(f"{peer.key} N>{plan.peer_max_n}", (
+                f"not run above N={plan.peer_max_n}: a full run's time budget (their "
+                "bring-up and status grow with N; see the N=1000 figures)"))
+            return set()
         if isinstance(peer, peers.Floor):
             planned = {"crash_recovery": n in plan.crash_ns, "mass_crash": n in plan.mass_ns}
         else:
@@ -325,7 +337,7 @@ class Runner:
             if pid:
                 self.tracker.kill(pid, signal.SIGKILL)
         world.sweep()
-        world.remove()
+        world.remove(self.keep)
         self.worlds.remove(world)
 
     def run_peer(self, peer):
@@ -373,6 +385,10 @@ class Runner:
         if self.step("bring_up", peer, n, self.bring_up, peer, world) is None:
             return
         time.sleep(plan.settle + plan.pre_idle)
+        if "idle" in todo and n >= 1000:  # the bring-up's tail (a first pass over
+            # thousands of programs) is not idling: wait until the daemon is still
+            waited = measure.wait_still(peer, world, timeout=peer.pass_period * 2 + 60)
+            log(f"  the daemon was still after {waited:.1f} s more")
         if "idle" in todo:
             window = plan.idle_window
             if plan.mode != "smoke":  # long enough to hold at least one periodic pass
@@ -541,7 +557,7 @@ def main(argv=None):
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not stop the cleanup
         for world in list(runner.worlds):
             world.sweep()
-            world.remove()
+            world.remove(runner.keep)
         left = tracker.cleanup()
         if left:
             log(f"cleanup killed {left} leftover processes")

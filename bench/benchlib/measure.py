@@ -318,6 +318,8 @@ def mass_crash(peer, world, trials, wait=1.0, timeout=None):
             "first": back[0] if back else None,
             "median_service": back[len(back) // 2] if back else None,
             "down_at_timeout": len(watch.pending) if seconds is None else 0,
+            "down_names": sorted(name for name, token in world.tokens.items()
+                                 if token in watch.pending)[:20] if seconds is None else [],
             "extra_processes": watch.extra()})
         if seconds is None:
             failures += 1
@@ -458,6 +460,23 @@ def shell_stop(peer, world):
 
 
 # -- 5/6. idle cost and periodic passes ---------------------------------------------
+def wait_still(peer, world, timeout, span=2.0, share=0.02):
+    """Wait until the daemon used at most ``share`` of a core over ``span``
+    seconds (at most ``timeout``); returns the seconds waited."""
+    pid = peer.daemon_pid(world)
+    t0 = time.monotonic()
+    if not pid:
+        return 0.0
+    last = procs.run_ns(pid)
+    while last is not None and time.monotonic() - t0 < timeout:
+        time.sleep(span)
+        now = procs.run_ns(pid)
+        if now is None or now - last <= span * share * 1e9:
+            break
+        last = now
+    return time.monotonic() - t0
+
+
 def idle_cost(peer, world, window, sample=0.002, burst_gap=0.02):
     """CPU, RSS and wake-ups of the daemon over ``window`` seconds of idling.
 

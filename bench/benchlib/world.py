@@ -126,5 +126,18 @@ class World:
     def sweep(self):
         return self.tracker.sweep(world=(self.marker, self.token_prefix))
 
-    def remove(self):
+    def remove(self, keep=None):
+        """Delete the world's HOME; with ``keep`` (a directory), first copy its
+        regular files there (logs, pidfiles, config: what explains a failure)."""
+        if keep:
+            def specials(folder, names):
+                return [name for name in names
+                        if not (os.path.isdir(os.path.join(folder, name))
+                                or os.path.isfile(os.path.join(folder, name)))
+                        or os.path.islink(os.path.join(folder, name))]
+            try:
+                shutil.copytree(self.home, os.path.join(keep, os.path.basename(self.home)),
+                                ignore=specials)
+            except OSError as err:
+                print(f"bench: could not keep {self.home}: {err}")
         shutil.rmtree(self.home, ignore_errors=True)
