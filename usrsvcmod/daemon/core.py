@@ -38,6 +38,9 @@ FAMILY_SLICE = 256
 PIDFILE_LOOKS = (0.2, 1.2)  # seconds after an inotify event, the program is looked at
 IO_BUDGET = 0.005  # seconds of API work per turn of the loop (then exits and timers again)
 TRIM_PROGRAMS = 1000  # from this many programs, every snapshot gives its heap back
+# from this many programs a snapshot is encoded and written by a child (a fork): at
+# 10,000 the JSON and the view take about 120 ms, which the loop would wait out
+WRITER_PROGRAMS = 1000
 TRIM_BATCH = 32  # launches in one turn after which the heap is given back once all settle
 
 
@@ -71,6 +74,8 @@ class Daemon:
         self.generation = 0
         self.status_timer = None
         self.published = -1  # bus.count at the last snapshot
+        self.writer = None  # (pid, pidfd) of the child writing the last snapshot
+        self.write_again = False  # something changed while it wrote
         self.launches = []  # (program, done, wanted) asked for during this turn
         self.envs = {}  # name -> environment built off the loop for its launch this turn
         self.trim_pending = False  # a big batch of launches left a high heap: give it back
@@ -374,6 +379,7 @@ class Daemon:
     def shutdown(self):
         """Let go of everything; the services keep running (in init mode they
         are stopped, dependents first, and their last lines copied out)."""
+        self._guard(self.wait_writer, "the snapshot writer")
         self.alerter.wait()
         if self.api is not None:
             self._guard(self.api.close, "closing the API")
@@ -631,11 +637,20 @@ class Daemon:
 
     def _publish_now(self):
         self.status_timer = None
+        if self.writer is not None:  # one writer at a time: this one follows it
+            self.write_again = True
+            return
         self.published = self.bus.count
-        snapshot = events.snapshot(self.config.files, self.programs)
-        if self.api is not None:
-            snapshot["api"] = self.api.describe()
-        statefiles.write_status(self._state_writer, snapshot)
+        forked = len(self.programs) >= WRITER_PROGRAMS and HAVE_PIDFD and not self.init_mode
+        snapshot = None
+        if self.api is not None or not forked:
+            snapshot = events.snapshot(self.config.files, self.programs)
+            if self.api is not None:
+                snapshot["api"] = self.api.describe()
+        if not (forked and self._write_in_child(snapshot)):
+            if snapshot is None:
+                snapshot = events.snapshot(self.config.files, self.programs)
+            statefiles.write_status(self._state_writer, snapshot)
         if self.api is not None:
             self._guard(self.api.published, "API", snapshot)
         if len(self.programs) >= TRIM_PROGRAMS or self.trim_pending and not any(
@@ -643,6 +658,98 @@ class Daemon:
             # a snapshot of thousands of programs is megabytes made and dropped
             self.trim_pending = False
             malloc_trim()
+
+
+    def _write_in_child(self, snapshot):
+        """Write the snapshot from a fork, which sees the programs as they are now
+        (copy on write) while the loop goes on; False when no child could be made
+        (the caller writes it itself). The child closes every descriptor but the
+        state directory's at once (no lock, pidfd or socket lives on in it), takes
+        no lock and logs nothing (another thread may have held the log's lock at
+        the fork): it only encodes, writes and exits, with errno as its status."""
+        try:
+            dirfd = self.state.dirfd()
+        except (OSError, UsrsvcError):
+            return False
+        parent = os.getpid()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            pid = os.fork()
+        except OSError:
+            return False
+        finally:
+            if os.getpid() == parent:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if pid == 0:
+            os._exit(_child_writes(self, snapshot, parent, dirfd, blocked))
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # out of descriptors: wait for it here, as if written inline
+            os.waitpid(pid, 0)
+            return True
+        self.writer = (pid, fd)
+        self.watcher.add_io(fd, select.POLLIN, self._writer_done)
+        return True
+
+    def _writer_done(self, _revents):
+        pid, fd = self.writer
+        self.writer = None
+        self.watcher.remove_io(fd)
+        os.close(fd)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            status = 0
+        code = os.waitstatus_to_exitcode(status)
+        if code:
+            self.log.error(None, "state_error", "cannot write usrsvcd.status in %s: %s" % (
+                self.state.path, os.strerror(code) if code > 0 else "writer killed by signal %d"
+                % -code))
+        if self.write_again:
+            self.write_again = False
+            self._publish_now()
+
+    def wait_writer(self):
+        """Shutdown: let the last snapshot's writer finish before the daemon goes."""
+        if self.writer is not None:
+            self.write_again = False
+            self._writer_done(0)
+
+
+def _child_writes(daemon, snapshot, parent, dirfd, blocked):
+    """The snapshot writer's whole life (see Daemon._write_in_child); returns its
+    exit status. Signals go back to their defaults before they are unblocked."""
+    try:
+        import gc
+
+        gc.disable()  # short-lived: no collection to touch (and copy) every page
+        signal.set_wakeup_fd(-1)
+        for sig in signal.valid_signals():
+            try:
+                if callable(signal.getsignal(sig)):
+                    signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        try:  # not the daemon's exact title: nothing may take it for the daemon
+            from setproctitle import setproctitle
+
+            setproctitle("usrsvcd snapshot writer (of pid %d)" % parent)
+        except ImportError:
+            pass
+        os.closerange(3, dirfd)
+        os.closerange(dirfd + 1, 1 << 20)
+        if snapshot is None:
+            snapshot = events.snapshot(daemon.config.files, daemon.programs, pid=parent)
+        from .. import atomic
+
+        statefiles.write_status(lambda name, data: atomic.write(name, data, dir_fd=dirfd),
+                                snapshot)
+        return 0
+    except OSError as err:
+        return err.errno or 1
+    except BaseException:  # noqa: BLE001 - nothing may escape into the daemon's code
+        return 1
 
 
 def malloc_trim():
