@@ -143,19 +143,22 @@ class Api:
             programs = {name: programs[name]} if name in programs else {}
         return events.snapshot(self.daemon.config.files, programs)
 
-    def published(self, snapshot):
-        """A new snapshot: the ready_file follows, waiting /readyz requests look again."""
-        self.count_restarts(snapshot)
+    def published(self):
+        """A new snapshot was written (programs changed): the restart counts and the
+        ready_file follow, waiting /readyz requests look again. Read from the
+        programs themselves: at 10,000 programs a snapshot is made by a child."""
+        self.count_restarts((name, state.restarts) for name, state in self.daemon.programs.items())
         path = self.daemon.config.main.ready_file
         if path:
-            self._ready_file(path, not not_ready(snapshot))
+            self._ready_file(path, not not_ready(self.snapshot()))
         if self.server is not None:
-            self.server.published(snapshot)
+            self.server.published()
 
-    def count_restarts(self, snapshot):
-        """usrsvc_restarts_total: each program's new restarts, by what began them."""
-        for name, entry in snapshot["programs"].items():
-            now = entry.get("restarts") or 0
+    def count_restarts(self, counts):
+        """usrsvc_restarts_total: each program's new restarts, by what began them.
+        ``counts``: (name, restarts so far) of each program."""
+        for name, now in counts:
+            now = now or 0
             before = self.counted.get(name, 0)
             self.counted[name] = now
             if now > before:

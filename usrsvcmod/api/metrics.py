@@ -59,7 +59,7 @@ def gather(api, server):
     """On the loop: what the page needs from the daemon, as plain data (the
     /proc reads and the writing happen in write(), in a worker thread)."""
     snapshot = api.snapshot()
-    api.count_restarts(snapshot)
+    api.count_restarts((name, entry.get("restarts")) for name, entry in snapshot["programs"].items())
     return {"snapshot": snapshot, "programs": dict(api.daemon.config.programs),
             "restarts": dict(api.restarts), "stats": server.stats(), "events": api.last_id}
 

@@ -326,7 +326,7 @@ class Server:
 
         self._deadline(conn, seconds, lambda c: expire())
 
-    def published(self, snapshot):
+    def published(self):
         for entry in list(self.waiters):
             conn, check = entry
             if conn.closed:

@@ -642,17 +642,10 @@ class Daemon:
             return
         self.published = self.bus.count
         forked = len(self.programs) >= WRITER_PROGRAMS and HAVE_PIDFD and not self.init_mode
-        snapshot = None
-        if self.api is not None or not forked:
-            snapshot = events.snapshot(self.config.files, self.programs)
-            if self.api is not None:
-                snapshot["api"] = self.api.describe()
-        if not (forked and self._write_in_child(snapshot)):
-            if snapshot is None:
-                snapshot = events.snapshot(self.config.files, self.programs)
-            statefiles.write_status(self._state_writer, snapshot)
+        if not (forked and self._write_in_child()):
+            statefiles.write_status(self._state_writer, self.snapshot())
         if self.api is not None:
-            self._guard(self.api.published, "API", snapshot)
+            self._guard(self.api.published, "API")
         if len(self.programs) >= TRIM_PROGRAMS or self.trim_pending and not any(
                 p.state == "starting" for p in self.programs.values()):
             # a snapshot of thousands of programs is megabytes made and dropped
@@ -660,7 +653,14 @@ class Daemon:
             malloc_trim()
 
 
-    def _write_in_child(self, snapshot):
+    def snapshot(self, pid=None):
+        """What usrsvcd.status says (events.snapshot, and the API's addresses)."""
+        snapshot = events.snapshot(self.config.files, self.programs, pid=pid)
+        if self.api is not None:
+            snapshot["api"] = self.api.describe()
+        return snapshot
+
+    def _write_in_child(self):
         """Write the snapshot from a fork, which sees the programs as they are now
         (copy on write) while the loop goes on; False when no child could be made
         (the caller writes it itself). The child closes every descriptor but the
@@ -681,7 +681,7 @@ class Daemon:
             if os.getpid() == parent:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         if pid == 0:
-            os._exit(_child_writes(self, snapshot, parent, dirfd, blocked))
+            os._exit(_child_writes(self, parent, dirfd, blocked))
         try:
             fd = os.pidfd_open(pid)
         except OSError:  # out of descriptors: wait for it here, as if written inline
@@ -716,7 +716,7 @@ class Daemon:
             self._writer_done(0)
 
 
-def _child_writes(daemon, snapshot, parent, dirfd, blocked):
+def _child_writes(daemon, parent, dirfd, blocked):
     """The snapshot writer's whole life (see Daemon._write_in_child); returns its
     exit status. Signals go back to their defaults before they are unblocked."""
     try:
@@ -739,12 +739,10 @@ def _child_writes(daemon, snapshot, parent, dirfd, blocked):
             pass
         os.closerange(3, dirfd)
         os.closerange(dirfd + 1, 1 << 20)
-        if snapshot is None:
-            snapshot = events.snapshot(daemon.config.files, daemon.programs, pid=parent)
         from .. import atomic
 
         statefiles.write_status(lambda name, data: atomic.write(name, data, dir_fd=dirfd),
-                                snapshot)
+                                daemon.snapshot(pid=parent))
         return 0
     except OSError as err:
         return err.errno or 1
