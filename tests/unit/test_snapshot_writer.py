@@ -125,3 +125,20 @@ def test_what_changed_while_it_wrote_is_written_after_it(daemon):
     daemon.write_again = True
     run_writer(daemon)
     assert again == [1] and daemon.write_again is False
+
+
+def test_on_the_way_out_a_stuck_writer_is_killed_after_the_wait(daemon, monkeypatch):
+    """A writer that never ends (a hung filesystem) cannot keep usrsvcd from exiting."""
+    import time
+
+    monkeypatch.setattr(Program, "view", lambda self: time.sleep(3600))
+    assert core.Daemon._write_in_child(daemon) is True
+    pid, _ = daemon.writer
+    started = time.monotonic()
+    core.Daemon.wait_writer(daemon, timeout=0.5)
+    assert time.monotonic() - started < 30
+    assert daemon.writer is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    [(event, text)] = daemon.log.errors  # killed by SIGKILL: said, not hidden
+    assert event == "state_error" and "signal 9" in text

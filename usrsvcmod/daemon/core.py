@@ -41,6 +41,7 @@ TRIM_PROGRAMS = 1000  # from this many programs, every snapshot gives its heap b
 # from this many programs a snapshot is encoded and written by a child (a fork): at
 # 10,000 the JSON and the view take about 120 ms, which the loop would wait out
 WRITER_PROGRAMS = 1000
+WRITER_WAIT = 10.0  # seconds usrsvcd waits for the last snapshot's writer on its way out
 TRIM_BATCH = 32  # launches in one turn after which the heap is given back once all settle
 
 
@@ -709,11 +710,18 @@ class Daemon:
             self.write_again = False
             self._publish_now()
 
-    def wait_writer(self):
-        """Shutdown: let the last snapshot's writer finish before the daemon goes."""
-        if self.writer is not None:
-            self.write_again = False
-            self._writer_done(0)
+    def wait_writer(self, timeout=WRITER_WAIT):
+        """Shutdown: let the last snapshot's writer finish before the daemon goes
+        (a writer stuck on a dead filesystem is killed after ``timeout`` seconds)."""
+        if self.writer is None:
+            return
+        self.write_again = False
+        pid, fd = self.writer
+        waiter = select.poll()
+        waiter.register(fd, select.POLLIN)
+        if not waiter.poll(int(timeout * 1000)):
+            signal.pidfd_send_signal(fd, signal.SIGKILL)
+        self._writer_done(0)
 
 
 def _child_writes(daemon, parent, dirfd, blocked):
