@@ -733,6 +733,9 @@ def markdown(results, charts):
         out.append("| target | ours | |\n|---|---|---|")
         out.extend(f"| {t} | {f} | {v} |" for t, f, v in rows)
         out.append("")
+        if any(v == "MISSED" for _t, _f, v in rows):
+            out.append("Why a target is missed, with what was measured to find out: "
+                       "[README.md, targets not met](README.md#targets-not-met).\n")
     lose = where_we_lose(data)
     out.append("## Where a peer beats us in this run\n")
     out.extend(lose or ["- Nowhere among the medians compared below."])

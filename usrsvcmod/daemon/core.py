@@ -434,16 +434,20 @@ class Daemon:
         watch = self.pidwatch
         if watch is not None:
             watch.refresh()
-        programs = list(self.programs.values())
-        count = len(programs)
+        items = list(self.programs.items())
+        count = len(items)
         turn = min(count, FAMILY_SLICE)
         first = self._family_cursor % count if count else 0
-        for at, program in enumerate(programs):
-            if watch is not None and program.quiet() and program.name not in watch.uncovered:
-                if (at - first) % count < turn:
-                    self._guard(program.note_family, "descendants of %s" % program.name)
+        # this pass's turn of descendant reads: `turn` programs from `first`, wrapping
+        family = {id(program) for _, program in
+                  items[first:first + turn] + items[:max(0, first + turn - count)]}
+        uncovered = watch.uncovered if watch is not None else None
+        for name, program in items:
+            if uncovered is not None and name not in uncovered and program.quiet():
+                if id(program) in family:
+                    self._guard(program.note_family, "descendants of %s" % name)
                 continue
-            self._guard(program.sync, "reconcile of %s" % program.name, table)
+            self._guard(program.sync, "reconcile of %s" % name, table)
         self._family_cursor = first + turn
         self._repair_own_pidfile()
         self._say_polled()
