@@ -37,6 +37,10 @@ STATUS_DELAY = 0.2  # seconds: usrsvcd.status trails events by at most this
 FAMILY_SLICE = 256
 PIDFILE_LOOKS = (0.2, 1.2)  # seconds after an inotify event, the program is looked at
 IO_BUDGET = 0.005  # seconds of API work per turn of the loop (then exits and timers again)
+# a pass after which nothing happened (no event, no reload, no pidfile directory lost)
+# looks only at the programs the last full pass found busy (not quiet), and at its
+# turn of descendants; every FULL_PASS_EVERY-th pass looks at every program again
+FULL_PASS_EVERY = 8
 TRIM_PROGRAMS = 1000  # from this many programs, every snapshot gives its heap back
 # from this many programs a snapshot is encoded and written by a child (a fork): at
 # 10,000 the JSON and the view take about 120 ms, which the loop would wait out
@@ -84,6 +88,10 @@ class Daemon:
         self._turn_table = settle.TableOnce()  # see table()
         self.pidwatch = None  # inotify on the pidfile directories (pidwatch.py)
         self._family_cursor = 0  # where the next pass's turn of descendant reads begins
+        self._busy = None  # names the last full pass did not find quiet (None: none yet)
+        self._busy_key = None  # what had happened by then (see _pass_key)
+        self._lean_passes = 0  # passes since the last full one
+        self._items_list, self._items_key = [], None  # see _items
         self.programs = collections.OrderedDict(
             (name, ProgramState(program, self)) for name, program in config.programs.items())
         self._exitinfo = None
@@ -434,25 +442,56 @@ class Daemon:
         watch = self.pidwatch
         if watch is not None:
             watch.refresh()
-        items = list(self.programs.items())
+        items = self._items()
         count = len(items)
         turn = min(count, FAMILY_SLICE)
         first = self._family_cursor % count if count else 0
         # this pass's turn of descendant reads: `turn` programs from `first`, wrapping
-        family = {id(program) for _, program in
-                  items[first:first + turn] + items[:max(0, first + turn - count)]}
+        window = items[first:first + turn] + items[:max(0, first + turn - count)]
         uncovered = watch.uncovered if watch is not None else None
-        for name, program in items:
-            if uncovered is not None and name not in uncovered and program.quiet():
-                if id(program) in family:
+        if self._busy is not None and self._busy_key == self._pass_key() \
+                and self._lean_passes < FULL_PASS_EVERY - 1:
+            # nothing has happened since the last full pass: what it found quiet still is
+            self._lean_passes += 1
+            for name in self._busy:
+                program = self.programs.get(name)
+                if program is not None:
+                    self._guard(program.sync, "reconcile of %s" % name, table)
+            for name, program in window if uncovered is not None else ():
+                if name not in uncovered and program.quiet():
                     self._guard(program.note_family, "descendants of %s" % name)
-                continue
-            self._guard(program.sync, "reconcile of %s" % name, table)
+        else:
+            family = {id(program) for _, program in window}
+            busy = []
+            for name, program in items:
+                if uncovered is not None and name not in uncovered and program.quiet():
+                    if id(program) in family:
+                        self._guard(program.note_family, "descendants of %s" % name)
+                    continue
+                busy.append(name)
+                self._guard(program.sync, "reconcile of %s" % name, table)
+            self._busy, self._lean_passes = busy, 0
+        self._busy_key = self._pass_key()
         self._family_cursor = first + turn
         self._repair_own_pidfile()
         self._say_polled()
         self.log.debug(None, "reconciled", "%d program(s) in %.1f ms"
                        % (len(self.programs), (self.clock() - started) * 1000))
+
+    def _items(self):
+        """(name, program) of every program, in config order: a list made again only
+        after a reload (the one thing that changes self.programs)."""
+        key = (self.generation, id(self.programs), len(self.programs))
+        if self._items_key != key:
+            self._items_list, self._items_key = list(self.programs.items()), key
+        return self._items_list
+
+    def _pass_key(self):
+        """What a lean pass must not have missed: every event (a state changed),
+        every reload, and the pidfile directories inotify cannot watch."""
+        watch = self.pidwatch
+        return (self.bus.count, self.generation,
+                frozenset(watch.uncovered) if watch is not None else None)
 
     def _open_pidwatch(self):
         from .pidwatch import PidfileWatch
