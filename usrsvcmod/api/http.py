@@ -163,12 +163,16 @@ class Response:
         self.headers = [("Content-Type", content_type)] + list(headers)
 
     def encode(self, head_only=False):
+        head, body = self.parts(head_only)
+        return head + body
+
+    def parts(self, head_only=False):
+        """(head, body) as bytes: the body is this Response's own, not a copy."""
         lines = ["HTTP/1.1 %d %s" % (self.status, REASONS.get(self.status, "Status"))]
         lines += ["%s: %s" % item for item in self.headers]
         lines += ["Content-Length: %d" % len(self.body), "Connection: close",
                   "Cache-Control: no-store", "X-Content-Type-Options: nosniff", "", ""]
-        head = "\r\n".join(lines).encode("latin-1")
-        return head if head_only else head + self.body
+        return "\r\n".join(lines).encode("latin-1"), b"" if head_only else self.body
 
 
 def json_response(status, data, headers=()):

@@ -44,7 +44,8 @@ class Conn:
         self.kind = kind  # "unix" | "tcp"
         self.uid = None  # unix: the peer's uid
         self.inbuf = b""
-        self.outbuf = b""
+        self.outbuf = []  # memoryviews still to send, in order (a body shared by every
+        # connection that gets it, sent from without a copy per connection)
         self.request = None
         self.need = 0  # body bytes still expected
         self.timer = None
@@ -227,7 +228,10 @@ class Server:
         if conn.closed:
             return
         head_only = conn.request is not None and conn.request.method == "HEAD"
-        conn.outbuf += response.encode(head_only)
+        head, body = response.parts(head_only)
+        conn.outbuf.append(memoryview(head))
+        if body:
+            conn.outbuf.append(memoryview(body))
         conn.phase = "write"
         self._deadline(conn, WRITE_TIMEOUT, self.close)
         self._write(conn)
@@ -237,8 +241,9 @@ class Server:
 
     def _write(self, conn):
         while conn.outbuf:
+            chunk = conn.outbuf[0]
             try:
-                sent = conn.sock.send(conn.outbuf[:262144])
+                sent = conn.sock.send(chunk[:262144])
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as err:
@@ -246,7 +251,10 @@ class Server:
                     break
                 self.close(conn)
                 return
-            conn.outbuf = conn.outbuf[sent:]
+            if sent >= len(chunk):
+                del conn.outbuf[0]
+            else:
+                conn.outbuf[0] = chunk[sent:]  # a view: nothing is copied
         if conn.outbuf:
             self.daemon.watcher.modify_io(conn.fd, _IN | _OUT)
             return
@@ -284,8 +292,8 @@ class Server:
     def push(self, conn, data):
         if conn.closed:
             return
-        conn.outbuf += data
-        if len(conn.outbuf) > MAX_BACKLOG:
+        conn.outbuf.append(memoryview(data))
+        if sum(len(chunk) for chunk in conn.outbuf) > MAX_BACKLOG:
             self.close(conn)  # a client that does not read: it can resume with Last-Event-ID
             return
         self._write(conn)
