@@ -19,6 +19,10 @@ class Program:
 
     def sync(self, table):
         self.log.append(("sync", self.name))
+        if self.settles:  # e.g. found running at the first pass: quiet from now on
+            self.is_quiet = True
+
+    settles = False
 
     def note_family(self):
         self.log.append(("family", self.name))
@@ -39,6 +43,7 @@ def daemon(monkeypatch):
     fake.programs["c"].is_quiet = False  # e.g. stopped by the user
     for name in ("_items", "_pass_key"):
         setattr(fake, name, getattr(core.Daemon, name).__get__(fake))
+    fake._still_busy = core.Daemon._still_busy
     fake.reconcile = core.Daemon.reconcile.__get__(fake)
     return fake
 
@@ -84,3 +89,15 @@ def test_without_inotify_every_program_is_looked_at_every_pass(daemon):
     for _ in range(3):
         synced, family = one_pass(daemon)
         assert [n for _s, n in synced] == ["a", "b", "c", "d", "e"] and family == []
+
+
+def test_a_program_that_its_look_made_quiet_is_not_looked_at_again(daemon):
+    """At usrsvcd's start every program is busy until its first look finds it
+    running: the lean passes after that must not look at all of them again."""
+    for program in daemon.programs.values():
+        program.is_quiet, program.settles = False, True
+    daemon.programs["c"].settles = False
+    synced, _family = one_pass(daemon)
+    assert len(synced) == 5
+    synced, _family = one_pass(daemon)
+    assert synced == [("sync", "c")]

@@ -453,10 +453,14 @@ class Daemon:
                 and self._lean_passes < FULL_PASS_EVERY - 1:
             # nothing has happened since the last full pass: what it found quiet still is
             self._lean_passes += 1
+            busy = []
             for name in self._busy:
                 program = self.programs.get(name)
                 if program is not None:
                     self._guard(program.sync, "reconcile of %s" % name, table)
+                    if self._still_busy(name, program, uncovered):
+                        busy.append(name)
+            self._busy = busy
             for name, program in window if uncovered is not None else ():
                 if name not in uncovered and program.quiet():
                     self._guard(program.note_family, "descendants of %s" % name)
@@ -468,8 +472,9 @@ class Daemon:
                     if id(program) in family:
                         self._guard(program.note_family, "descendants of %s" % name)
                     continue
-                busy.append(name)
                 self._guard(program.sync, "reconcile of %s" % name, table)
+                if self._still_busy(name, program, uncovered):
+                    busy.append(name)
             self._busy, self._lean_passes = busy, 0
         self._busy_key = self._pass_key()
         self._family_cursor = first + turn
@@ -477,6 +482,12 @@ class Daemon:
         self._say_polled()
         self.log.debug(None, "reconciled", "%d program(s) in %.1f ms"
                        % (len(self.programs), (self.clock() - started) * 1000))
+
+    @staticmethod
+    def _still_busy(name, program, uncovered):
+        """After its look: must the next lean pass look at it again? (Not once it
+        runs quietly: just adopted or started, it is quiet from now on.)"""
+        return uncovered is None or name in uncovered or not program.quiet()
 
     def _items(self):
         """(name, program) of every program, in config order: a list made again only
