@@ -304,7 +304,7 @@ class Daemon:
         self._schedule_reconcile()
         self.duty.schedule()
         self.rotation.schedule()
-        self._publish_now()
+        self._publish_now(inline=True)  # written before anyone is told usrsvcd is up
         notify.notify("READY=1\nSTATUS=managing %d programs" % len(self.programs))
         try:
             while self.running:
@@ -690,13 +690,14 @@ class Daemon:
         if self.status_timer is None:
             self.status_timer = self.call_later(STATUS_DELAY, self._publish_now)
 
-    def _publish_now(self):
+    def _publish_now(self, inline=False):
         self.status_timer = None
         if self.writer is not None:  # one writer at a time: this one follows it
             self.write_again = True
             return
         self.published = self.bus.count
-        forked = len(self.programs) >= WRITER_PROGRAMS and HAVE_PIDFD and not self.init_mode
+        forked = len(self.programs) >= WRITER_PROGRAMS and HAVE_PIDFD and not self.init_mode \
+            and not inline
         if not (forked and self._write_in_child()):
             statefiles.write_status(self._state_writer, self.snapshot())
         if self.api is not None:
