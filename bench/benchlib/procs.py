@@ -260,9 +260,16 @@ class Tracker:
         self.run_id = run_id
         self.token_prefix = token_prefix
         self.spawned = set()
-        self.protected = self._ancestry()
+        self._ancestors = {ident for ident in map(identity, self._ancestry()) if ident}
         self.base_env = dict(os.environ)
         self.base_env[MARKER_VAR] = run_id
+
+    @property
+    def protected(self):
+        """Pids of the bench and its ancestors that are still those processes: one
+        that ended gives its pid back, and a service that got the number again (pid
+        numbers wrap at 32768 here) is the bench's to end, not to spare."""
+        return {ident[0] for ident in self._ancestors if identity(ident[0]) == ident}
 
     @staticmethod
     def _ancestry():
@@ -322,8 +329,8 @@ class Tracker:
         for child in descendants(pid) + [pid]:
             self.kill(child)
 
-    def kill(self, pid, sig=signal.SIGKILL):
-        if pid in self.protected or pid <= 1:
+    def kill(self, pid, sig=signal.SIGKILL, protected=None):
+        if pid <= 1 or pid in (self.protected if protected is None else protected):
             return False
         try:
             os.kill(pid, sig)
@@ -332,9 +339,8 @@ class Tracker:
             return False
 
     def owned(self, pid, argv, needle, token_prefix):
-        """Is this process one the bench started (see the module doc)?"""
-        if pid in self.protected:
-            return False
+        """Is this process one the bench started (see the module doc)? The
+        caller leaves out the protected ones."""
         for arg in (argv or [])[1:]:
             if arg.startswith(token_prefix) and arg.isdigit() and len(arg) >= 14:
                 return True
@@ -363,11 +369,12 @@ class Tracker:
                     if root in table:
                         targets.add(root)
                         targets.update(descendants(root, table))
-            targets -= self.protected
+            protected = self.protected
+            targets -= protected
             if not targets:
                 break
             for pid in targets:
-                if self.kill(pid):
+                if self.kill(pid, protected=protected):
                     killed += 1
             self.reap()
             time.sleep(0.05)

@@ -45,8 +45,11 @@ def test_a_directory_that_goes_is_polled_until_it_is_back(tmp_path, watch):
     assert watch.seen[-1] == {"a"}
     assert watch.uncovered == {"a"}  # the pass stats its pidfile again
     d.mkdir()
+    del watch.seen[:]
     watch.refresh()
     assert watch.uncovered == set()
+    # looked at once it is back: its pidfile belongs in the new directory
+    assert watch.seen == [{"a"}]
     (d / "a.pid").write_text("1\n")
     watch.readable()
     assert watch.seen[-1] == {"a"}

@@ -44,6 +44,7 @@ class PidfileWatch:
         self.wds = {}  # watch descriptor -> directory
         self.dirs = {}  # directory -> watch descriptor
         self.uncovered = set()  # names of the programs whose pidfile's directory is not watched
+        self.lost = set()  # watched directories that went away (removed, renamed) since
 
     @classmethod
     def open(cls, on_change):
@@ -84,14 +85,23 @@ class PidfileWatch:
 
     def refresh(self):
         """Watch every wanted directory not watched yet (each pass: one may have
-        appeared, or come back after it was removed)."""
+        appeared, or come back after it was removed). Its programs are looked at
+        then: their pidfiles may be missing from the new directory, and the looks
+        that followed its removal may have come before it was back."""
+        back = set()
         for directory in self.wanted:
             if directory not in self.dirs:
                 wd = self.ino.libc.inotify_add_watch(self.ino.fd, os.fsencode(directory), MASK)
                 if wd >= 0:
                     self.dirs[directory] = wd
                     self.wds[wd] = directory
-                    self.uncovered.difference_update(self._names(directory))
+                    names = set(self._names(directory))
+                    if directory in self.lost:
+                        self.lost.discard(directory)
+                        back.update(names)
+                    self.uncovered.difference_update(names)
+        if back:
+            self.on_change(back)
 
     def readable(self, _revents=None):
         """The descriptor has events: the programs whose pidfile changed are looked at."""
@@ -116,6 +126,7 @@ class PidfileWatch:
                     continue
                 if mask & GONE:  # the directory itself went: poll until it is back
                     self._drop(directory, remove=False)
+                    self.lost.add(directory)
                     names.update(self._names(directory))
                     continue
                 found = self.paths.get(os.path.join(directory, os.fsdecode(name)))
