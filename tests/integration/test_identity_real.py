@@ -186,10 +186,13 @@ def test_usrsvcd_says_how_to_run_a_daemonizing_service_it_cannot_follow(env, dae
     the failure says how to run it so that it is (foreground, or proctitle_re)."""
     port = free_port()
     command, own = _daemonized_redis(env, port)
-    env.write(env.program("redis", command, success_seconds="1", restart_delay="30"))
+    # a window long enough for redis to have left the session by its end even on a
+    # loaded machine (at 1 s, a redis still starting up was once found in it, and
+    # rightly counted as started)
+    env.write(env.program("redis", command, success_seconds="4", restart_delay="30"))
     try:
         daemon.start()
-        daemon.wait_logged("redis start_failed")
+        daemon.wait_logged("redis start_failed", timeout=30)
         assert "--daemonize no" in daemon.text() and "set proctitle_re" in daemon.text()
     finally:
         stray = wait_for(lambda: _own_pid(env, own), timeout=5)
